@@ -1,0 +1,5 @@
+"""Allow `python -m llmmon`."""
+
+from llmmon.cli import main
+
+main()
