@@ -1,0 +1,57 @@
+"""Diagnostics: what llmmon tells a user about their spec, and the exit codes it ends with."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit code of the CLI, in one place."""
+
+    OK = 0
+    FINDINGS = 1  # checks failed or generated output is stale
+    USAGE = 2  # bad spec, bad flags, missing input
+
+
+class Severity(enum.StrEnum):
+    """How serious a diagnostic is: errors stop generation, warnings do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One finding about the spec, anchored to a position in its file."""
+
+    file: str
+    line: int  # 1-based; 0 when the finding has no position (e.g. the file cannot be read)
+    col: int  # 1-based
+    path: str  # dotted key path, e.g. "models.0.slo.availability"; "" for the whole document
+    message: str
+    severity: Severity = Severity.ERROR
+    suggestion: str | None = None
+
+    def render(self) -> str:
+        """Format as `FILE:LINE:COL: key.path: message`, warnings marked as such."""
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        text = self.message if not self.path else f"{self.path}: {self.message}"
+        if self.severity is Severity.WARNING:
+            text = f"warning: {text}"
+        if self.suggestion:
+            text = f"{text} ({self.suggestion})"
+        return f"{where}: {text}"
+
+
+def has_errors(diagnostics: list[Diagnostic]) -> bool:
+    """True when at least one diagnostic is an error."""
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+class SpecError(Exception):
+    """Raised when a spec cannot be compiled; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__(f"{len(diagnostics)} problem(s) in the spec")
+        self.diagnostics = sorted(diagnostics)

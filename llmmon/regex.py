@@ -1,0 +1,94 @@
+"""Checks of user regexes against what Prometheus (RE2) accepts, and example strings that match them."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+sre_parse: Any = importlib.import_module("re._parser")  # the stdlib's regex parser (Python 3.11+)
+
+_RE2_UNSUPPORTED = (
+    (re.compile(r"\(\?[=!]"), "lookahead"),
+    (re.compile(r"\(\?<[=!]"), "lookbehind"),
+    (re.compile(r"\\[1-9]"), "backreferences"),
+    (re.compile(r"\(\?P=\w+\)"), "backreferences"),
+    (re.compile(r"\(\?>"), "atomic groups"),
+    (re.compile(r"[*+?}][+]"), "possessive quantifiers"),
+)
+
+
+def check_re2(pattern: str) -> str | None:
+    """None when `pattern` is a regex Prometheus can use; else what is wrong with it."""
+    for finder, what in _RE2_UNSUPPORTED:
+        if finder.search(pattern):
+            return f"pods regex {pattern!r} uses {what}, which Prometheus (RE2) does not support"
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"pods regex {pattern!r} is not a valid regex: {exc}"
+    return None
+
+
+def example_match(pattern: str) -> str | None:
+    """A short string fully matching `pattern`, preferring pod-name-like text; None if none is found."""
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return None
+    text = _walk(list(parsed))
+    if text is None or not re.fullmatch(pattern, text):
+        return None
+    return text
+
+
+def _walk(items: list[Any]) -> str | None:
+    out = []
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(chr(arg))
+        elif name == "ANY":
+            out.append("0")
+        elif name == "IN":
+            choice = _from_set(arg)
+            if choice is None:
+                return None
+            out.append(choice)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, _high, sub = arg
+            piece = _walk(list(sub))
+            if piece is None:
+                return None
+            out.append(piece * max(low, 1 if low == 0 and name != "MIN_REPEAT" else low))
+        elif name == "SUBPATTERN":
+            piece = _walk(list(arg[-1]))
+            if piece is None:
+                return None
+            out.append(piece)
+        elif name == "BRANCH":
+            piece = _walk(list(arg[1][0]))
+            if piece is None:
+                return None
+            out.append(piece)
+        elif name == "AT":
+            continue
+        elif name == "NOT_LITERAL":
+            out.append("0" if chr(arg) != "0" else "1")
+        else:
+            return None
+    return "".join(out)
+
+
+def _from_set(items: list[Any]) -> str | None:
+    if items and str(items[0][0]) == "NEGATE":
+        return None
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            return chr(arg)
+        if name == "RANGE":
+            return chr(arg[0])
+        if name == "CATEGORY":
+            return {"CATEGORY_DIGIT": "0", "CATEGORY_WORD": "a", "CATEGORY_SPACE": " "}.get(str(arg))
+    return None

@@ -1,0 +1,365 @@
+"""The spec format, version 1: pydantic models of the YAML a user writes.
+
+Only the loader reads these models; everything downstream works on the resolved model (model.py).
+Model-level `slo` and `alerts` are partial: every key may be left out and is inherited from `defaults`.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from llmmon.units import Duration as DurationValue
+from llmmon.units import parse_percent
+
+ENGINES = ("openai-compatible", "vllm", "tgi", "sglang", "triton")
+TIERS = ("critical", "warning", "info")
+ROLES = ("sre", "ml-engineer", "finops")
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+MODEL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$")
+IDENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+URL = re.compile(r"^https?://[^\s\"'<>{}|\\^`]+$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _duration(value: Any) -> DurationValue:
+    try:
+        return DurationValue.parse(value)
+    except ValueError as exc:
+        raise PydanticCustomError("duration", str(exc)) from None
+
+
+def _percent(value: Any) -> float:
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        raise PydanticCustomError("percent", str(exc)) from None
+
+
+def _plain_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("number", f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise PydanticCustomError("text", f"expected text ({what}), got {value!r}")
+        if not regex.match(value):
+            raise PydanticCustomError("pattern", f"{value!r} is not {what}")
+        return value
+
+    return PlainValidator(check)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("text", f"expected text, got {value!r}")
+    if not value.strip():
+        raise PydanticCustomError("text", "must not be empty")
+    if CONTROL.search(value):
+        raise PydanticCustomError("text", "must not contain newlines or control characters")
+    if len(value) > 1024:
+        raise PydanticCustomError("text", "is longer than 1024 characters")
+    return value
+
+
+Duration = Annotated[
+    DurationValue,
+    PlainValidator(_duration),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+(y|w|d|h|m|s|ms))+$",
+                    "description": "Prometheus duration: 500ms, 2s, 5m, 1h30m, 30d"}),
+]
+Percent = Annotated[
+    float,
+    PlainValidator(_percent),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*[0-9.]+\s*%?\s*$"}],
+                    "description": "a percentage: 99.9 or \"99.9%\" (never a 0-1 ratio)"}),
+]
+Number = Annotated[float, PlainValidator(_plain_number), WithJsonSchema({"type": "number"})]
+Text = Annotated[str, PlainValidator(_text), WithJsonSchema({"type": "string", "minLength": 1})]
+DnsLabel = Annotated[str, _pattern(DNS_LABEL, "a DNS-1123 label (lowercase letters, digits, '-'; 63 at most)"),
+                     WithJsonSchema({"type": "string", "pattern": DNS_LABEL.pattern})]
+ModelName = Annotated[str, _pattern(MODEL_NAME, "a model name (lowercase letters, digits, '-', '.', '_'; "
+                                                 "63 at most, starting and ending alphanumeric)"),
+                      WithJsonSchema({"type": "string", "pattern": MODEL_NAME.pattern})]
+Ident = Annotated[str, _pattern(IDENT, "a name of letters, digits, '-', '.', '_' (63 at most)"),
+                  WithJsonSchema({"type": "string", "pattern": IDENT.pattern})]
+Url = Annotated[str, _pattern(URL, "an http(s) URL without spaces, quotes or braces"),
+                WithJsonSchema({"type": "string", "pattern": URL.pattern})]
+LabelKey = Annotated[str, _pattern(LABEL_KEY, "a Kubernetes label key"),
+                     WithJsonSchema({"type": "string", "pattern": LABEL_KEY.pattern})]
+LabelValue = Annotated[str, _pattern(LABEL_VALUE, "a Kubernetes label value (letters, digits, '-', '_', '.'; "
+                                                   "63 at most; quote numbers and yes/no)"),
+                       WithJsonSchema({"type": "string", "pattern": LABEL_VALUE.pattern})]
+Price = Annotated[Number, Field(gt=0)]
+Tier = Literal["critical", "warning", "info"]
+Role = Literal["sre", "ml-engineer", "finops"]
+
+
+class Strict(BaseModel):
+    """Base of every spec section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Metadata(Strict):
+    """Names and labels of the generated objects."""
+
+    name: DnsLabel = Field(description="DNS-1123 label; prefixes every generated object name.")
+    namespace: DnsLabel = Field("monitoring", description="Namespace of PrometheusRule, dashboards, exporter.")
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description=(
+        "Labels added to PrometheusRule and ServiceMonitor objects, e.g. `release: kube-prometheus-stack` so "
+        "the Prometheus Operator's ruleSelector picks them up."))
+    runbook_base_url: Url | None = Field(None, description="runbook_url of each alert = base/<alert-name-lowercase>.")
+
+
+class LatencyObjective(Strict):
+    """A latency objective: `target` percent of requests finish within `threshold`."""
+
+    threshold: Duration | None = Field(None, description="Latency bound; must be a bucket of the engine's histogram.")
+    target: Percent | None = Field(None, description="Percent of requests that must finish within the threshold.")
+
+
+class Slo(Strict):
+    """Service level objectives of a model; every key may be inherited from `defaults.slo`."""
+
+    availability: Percent | None = Field(None, description="Percent of requests that succeed over slo_window.")
+    latency: LatencyObjective | None = Field(None, description="End-to-end latency objective.")
+    ttft: LatencyObjective | None = Field(None, description="Time-to-first-token objective (optional).")
+    min_request_rate: Number | None = Field(None, ge=0, description=(
+        "Requests per second below which burn-rate alerts stay quiet (low traffic makes ratios noisy)."))
+
+
+class AlertOverride(Strict):
+    """One threshold alert: its threshold, the tier it is routed to, `for` and whether it is on."""
+
+    threshold: Any = Field(None, description="Threshold; its unit depends on the alert (duration, %, req/s).")
+    tier: Tier | None = Field(None, description="critical | warning | info; sets the `severity` label.")
+    for_: Duration | None = Field(None, alias="for", description="Pending period; default: the tier's `for`.")
+    enabled: StrictBool | None = Field(None, description="Default true (throughput_low: false).")
+
+
+class DurationAlert(AlertOverride):
+    """An alert whose threshold is a duration."""
+
+    threshold: Duration | None = Field(None, description="A duration, e.g. 2s.")
+
+
+class PercentAlert(AlertOverride):
+    """An alert whose threshold is a percentage."""
+
+    threshold: Percent | None = Field(None, description="A percentage, e.g. 1% or 30%.")
+
+
+class RateAlert(AlertOverride):
+    """An alert whose threshold is a request rate."""
+
+    threshold: Number | None = Field(None, gt=0, description="Requests per second.")
+
+
+class StatusAlert(AlertOverride):
+    """An alert without a threshold."""
+
+    threshold: None = Field(None, description="Not used.")
+
+
+class Alerts(Strict):
+    """Threshold alerts of the design document, each routed to a tier."""
+
+    latency_p99: DurationAlert | None = Field(None, description="HighInferenceLatency: p99 latency above threshold.")
+    error_rate: PercentAlert | None = Field(None, description=(
+        "HighErrorRate: share of failed requests above threshold."))
+    gpu_utilization_low: PercentAlert | None = Field(None, description=(
+        "LowGPUUtilization: mean utilisation of the model's GPUs below threshold while it serves traffic."))
+    ttft_p95: DurationAlert | None = Field(None, description="HighTimeToFirstToken: p95 TTFT above threshold.")
+    throughput_low: RateAlert | None = Field(None, description=(
+        "LowThroughput: request rate below threshold (req/s) while the model had traffic in the last hour."))
+    metrics_absent: StatusAlert | None = Field(None, description="LLMMetricsAbsent: the model's metrics are gone.")
+
+
+class Gpus(Strict):
+    """GPUs allocated to a model in total."""
+
+    type: Ident = Field(description="GPU type; must have a rate in costs.gpu_hourly.")
+    count: int = Field(ge=1, le=100_000, description="Number of GPUs allocated to the model.")
+
+
+class Defaults(Strict):
+    """Settings every model inherits; a model may override any key."""
+
+    engine: Literal[ENGINES] | None = Field(None, description="Metric preset of the serving engine.")  # type: ignore[valid-type]
+    namespace: DnsLabel | None = Field(None, description="Kubernetes namespace of the serving pods.")
+    slo: Slo | None = None
+    alerts: Alerts | None = None
+
+
+class ModelSpec(Defaults):
+    """One served model."""
+
+    name: ModelName = Field(description="Value of the `model` label on every generated series.")
+    served_name: Text | None = Field(None, description="The engine's own model label value; default: name.")
+    pods: Text | None = Field(None, description="Regex of pod names (RE2, anchored); default `<name>-.*`.")
+    gpus: Gpus | None = Field(None, description="GPUs allocated to this model in total.")
+
+
+class Tier_(Strict):
+    """An alert tier: its default `for` and the receiver it routes to."""
+
+    for_: Duration = Field(alias="for", description="Default pending period of the tier's alerts.")
+    receiver: Ident = Field(description="Name of a receiver in `receivers`.")
+
+
+class AlertTiers(Strict):
+    """Exactly three tiers; each name is a `severity` label value."""
+
+    critical: Tier_
+    warning: Tier_
+    info: Tier_
+
+
+class PagerDuty(Strict):
+    """PagerDuty receiver; the key is read from a file."""
+
+    routing_key_file: Text | None = Field(None, description="File holding the Events API v2 routing key.")
+    service_key_file: Text | None = Field(None, description="File holding the legacy service key.")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> PagerDuty:
+        if (self.routing_key_file is None) == (self.service_key_file is None):
+            raise PydanticCustomError("receiver", "set exactly one of routing_key_file or service_key_file")
+        return self
+
+
+class Slack(Strict):
+    """Slack receiver; the webhook URL is read from a file."""
+
+    api_url_file: Text = Field(description="File holding the incoming-webhook URL.")
+    channel: Text | None = Field(None, description="Channel, e.g. #llm-alerts.")
+
+
+class Webhook(Strict):
+    """Generic webhook receiver."""
+
+    url: Url = Field(description="Endpoint; must not carry credentials.")
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        if "@" in url.split("//", 1)[1].split("/", 1)[0]:
+            raise PydanticCustomError("secret", "the URL carries credentials; put them in a file, not in the spec")
+        return url
+
+
+class Receiver(Strict):
+    """An Alertmanager receiver: exactly one of pagerduty, slack, webhook."""
+
+    pagerduty: PagerDuty | None = None
+    slack: Slack | None = None
+    webhook: Webhook | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Receiver:
+        if sum(x is not None for x in (self.pagerduty, self.slack, self.webhook)) != 1:
+            raise PydanticCustomError("receiver", "a receiver has exactly one of pagerduty, slack or webhook")
+        return self
+
+
+class Costs(Strict):
+    """Prices used for cost per hour and cost per million tokens."""
+
+    currency: Annotated[str, _pattern(re.compile(r"^[A-Z]{3}$"), "an ISO 4217 currency code such as USD")] = "USD"
+    gpu_hourly: dict[Ident, Price] = Field(default_factory=dict, description="Price of one GPU for one hour, by type.")
+    cpu_core_hourly: Number | None = Field(None, ge=0, description="Adds container CPU cost of the model's pods.")
+
+
+class GpuExporter(Strict):
+    """Which GPU exporter provides GPU series."""
+
+    kind: Literal["dcgm", "nvml", "none"] = Field("dcgm", description="dcgm-exporter, nvidia_gpu_exporter or none.")
+    namespace: DnsLabel = Field("gpu-monitoring", description="Namespace the exporter runs in.")
+
+
+class Elasticsearch(Strict):
+    """Where logs go."""
+
+    host: Annotated[str, _pattern(re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$"), "a host name")]
+    port: int = Field(9200, ge=1, le=65535)
+    index: Annotated[str, _pattern(re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$"),
+                                   "an Elasticsearch index name (lowercase, no spaces)")]
+
+
+class Retention(Strict):
+    """How long logs stay in hot and cold storage."""
+
+    hot: Duration = Field(description="Days in hot storage, e.g. 30d.")
+    cold: Duration = Field(description="Further days in cold storage before deletion, e.g. 90d.")
+
+
+class Logging(Strict):
+    """JSON logs shipped by Fluentd to Elasticsearch."""
+
+    path: Text = Field(description="Glob of the log files on the nodes.")
+    elasticsearch: Elasticsearch
+    retention: Retention
+
+
+class Tracing(Strict):
+    """Distributed tracing through an OpenTelemetry Collector."""
+
+    sampling: Percent = Field(description="Percent of ordinary traces kept; error and slow traces always kept.")
+    otlp_endpoint: Annotated[str, _pattern(re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$"), "host:port")]
+
+
+class Dashboards(Strict):
+    """Which per-role dashboards to build."""
+
+    roles: list[Role] = Field(default_factory=lambda: list(typing.get_args(Role)))
+
+
+class MonitoringSpec(Strict):
+    """An llmmon spec, version 1."""
+
+    model_config = ConfigDict(title="llmmon MonitoringSpec v1")
+
+    api_version: Literal["llmmon/v1"] = Field(alias="apiVersion")
+    kind: Literal["MonitoringSpec"]
+    metadata: Metadata
+    cluster: Annotated[str, _pattern(LABEL_VALUE, "a label value (letters, digits, '-', '_', '.')")] | None = None
+    slo_window: Duration = Field(DurationValue.parse("30d"), description=(
+        "SLO window; burn-rate factors derive from it."))
+    defaults: Defaults = Field(default_factory=Defaults)
+    models: list[ModelSpec] = Field(min_length=1, max_length=5000)
+    alert_tiers: AlertTiers
+    receivers: dict[str, Receiver] = Field(default_factory=dict)
+    costs: Costs | None = None
+    gpu_exporter: GpuExporter = Field(default_factory=GpuExporter)
+    logging: Logging | None = None
+    tracing: Tracing | None = None
+    dashboards: Dashboards = Field(default_factory=Dashboards)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the spec, for editors (yaml-language-server) and docs."""
+    schema = MonitoringSpec.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://llmmon.dev/schema/v1/spec.json", **schema}

@@ -1,0 +1,92 @@
+"""Units of the spec: Prometheus durations and percentages, parsed once and kept exact."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+_UNITS_MS = {"y": 365 * 86_400_000, "w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000,
+             "m": 60_000, "s": 1000, "ms": 1}
+_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_ORDER = ("y", "w", "d", "h", "m", "s", "ms")
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """A Prometheus duration, held in whole milliseconds."""
+
+    ms: int
+
+    @property
+    def seconds(self) -> float:
+        """The duration in seconds."""
+        return self.ms / 1000
+
+    def __str__(self) -> str:
+        """Canonical form, largest units first (90m → 1h30m); days are the largest unit, as SLO windows read."""
+        if self.ms == 0:
+            return "0s"
+        rest, parts = self.ms, []
+        for unit in ("d", "h", "m", "s", "ms"):
+            size = _UNITS_MS[unit]
+            if rest >= size:
+                parts.append(f"{rest // size}{unit}")
+                rest %= size
+        return "".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        """Parse `500ms`, `2s`, `1h30m`, `30d`; raise ValueError with a hint otherwise."""
+        if not isinstance(text, str):
+            raise ValueError(_bare_number_hint(text))
+        stripped = text.strip()
+        match = _DURATION.match(stripped)
+        if not stripped or not match:
+            if _NUMBER.match(stripped):
+                raise ValueError(_bare_number_hint(stripped))
+            raise ValueError(f"{text!r} is not a Prometheus duration such as 500ms, 2s, 5m, 1h30m or 30d")
+        ms = sum(int(v) * _UNITS_MS[u] for v, u in zip(match.groups(), _ORDER, strict=True) if v)
+        return cls(ms)
+
+
+def _bare_number_hint(value: object) -> str:
+    try:
+        number = float(str(value))
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        return f"expected a Prometheus duration such as 500ms, 2s or 5m, got {value!r}"
+    if number != int(number):
+        return (f"durations need a unit and whole numbers: write {format_number(number * 1000)}ms "
+                f"for {format_number(number)} seconds")
+    return f"durations need a unit: write {int(number)}s, {int(number)}m or {int(number)}ms, not a bare number"
+
+
+def parse_percent(value: object) -> float:
+    """Parse 99.9 or "99.9%" to the float 99.9; booleans and other types are refused."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected a percentage such as 99.9 or \"99.9%\", got {value!r}")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().removesuffix("%").strip()
+        if not _NUMBER.match(text):
+            raise ValueError(f"expected a percentage such as 99.9 or \"99.9%\", got {value!r}")
+        number = float(text)
+    else:
+        raise ValueError(f"expected a percentage such as 99.9 or \"99.9%\", got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite percentage, got {value!r}")
+    return number
+
+
+def format_number(value: float) -> str:
+    """Shortest exact decimal for a float, without exponent noise for ordinary values: 0.001, 2, 14.4."""
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = f"{value:.17f}".rstrip("0").rstrip(".")
+    return text
