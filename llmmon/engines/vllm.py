@@ -1,0 +1,31 @@
+"""vLLM (V1 engine): `vllm:` series labelled `model_name`.
+
+Errors are finished requests with finished_reason="error"; aborts are client cancellations and are
+not counted against the server. `vllm:gpu_cache_usage_perc` was removed: KV cache is
+`vllm:kv_cache_usage_perc`.
+"""
+
+from llmmon.engines.base import Counter, Gauge, Histogram, Preset
+
+E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
+               120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+
+PRESET = Preset(
+    name="vllm",
+    model_label="model_name",
+    requests=Counter("vllm:request_success_total"),
+    ok_labels=(("finished_reason", "stop"),),
+    errors=Counter("vllm:request_success_total", (("finished_reason", "error"),)),
+    latency=Histogram("vllm:e2e_request_latency_seconds", E2E_BUCKETS),
+    ttft=Histogram("vllm:time_to_first_token_seconds", TTFT_BUCKETS),
+    input_tokens=Counter("vllm:prompt_tokens_total"),
+    output_tokens=Counter("vllm:generation_tokens_total"),
+    gauges={
+        "running": Gauge("vllm:num_requests_running"),
+        "waiting": Gauge("vllm:num_requests_waiting"),
+        "kv_cache": Gauge("vllm:kv_cache_usage_perc"),
+    },
+    notes="errors are finished requests with finished_reason=\"error\"",
+)

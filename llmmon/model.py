@@ -1,0 +1,360 @@
+"""The resolved model: defaults and per-model overrides merged, units normalised, cross-field checks done.
+
+Emitters read only this module's types; they never see the spec models or the YAML.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from llmmon import spec as s
+from llmmon.diagnostics import Diagnostic, Severity, SpecError, has_errors
+from llmmon.engines import PRESETS, Preset
+from llmmon.regex import check_re2, example_match
+from llmmon.slo import BURN_WINDOWS
+from llmmon.units import Duration
+from llmmon.yamlpos import Document, Path
+
+# alert key → (alert name, unit of its threshold, built-in default threshold, default tier, default enabled)
+ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
+    "latency_p99": ("HighInferenceLatency", "seconds", 2.0, "warning", True),
+    "error_rate": ("HighErrorRate", "ratio", 0.01, "critical", True),
+    "gpu_utilization_low": ("LowGPUUtilization", "ratio", 0.30, "info", True),
+    "ttft_p95": ("HighTimeToFirstToken", "seconds", 1.0, "warning", True),
+    "throughput_low": ("LowThroughput", "req/s", None, "warning", False),
+    "metrics_absent": ("LLMMetricsAbsent", "none", None, "critical", True),
+}
+SLO_KINDS = ("availability", "latency", "ttft")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One SLO of a model: `target` (a ratio, 0.999) of requests are good; latency kinds have a threshold."""
+
+    kind: str  # availability | latency | ttft
+    target: float
+    threshold: float | None = None  # seconds, for latency and ttft
+
+    @property
+    def budget(self) -> float:
+        """The error budget as a ratio (1 - target)."""
+        return round(1 - self.target, 12)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A threshold alert of one model, resolved."""
+
+    key: str
+    name: str
+    threshold: float | None  # seconds, ratio or req/s; None for status alerts
+    tier: str
+    for_: Duration
+
+
+@dataclass(frozen=True)
+class Model:
+    """A served model with every setting resolved."""
+
+    name: str
+    engine: Preset
+    namespace: str
+    served_name: str
+    pods: str
+    pod_example: str | None  # a pod name matching `pods`, for generated tests
+    gpu_type: str | None
+    gpu_count: int
+    gpu_hourly_cost: float
+    objectives: tuple[Objective, ...]
+    min_request_rate: float
+    alerts: tuple[Alert, ...]  # enabled alerts only
+
+    def objective(self, kind: str) -> Objective | None:
+        """The objective of a kind, if the model has one."""
+        return next((o for o in self.objectives if o.kind == kind), None)
+
+    def alert(self, key: str) -> Alert | None:
+        """The enabled alert with this key, if any."""
+        return next((a for a in self.alerts if a.key == key), None)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """An alert tier."""
+
+    name: str
+    for_: Duration
+    receiver: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the emitters need, resolved from one spec."""
+
+    name: str
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+    runbook_base_url: str | None
+    cluster: str | None
+    slo_window: Duration
+    models: tuple[Model, ...]
+    tiers: tuple[Tier, ...]
+    currency: str
+    cpu_core_hourly: float | None
+    gpu_exporter: str
+    gpu_exporter_namespace: str
+    source: str  # the spec file's name, for generated-by headers
+    spec: s.MonitoringSpec  # sections other emitters render as they are (receivers, logging, tracing)
+
+    def tier(self, name: str) -> Tier:
+        """A tier by name."""
+        return next(t for t in self.tiers if t.name == name)
+
+
+class _Resolver:
+    def __init__(self, spec: s.MonitoringSpec, doc: Document | None, file: str) -> None:
+        self.spec, self.doc, self.file = spec, doc, file
+        self.diagnostics: list[Diagnostic] = []
+
+    def report(self, path: Path, message: str, suggestion: str | None = None,
+               severity: Severity = Severity.ERROR) -> None:
+        line, col = self.doc.value_position(path) if self.doc else (0, 0)
+        dotted = ".".join(str(p) for p in path)
+        if path[:1] != ("models",):  # a mistake in defaults is reported once, not once per model
+            message = re.sub(r"^model '[^']*': ", "", message)
+        if any((d.line, d.col, d.message) == (line, col, message) for d in self.diagnostics):
+            return
+        self.diagnostics.append(Diagnostic(self.file, line, col, dotted, message, severity, suggestion))
+
+    def pick(self, index: int, *keys: str) -> tuple[Any, Path]:
+        """A model's value for a key path, else the default's; with the path it came from."""
+        for source, root in ((self.spec.models[index], ("models", index)), (self.spec.defaults, ("defaults",))):
+            value: Any = source
+            for key in keys:
+                value = getattr(value, key, None) if value is not None else None
+            if value is not None:
+                return value, (*root, *[_alias(k) for k in keys])
+        return None, ("models", index, *[_alias(k) for k in keys])
+
+    def resolve(self) -> Plan:
+        spec = self.spec
+        self._check_tiers()
+        models = [self._model(i) for i in range(len(spec.models))]
+        self._check_unique(models)
+        self._check_window()
+        if not spec.metadata.runbook_base_url:
+            self.report(("metadata",), "runbook_base_url is not set: alerts will carry no runbook_url",
+                        severity=Severity.WARNING)
+        if spec.tracing and not 1 <= spec.tracing.sampling <= 10:
+            severity = Severity.ERROR if not 0 < spec.tracing.sampling <= 100 else Severity.WARNING
+            self.report(("tracing", "sampling"), f"{spec.tracing.sampling}% is outside the recommended 1-10%"
+                        if severity is Severity.WARNING else "must be above 0% and at most 100%", severity=severity)
+        if has_errors(self.diagnostics):
+            raise SpecError(self.diagnostics)
+        tiers = tuple(Tier(name, getattr(spec.alert_tiers, name).for_, getattr(spec.alert_tiers, name).receiver)
+                      for name in s.TIERS)
+        return Plan(
+            name=spec.metadata.name, namespace=spec.metadata.namespace,
+            labels=tuple(sorted(spec.metadata.labels.items())),
+            runbook_base_url=spec.metadata.runbook_base_url.rstrip("/") if spec.metadata.runbook_base_url else None,
+            cluster=spec.cluster, slo_window=spec.slo_window, models=tuple(m for m in models if m),
+            tiers=tiers, currency=spec.costs.currency if spec.costs else "USD",
+            cpu_core_hourly=spec.costs.cpu_core_hourly if spec.costs else None,
+            gpu_exporter=spec.gpu_exporter.kind, gpu_exporter_namespace=spec.gpu_exporter.namespace,
+            source=self.file.rsplit("/", 1)[-1], spec=spec)
+
+    def _check_tiers(self) -> None:
+        receivers = sorted(self.spec.receivers)
+        used = set()
+        for tier in s.TIERS:
+            name = getattr(self.spec.alert_tiers, tier).receiver
+            used.add(name)
+            if name not in self.spec.receivers:
+                close = difflib.get_close_matches(name, receivers, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else (
+                    f"receivers defined: {', '.join(receivers)}" if receivers else "add it under `receivers`")
+                self.report(("alert_tiers", tier, "receiver"), f"receiver {name!r} is not defined in receivers", hint)
+        for name in receivers:
+            if name not in used:
+                self.report(("receivers", name), f"receiver {name!r} is not used by any tier",
+                            severity=Severity.WARNING)
+
+    def _check_window(self) -> None:
+        window = self.spec.slo_window
+        if window.ms <= max(p.long.ms for p in BURN_WINDOWS):
+            self.report(("slo_window",), f"{window} is too short: it must be longer than the 3d burn-rate window",
+                        "use 7d, 28d or 30d")
+        elif window.ms > Duration.parse("90d").ms:
+            self.report(("slo_window",), f"{window}: Prometheus must keep that much history to compute the ratio",
+                        severity=Severity.WARNING)
+
+    def _check_unique(self, models: list[Model | None]) -> None:
+        seen: dict[str, int] = {}
+        served: dict[tuple[str, str, str], int] = {}
+        for index, model in enumerate(self.spec.models):
+            if model.name in seen:
+                self.report(("models", index, "name"), f"model {model.name!r} is defined twice "
+                            f"(first as models.{seen[model.name]})")
+            seen.setdefault(model.name, index)
+            resolved = models[index]
+            if resolved:
+                key = (resolved.engine.name, resolved.namespace, resolved.served_name)
+                if key in served:
+                    self.report(("models", index), f"model {model.name!r} selects the same series as "
+                                f"models.{served[key]}: engine, namespace and served_name must differ")
+                served.setdefault(key, index)
+
+    def _model(self, index: int) -> Model | None:
+        ms = self.spec.models[index]
+        start = len(self.diagnostics)
+        engine_name, engine_path = self.pick(index, "engine")
+        engine_name = engine_name or "openai-compatible"
+        engine = PRESETS.get(engine_name)
+        if engine is None:
+            self.report(engine_path, f"engine {engine_name!r} has no preset in this version of llmmon",
+                        f"available: {', '.join(sorted(PRESETS))}")
+        namespace, _ = self.pick(index, "namespace")
+        if namespace is None:
+            self.report(("models", index), f"model {ms.name!r}: namespace is not set here or in defaults")
+        pods = ms.pods or f"{_re_escape(ms.name)}-.*"
+        pod_example = None
+        problem = check_re2(pods)
+        if problem:
+            self.report(("models", index, "pods"), f"model {ms.name!r}: {problem}")
+        else:
+            pod_example = example_match(pods)
+        gpu_cost = 0.0
+        if ms.gpus:
+            rates = self.spec.costs.gpu_hourly if self.spec.costs else {}
+            if ms.gpus.type not in rates:
+                close = difflib.get_close_matches(ms.gpus.type, list(rates), n=1)
+                self.report(("models", index, "gpus", "type"),
+                            f"model {ms.name!r}: GPU type {ms.gpus.type!r} has no rate in costs.gpu_hourly",
+                            f"did you mean {close[0]!r}?" if close else f"add `{ms.gpus.type}: <price per hour>`")
+            else:
+                gpu_cost = ms.gpus.count * rates[ms.gpus.type]
+        objectives = self._objectives(index, engine)
+        min_rate, _ = self.pick(index, "slo", "min_request_rate")
+        alerts = self._alerts(index, engine)
+        if (len(self.diagnostics) > start and has_errors(self.diagnostics[start:])) or engine is None:
+            return None
+        return Model(name=ms.name, engine=engine, namespace=namespace, served_name=ms.served_name or ms.name,
+                     pods=pods, pod_example=pod_example, gpu_type=ms.gpus.type if ms.gpus else None,
+                     gpu_count=ms.gpus.count if ms.gpus else 0, gpu_hourly_cost=gpu_cost,
+                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts)
+
+    def _target(self, value: float, path: Path, name: str) -> float | None:
+        if not 0 < value < 100:
+            self.report(path, f"model {name!r}: an SLO target must be strictly between 0 and 100 percent, got {value}")
+            return None
+        if value < 1:
+            self.report(path, f"model {name!r}: {value}% looks like a ratio; targets are percentages",
+                        f"did you mean {_fmt(value * 100)}?")
+            return None
+        return round(value / 100, 12)
+
+    def _objectives(self, index: int, engine: Preset | None) -> tuple[Objective, ...]:
+        name = self.spec.models[index].name
+        out = []
+        value, path = self.pick(index, "slo", "availability")
+        if value is not None and (target := self._target(value, path, name)) is not None:
+            out.append(Objective("availability", target))
+        for kind in ("latency", "ttft"):
+            threshold, t_path = self.pick(index, "slo", kind, "threshold")
+            target_pct, p_path = self.pick(index, "slo", kind, "target")
+            if threshold is None and target_pct is None:
+                continue
+            if threshold is None or target_pct is None:
+                missing = "threshold" if threshold is None else "target"
+                self.report(t_path[:-1], f"model {name!r}: slo.{kind} needs both threshold and target; "
+                            f"{missing} is not set here or in defaults")
+                continue
+            target = self._target(target_pct, p_path, name)
+            histogram = getattr(engine, "latency" if kind == "latency" else "ttft", None) if engine else None
+            if engine and histogram is None:
+                self.report(t_path, f"model {name!r}: engine {engine.name} has no {kind} histogram")
+                continue
+            if histogram and threshold.seconds not in histogram.buckets:
+                near = ", ".join(_fmt(b) for b in histogram.nearest_buckets(threshold.seconds))
+                self.report(t_path, f"model {name!r}: {_fmt(threshold.seconds)}s is not a bucket of {histogram.metric} "
+                            f"(nearest: {near})", "a latency SLO can only be measured at a bucket boundary")
+                continue
+            if target is not None:
+                out.append(Objective(kind, target, threshold.seconds))
+        return tuple(out)
+
+    def _alerts(self, index: int, engine: Preset | None) -> tuple[Alert, ...]:
+        name = self.spec.models[index].name
+        out = []
+        for key, (alert_name, unit, default, default_tier, default_on) in ALERTS.items():
+            enabled, _ = self.pick(index, "alerts", key, "enabled")
+            if not (default_on if enabled is None else enabled):
+                continue
+            raw, t_path = self.pick(index, "alerts", key, "threshold")
+            tier, _ = self.pick(index, "alerts", key, "tier")
+            tier = tier or default_tier
+            for_, _ = self.pick(index, "alerts", key, "for_")
+            threshold = _threshold(raw, unit, default)
+            if unit != "none" and threshold is None:
+                self.report(t_path, f"model {name!r}: alert {key} is enabled but has no threshold",
+                            "set a threshold or `enabled: false`")
+                continue
+            if not self._threshold_ok(key, threshold, t_path, name, engine):
+                continue
+            out.append(Alert(key, alert_name, threshold, tier,
+                             for_ or getattr(self.spec.alert_tiers, tier).for_))
+        return tuple(out)
+
+    def _threshold_ok(self, key: str, threshold: float | None, path: Path, name: str, engine: Preset | None) -> bool:
+        if threshold is None:
+            return True
+        if threshold <= 0:
+            self.report(path, f"model {name!r}: the threshold of {key} must be positive")
+            return False
+        if key in ("error_rate", "gpu_utilization_low") and threshold >= 1:
+            self.report(path, f"model {name!r}: the threshold of {key} must be below 100%")
+            return False
+        histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else None)
+        if histogram and threshold >= histogram.buckets[-1]:
+            self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s can never be exceeded: "
+                        f"the largest bucket of {histogram.metric} is {_fmt(histogram.buckets[-1])}s")
+            return False
+        if key == "gpu_utilization_low" and self.spec.gpu_exporter.kind == "none" and engine \
+                and engine.gpu_utilization is None:
+            self.report(path, f"model {name!r}: gpu_utilization_low needs GPU series, but gpu_exporter.kind is none "
+                        f"and engine {engine.name} reports none", "set gpu_exporter.kind or `enabled: false`")
+            return False
+        return True
+
+
+def _threshold(raw: Any, unit: str, default: float | None) -> float | None:
+    if raw is None:
+        return default
+    if isinstance(raw, Duration):
+        return raw.seconds
+    if unit == "ratio":
+        return round(float(raw) / 100, 12)
+    return float(raw)
+
+
+def _alias(key: str) -> str:
+    return "for" if key == "for_" else key
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _re_escape(text: str) -> str:
+    return text.replace(".", r"\.")
+
+
+def resolve(spec: s.MonitoringSpec, doc: Document | None = None, file: str = "spec.yaml") -> tuple[Plan,
+                                                                                                 list[Diagnostic]]:
+    """Resolve a validated spec into a Plan; raises SpecError with every problem found."""
+    resolver = _Resolver(spec, doc, file)
+    plan = resolver.resolve()
+    return plan, resolver.diagnostics

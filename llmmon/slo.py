@@ -1,0 +1,41 @@
+"""Domain tables of SLO alerting, as data: burn-rate window pairs and the recorded windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmmon.units import Duration
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    """A multi-window burn-rate pair: fires when both windows burn faster than the factor."""
+
+    long: Duration
+    short: Duration
+    budget_fraction: float  # share of the whole budget spent when this pair fires
+    tier: str  # "critical" for page pairs, "warning" for ticket pairs
+    for_: Duration
+
+    def factor(self, slo_window: Duration) -> float:
+        """Burn-rate factor for an SLO window: budget_fraction × window / long window."""
+        return round(self.budget_fraction * slo_window.ms / self.long.ms, 4)
+
+
+# Google SRE Workbook, "Alerting on SLOs": two page pairs, two ticket pairs.
+BURN_WINDOWS = (
+    BurnWindow(Duration.parse("1h"), Duration.parse("5m"), 0.02, "critical", Duration.parse("2m")),
+    BurnWindow(Duration.parse("6h"), Duration.parse("30m"), 0.05, "critical", Duration.parse("2m")),
+    BurnWindow(Duration.parse("1d"), Duration.parse("2h"), 0.10, "warning", Duration.parse("15m")),
+    BurnWindow(Duration.parse("3d"), Duration.parse("6h"), 0.10, "warning", Duration.parse("15m")),
+)
+
+BASE_WINDOW = Duration.parse("5m")
+
+
+def recorded_windows(slo_window: Duration) -> tuple[Duration, ...]:
+    """Every window an SLO ratio is recorded for: the burn-rate windows and the SLO window itself."""
+    windows = {BASE_WINDOW, slo_window}
+    for pair in BURN_WINDOWS:
+        windows.update((pair.long, pair.short))
+    return tuple(sorted(windows))
