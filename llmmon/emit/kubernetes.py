@@ -1,0 +1,37 @@
+"""Kubernetes manifests: the PrometheusRule carrying the generated rule groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmmon.model import Plan
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "llmmon", "app.kubernetes.io/part-of": "llmmon"}
+
+
+def object_labels(plan: Plan, component: str) -> dict[str, str]:
+    """Labels of every generated object: the spec's labels (e.g. `release`) and llmmon's own."""
+    labels = {**MANAGED_BY, "app.kubernetes.io/name": plan.name, "app.kubernetes.io/component": component,
+              **dict(plan.labels)}
+    return dict(sorted(labels.items()))
+
+
+def prometheus_rules(plan: Plan, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """monitoring.coreos.com/v1 PrometheusRule objects: one for the fleet-wide groups, one per static chunk."""
+    static = [g for g in groups if "-static" in g["name"]]
+    shared = [g for g in groups if g not in static]
+    objects = [_rule_object(plan, "rules", shared)]
+    for group in static:
+        suffix = group["name"].removeprefix(f"llmmon-{plan.name}-")
+        objects.append(_rule_object(plan, suffix, [group]))
+    return objects
+
+
+def _rule_object(plan: Plan, part: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": f"{plan.name}-llmmon-{part}", "namespace": plan.namespace,
+                     "labels": object_labels(plan, "rules")},
+        "spec": {"groups": groups},
+    }

@@ -1,0 +1,355 @@
+"""Prometheus recording and alerting rules for a plan.
+
+Rules are aggregated `by (model)` across the fleet: one rule per signal and engine, not one per model.
+Per-model settings (objectives, minimum request rates, GPU prices) are small static series joined by
+`model`; threshold alerts get one rule per distinct (threshold, tier, for), selecting their models.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmmon.engines import Counter, Gauge, Histogram, Preset
+from llmmon.model import Alert, Model, Plan
+from llmmon.promql import SPEC_LABEL, eq, number, quote, re_in, regex_of, selector
+from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, recorded_windows
+from llmmon.units import Duration
+
+INFO = "llmmon:model_info"
+OBJECTIVE = "slo:objective:ratio"
+MIN_RATE = "llmmon:min_request_rate"
+GPU_COST = "llmmon:gpu_cost_per_hour"
+GPUS = "llmmon:gpus_allocated"
+REQUESTS = "model:llm_requests:rate5m"
+ERRORS = "model:llm_request_errors:rate5m"
+ERROR_RATIO = "model:llm_request_errors:ratio_rate5m"
+REQUESTS_1H = "model:llm_requests:rate1h"
+LATENCY = "model:llm_request_duration_seconds"
+TTFT = "model:llm_time_to_first_token_seconds"
+INPUT_TOKENS = "model:llm_input_tokens:rate5m"
+OUTPUT_TOKENS = "model:llm_output_tokens:rate5m"
+TOKENS = "model:llm_tokens:rate5m"
+TOKENS_1H = "model:llm_tokens:rate1h"
+GPU_UTIL = "model:llm_gpu_utilization:ratio"
+CPU_CORES = "model:llm_cpu_cores:rate5m"
+COST_PER_HOUR = "llm_cost_per_hour"
+COST_PER_MTOK = "llm_cost_per_million_tokens"
+SLO_REQUESTS = "model:slo_requests:rate"
+SLO_ERRORS = "model:slo_errors:rate"
+SLO_RATIO = "model:slo_errors:ratio_rate"
+AVAILABILITY = "slo:availability:ratio"
+BUDGET = "slo:error_budget_remaining:ratio"
+GAUGE_RECORDS = {"running": ("model:llm_requests_running:sum", "sum"),
+                 "waiting": ("model:llm_requests_waiting:sum", "sum"),
+                 "kv_cache": ("model:llm_kv_cache_usage:ratio", "avg")}
+QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+# Models per static group: keeps each PrometheusRule object well under Kubernetes' size limits
+# (262144 bytes of annotations for `kubectl apply`'s last-applied configuration).
+STATIC_CHUNK = 100
+
+
+@dataclass
+class RuleSet:
+    """Rule groups plus, for each rule, the models it covers (to map checker messages back)."""
+
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    models_of: dict[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def rules(self) -> list[dict[str, Any]]:
+        """Every rule of every group."""
+        return [rule for group in self.groups for rule in group["rules"]]
+
+
+class _Builder:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.out = RuleSet()
+        self.base = {SPEC_LABEL: plan.name, **({"cluster": plan.cluster} if plan.cluster else {})}
+        self.rules: list[dict[str, Any]] = []
+        self.covers: list[tuple[str, ...]] = []
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def rec(self, metric: str, *matchers: tuple[str, str, str]) -> str:
+        """A selector of a series llmmon records for this spec."""
+        return selector(metric, eq(SPEC_LABEL, self.plan.name), *matchers)
+
+    def group(self, suffix: str, build: Any) -> None:
+        self.rules, self.covers = [], []
+        build()
+        if self.rules:
+            name = f"llmmon-{self.plan.name}-{suffix}"
+            self.out.groups.append({"name": name, "rules": self.rules})
+            for i, models in enumerate(self.covers):
+                self.out.models_of[(name, i + 1)] = models
+        self.rules, self.covers = [], []
+
+    def record(self, name: str, expr: str, models: Iterable[Model], **labels: str) -> None:
+        self.rules.append({"record": name, "expr": expr, "labels": dict(sorted({**self.base, **labels}.items()))})
+        self.covers.append(tuple(m.name for m in models))
+
+    def alert(self, name: str, expr: str, for_: Duration, models: Iterable[Model], labels: dict[str, str],
+              summary: str, description: str) -> None:
+        annotations = {"summary": summary, "description": description}
+        if self.plan.runbook_base_url:
+            annotations["runbook_url"] = f"{self.plan.runbook_base_url}/{name.lower()}"
+        rule: dict[str, Any] = {"alert": name, "expr": expr}
+        if for_.ms:
+            rule["for"] = str(for_)
+        rule["labels"] = dict(sorted({**self.base, **labels}.items()))
+        rule["annotations"] = annotations
+        self.rules.append(rule)
+        self.covers.append(tuple(m.name for m in models))
+
+    # -- static series -------------------------------------------------------------------------
+    def static(self, models: Iterable[Model]) -> None:
+        for m in models:
+            self.record(INFO, "vector(1)", [m], model=m.name, served_model=m.served_name, namespace=m.namespace,
+                        engine=m.engine.name)
+            for o in m.objectives:
+                self.record(OBJECTIVE, f"vector({number(o.target)})", [m], model=m.name, slo=o.kind)
+            self.record(MIN_RATE, f"vector({number(m.min_request_rate)})", [m], model=m.name)
+            self.record(GPU_COST, f"vector({number(round(m.gpu_hourly_cost, 9))})", [m], model=m.name,
+                        currency=self.plan.currency)
+            if m.gpu_type:
+                self.record(GPUS, f"vector({m.gpu_count})", [m], model=m.name, gpu_type=m.gpu_type)
+
+    # -- per engine: raw series → one series per model ----------------------------------------
+    def engine(self, preset: Preset, models: list[Model]) -> None:
+        namespaces = re_in("namespace", (m.namespace for m in models))
+        info = self.rec(INFO, eq("engine", preset.name))
+
+        def by_model(inner: str, extra: str = "") -> str:
+            keys = f"model{extra}"
+            return (f"sum by ({keys}) (\n  label_replace(\n    {inner},\n    \"served_model\", \"$1\", "
+                    f"{quote(preset.model_label)}, \"(.*)\"\n  )\n  * on (namespace, served_model) group_left (model)\n"
+                    f"  {info}\n)")
+
+        def rate(counter: Counter, suffix: str = "") -> str:
+            matchers = [namespaces, *(eq(k, v) for k, v in counter.matchers)]
+            return f"rate({selector(counter.metric + suffix, *matchers)}[{BASE_WINDOW}])"
+
+        own = re_in("model", (m.name for m in models))
+        # The `engine` label keeps each engine's rule distinct (promtool's duplicate-rules lint).
+        record = functools.partial(self.record, engine=preset.name)
+        record(REQUESTS, by_model(rate(preset.requests)), models)
+        record(ERRORS, f"{by_model(rate(preset.errors))}\nor on (model)\n0 * {self.rec(REQUESTS, own)}", models)
+        for name, histogram in ((LATENCY, preset.latency), (TTFT, preset.ttft)):
+            if histogram is None:
+                continue
+            bucket = (f"label_replace({rate(Counter(histogram.metric), '_bucket')}, \"le\", \"$1\", \"le\", "
+                      f"\"(.+)\\\\.0\")")
+            record(f"{name}_bucket:rate5m", by_model(bucket, ", le"), models)
+            record(f"{name}_count:rate5m", by_model(rate(Counter(histogram.metric), "_count")), models)
+        for name, counter in ((INPUT_TOKENS, preset.input_tokens), (OUTPUT_TOKENS, preset.output_tokens)):
+            if counter is not None:
+                record(name, by_model(rate(counter)), models)
+        for key, gauge in sorted(preset.gauges.items()):
+            name, how = GAUGE_RECORDS[key]
+            value = selector(gauge.metric, namespaces)
+            expr = by_model(value).replace("sum by", f"{how} by", 1)
+            record(name, _scaled(expr, gauge), models)
+
+    # -- fleet-wide series derived from the per-model ones -------------------------------------
+    def derived(self) -> None:
+        models = self.plan.models
+        requests = self.rec(REQUESTS)
+        self.record(ERROR_RATIO, f"{self.rec(ERRORS)}\n/\n({requests} > 0)\nor\n0 * {requests}", models)
+        self.record(REQUESTS_1H, f"avg_over_time({requests}[1h])", models)
+        for record, has in ((LATENCY, any(m.engine.latency for m in models)),
+                            (TTFT, any(m.engine.ttft for m in models))):
+            if not has:
+                continue
+            for label, q in QUANTILES.items():
+                self.record(f"{record}:{label}",
+                            f"histogram_quantile({number(q)}, {self.rec(record + '_bucket:rate5m')})\n"
+                            f"and on (model)\n({self.rec(record + '_count:rate5m')} > 0)", models)
+        names = ("__name__", "=~", regex_of([INPUT_TOKENS, OUTPUT_TOKENS]))
+        tokens = selector("", names, eq(SPEC_LABEL, self.plan.name))
+        self.record(TOKENS, f"sum by (model) ({tokens})", models)
+        self.record(TOKENS_1H, f"avg_over_time({self.rec(TOKENS)}[1h])", models)
+
+    # -- GPU utilisation and cost --------------------------------------------------------------
+    def cost(self) -> None:
+        plan = self.plan
+        gpu_terms = [(m, t) for m in plan.models if (t := self._gpu_term(m))]
+        if gpu_terms:
+            self.record(GPU_UTIL, "\nor\n".join(t for _, t in gpu_terms), [m for m, _ in gpu_terms])
+        gpu_cost = self.rec(GPU_COST)
+        if plan.cpu_core_hourly:
+            terms = [_per_model(m, f"sum(rate({selector('container_cpu_usage_seconds_total', eq('namespace', m.namespace), ('pod', '=~', m.pods), ('container', '!=', ''))}[{BASE_WINDOW}]))")  # noqa: E501
+                     for m in plan.models]
+            self.record(CPU_CORES, "\nor\n".join(terms), plan.models)
+            cpu = f"{number(plan.cpu_core_hourly)} * {self.rec(CPU_CORES)}"
+            cost = (f"{gpu_cost}\n+ on (model) group_left ()\n(\n  {cpu}\n"
+                    f"  or on (model)\n  0 * {gpu_cost}\n)")
+        else:
+            cost = gpu_cost
+        self.record(COST_PER_HOUR, cost, plan.models)
+        self.record(COST_PER_MTOK, f"{self.rec(COST_PER_HOUR)}\n/ on (model) group_left ()\n"
+                    f"({self.rec(TOKENS_1H)} * 3600 / 1e6 > 0)", plan.models)
+
+    def _gpu_term(self, m: Model) -> str | None:
+        kind = self.plan.gpu_exporter
+        pods = ("pod", "=~", m.pods)
+        if kind == "dcgm" and m.gpu_type:
+            return _per_model(m, f"avg({selector('DCGM_FI_DEV_GPU_UTIL', eq('namespace', m.namespace), pods)}) / 100")
+        if kind == "nvml" and m.gpu_type:
+            nodes = f"max by (node) ({selector('kube_pod_info', eq('namespace', m.namespace), pods)})"
+            return _per_model(m, f"avg(nvidia_smi_utilization_gpu_ratio * on (node) group_left () {nodes})")
+        gauge = m.engine.gpu_utilization
+        if kind == "none" and gauge:
+            inner = selector(gauge.metric, eq("namespace", m.namespace), eq(m.engine.model_label, m.served_name))
+            return _per_model(m, f"avg({inner}) * {number(gauge.scale)}")
+        return None
+
+    # -- SLOs ------------------------------------------------------------------------------------
+    def slos(self) -> None:
+        def having(kind: str) -> list[Model]:
+            return [m for m in self.plan.models if m.objective(kind)]
+
+        sources = {"availability": (REQUESTS, ERRORS), "latency": (LATENCY, None), "ttft": (TTFT, None)}
+        for kind, (source, errors) in sources.items():
+            models = having(kind)
+            if not models:
+                continue
+            own = re_in("model", (m.name for m in models))
+            if errors:
+                self.record(SLO_REQUESTS + "5m", self.rec(source, own), models, slo=kind)
+                self.record(SLO_ERRORS + "5m", self.rec(errors, own), models, slo=kind)
+                continue
+            self.record(SLO_REQUESTS + "5m", self.rec(source + "_count:rate5m", own), models, slo=kind)
+            by_threshold: dict[float, list[Model]] = defaultdict(list)
+            for m in models:
+                by_threshold[m.objective(kind).threshold or 0].append(m)  # type: ignore[union-attr]
+            for threshold, group in sorted(by_threshold.items()):
+                sel = re_in("model", (m.name for m in group))
+                good = self.rec(source + "_bucket:rate5m", sel, eq("le", number(threshold)))
+                self.record(SLO_ERRORS + "5m", f"clamp_min(\n  {self.rec(source + '_count:rate5m', sel)}\n"
+                            f"  - on (model) group_left ()\n  sum by (model) ({good}),\n  0\n)", group, slo=kind)
+        all_slo = [m for m in self.plan.models if m.objectives]
+        if not all_slo:
+            return
+        for window in recorded_windows(self.plan.slo_window):
+            w = str(window)
+            if window != BASE_WINDOW:
+                for name in (SLO_REQUESTS, SLO_ERRORS):
+                    self.record(name + w, f"avg_over_time({self.rec(name + '5m')}[{w}])", all_slo)
+            req = self.rec(SLO_REQUESTS + w)
+            self.record(SLO_RATIO + w, f"{self.rec(SLO_ERRORS + w)}\n/\n({req} > 0)\nor\n0 * {req}", all_slo)
+        ratio = self.rec(SLO_RATIO + str(self.plan.slo_window))
+        self.record(AVAILABILITY, f"1 - {ratio}", all_slo)
+        self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", all_slo)
+
+    # -- alerts ----------------------------------------------------------------------------------
+    def alerts(self) -> None:
+        self._burn_rate()
+        groups: dict[tuple[str, float | None, str, Duration], list[Model]] = defaultdict(list)
+        for m in self.plan.models:
+            for a in m.alerts:
+                groups[(a.key, a.threshold, a.tier, a.for_)].append(m)
+        order = {key: i for i, key in enumerate(("latency_p99", "error_rate", "ttft_p95", "gpu_utilization_low",
+                                                 "throughput_low", "metrics_absent"))}
+        for (key, _, _, _), models in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[1][0].name)):
+            alert = models[0].alert(key)
+            assert alert is not None
+            self._threshold_alert(alert, models)
+
+    def _burn_rate(self) -> None:
+        models = [m for m in self.plan.models if m.objectives]
+        if not models:
+            return
+        window = self.plan.slo_window
+        objective = self.rec(OBJECTIVE)
+        for pair in BURN_WINDOWS:
+            factor = number(pair.factor(window))
+            long_, short = str(pair.long), str(pair.short)
+
+            def over(w: str, factor: str = factor) -> str:
+                return f"{self.rec(SLO_RATIO + w)} > on (model, slo) group_left () ({factor} * (1 - {objective}))"
+
+            expr = (f"(\n  {over(long_)}\n  and on (model, slo)\n  {over(short)}\n)\nand on (model, slo)\n"
+                    f"({self.rec(SLO_REQUESTS + long_)} >= on (model) group_left () {self.rec(MIN_RATE)})")
+            spent = f"{number(round(pair.budget_fraction * 100, 6))}%"
+            self.alert("ErrorBudgetBurn", expr, pair.for_, models,
+                       {"severity": pair.tier, "long_window": long_, "short_window": short},
+                       "An LLM model is burning its error budget too fast",
+                       f"{{{{ $labels.model }}}}: the {{{{ $labels.slo }}}} error ratio over {long_} is "
+                       f"{{{{ $value | humanizePercentage }}}}, more than {factor}x the rate that spends the whole "
+                       f"{window} budget; {spent} of it is gone when this fires (confirmed over {short}).")
+
+    def _threshold_alert(self, alert: Alert, models: list[Model]) -> None:
+        own = re_in("model", (m.name for m in models))
+        t = alert.threshold
+        labels = {"severity": alert.tier}
+        model = "{{ $labels.model }}"
+        if alert.key == "latency_p99":
+            expr = f"{self.rec(LATENCY + ':p99', own)} > {number(t or 0)}"
+            text = (f"p99 end-to-end latency of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
+                    f"(threshold {number(t or 0)}s).")
+            summary = "LLM p99 latency is above its threshold"
+        elif alert.key == "ttft_p95":
+            expr = f"{self.rec(TTFT + ':p95', own)} > {number(t or 0)}"
+            text = (f"p95 time to first token of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
+                    f"(threshold {number(t or 0)}s).")
+            summary = "LLM time to first token is above its threshold"
+        elif alert.key == "error_rate":
+            expr = f"{self.rec(ERROR_RATIO, own)} > {number(t or 0)}"
+            text = (f"{{{{ $value | humanizePercentage }}}} of requests to {model} failed over the last 5m "
+                    f"(threshold {_pct(t)}).")
+            summary = "LLM requests are failing"
+        elif alert.key == "gpu_utilization_low":
+            expr = (f"{self.rec(GPU_UTIL, own)} < {number(t or 0)}\nand on (model)\n"
+                    f"{self.rec(REQUESTS, own)} > 0")
+            text = (f"GPUs of {model} are {{{{ $value | humanizePercentage }}}} busy while it serves traffic "
+                    f"(threshold {_pct(t)}): the allocation may be larger than the load needs.")
+            summary = "GPUs allocated to an LLM model are mostly idle"
+        elif alert.key == "throughput_low":
+            expr = (f"{self.rec(REQUESTS, own)} < {number(t or 0)}\nand on (model)\n"
+                    f"{self.rec(REQUESTS_1H, own)} > 0")
+            text = (f"{model} serves {{{{ $value | printf \"%.2f\" }}}} requests/s over the last 5m, below "
+                    f"{number(t or 0)} req/s, after traffic in the last hour.")
+            summary = "LLM request throughput dropped"
+        else:
+            expr = f"{self.rec(INFO, own)}\nunless on (model)\n{self.rec(REQUESTS, own)}"
+            text = (f"No request metrics of {model} (engine {{{{ $labels.engine }}}}, namespace "
+                    f"{{{{ $labels.namespace }}}}) for {alert.for_}: its pods are down or no longer scraped.")
+            summary = "Metrics of an LLM model are missing"
+        self.alert(alert.name, expr, alert.for_, models, labels, summary, text)
+
+
+def _per_model(m: Model, expr: str) -> str:
+    return f"label_replace({expr}, \"model\", {quote(m.name)}, \"\", \"\")"
+
+
+def _scaled(expr: str, gauge: Gauge) -> str:
+    return expr if gauge.scale == 1 else f"{expr} * {number(gauge.scale)}"
+
+
+def _pct(ratio: float | None) -> str:
+    return f"{number(round((ratio or 0) * 100, 9))}%"
+
+
+def build(plan: Plan) -> RuleSet:
+    """Every rule group of the plan, in evaluation order."""
+    b = _Builder(plan)
+    chunks = [plan.models[i:i + STATIC_CHUNK] for i in range(0, len(plan.models), STATIC_CHUNK)]
+    for n, chunk in enumerate(chunks, 1):
+        b.group("static" if len(chunks) == 1 else f"static-{n:03d}", lambda ms=chunk: b.static(ms))
+    by_engine: dict[str, list[Model]] = defaultdict(list)
+    for m in plan.models:
+        by_engine[m.engine.name].append(m)
+    for name, models in sorted(by_engine.items()):
+        b.group(f"engine-{name}", lambda p=models[0].engine, ms=models: b.engine(p, ms))
+    b.group("model", b.derived)
+    b.group("cost", b.cost)
+    b.group("slo", b.slos)
+    b.group("alerts", b.alerts)
+    return b.out
+
+
+__all__ = ["Histogram", "RuleSet", "build"]

@@ -1,0 +1,89 @@
+"""A small, deterministic YAML writer for generated files.
+
+PyYAML's output depends on whether libyaml is present; this writer's does not, and it is fast enough
+for a thousand-model fleet. Strings that could be read back as another type are always quoted, and
+multi-line strings (PromQL) become literal blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from llmmon.units import format_number
+
+_PLAIN = re.compile(r"^[A-Za-z_/$](?:[A-Za-z0-9_./$:-]*[A-Za-z0-9_./$-])?$")
+_DURATION = re.compile(r"^(?:[0-9]+(?:ms|[smhdwy]))+$")
+_RESERVED = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf"}
+
+
+def dump(value: Any) -> str:
+    """Serialise plain data (dict, list, str, int, float, bool, None) as block-style YAML."""
+    lines: list[str] = []
+    _node(value, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def scalar(value: Any) -> str:
+    """One scalar as YAML text (single-line form)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return format_number(float(value)) if isinstance(value, float) else str(value)
+    text = str(value)
+    if (_PLAIN.match(text) and text.lower() not in _RESERVED) or _DURATION.match(text):
+        return text
+    return json.dumps(text, ensure_ascii=True)
+
+
+def _block_ok(text: str) -> bool:
+    return "\n" in text and not any(line != line.rstrip() or "\t" in line for line in text.split("\n")) \
+        and not text.startswith((" ", "\n")) and not text.endswith("\n\n")
+
+
+def _inline(value: Any, indent: int) -> tuple[str, list[str]] | None:
+    """The text after `key:` for a scalar or empty collection, or None for a nested block."""
+    if isinstance(value, dict):
+        return (" {}", []) if not value else None
+    if isinstance(value, list):
+        return (" []", []) if not value else None
+    if isinstance(value, str) and _block_ok(value):
+        style = "|" if value.endswith("\n") else "|-"
+        pad = " " * (indent + 2)
+        return f" {style}", [pad + line if line else "" for line in value.rstrip("\n").split("\n")]
+    return " " + scalar(value), []
+
+
+def _node(value: Any, indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            lines.append(pad + "{}")
+        for key, item in value.items():
+            _entry(pad + scalar(str(key)) + ":", item, indent, lines)
+    elif isinstance(value, list):
+        if not value:
+            lines.append(pad + "[]")
+        for item in value:
+            if isinstance(item, dict) and item:
+                first = len(lines)
+                _node(item, indent + 2, lines)
+                lines[first] = pad + "- " + lines[first][indent + 2:]
+            else:
+                _entry(pad + "-", item, indent, lines)
+    else:
+        lines.append(pad + scalar(value))
+
+
+def _entry(head: str, item: Any, indent: int, lines: list[str]) -> None:
+    inline = _inline(item, indent)
+    if inline is None:
+        lines.append(head)
+        _node(item, indent + 2, lines)
+    else:
+        text, block = inline
+        lines.append(head + text)
+        lines.extend(block)
