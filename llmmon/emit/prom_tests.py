@@ -1,0 +1,296 @@
+"""promtool unit tests for the generated rules: scripted scenarios, each asserting exactly which alerts fire.
+
+Every scenario feeds every model synthetic raw series in its engine's own metric names. For each model
+the test asserts the full set of firing alerts (alertname, severity, slo), so an alert that fails to fire
+and one that fires when it should not both fail the test. Healthy and idle scenarios expect silence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from llmmon.emit import prometheus as rules
+from llmmon.engines import Histogram
+from llmmon.model import Model, Plan
+from llmmon.promql import SPEC_LABEL, eq, number, selector
+from llmmon.slo import BURN_WINDOWS
+
+STEP_MINUTES = 1  # input series resolution
+EVAL_MINUTES = 2  # rule evaluation interval in the tests: half the work of 1m, same verdicts
+TOKENS_IN, TOKENS_OUT = 400.0, 600.0  # tokens/s of a busy model: 1000 in all
+CPU_CORES = 2.0
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one model does during a scenario."""
+
+    present: bool = True
+    rps: float = 0.0
+    error_ratio: float = 0.0
+    latency: float = 0.0  # seconds: every request lands in this bucket
+    ttft: float = 0.0
+    gpu_percent: float = 0.0
+    tokens: bool = True
+    cpu: bool = True
+
+
+def _bucket_healthy(h: Histogram, limits: list[float]) -> float:
+    """The largest bucket bound at or under every limit (so quantiles stay below them)."""
+    ceiling = min(limits) if limits else h.buckets[0]
+    fitting = [b for b in h.buckets if b <= ceiling]
+    return fitting[-1] if fitting else h.buckets[0]
+
+
+def _bucket_slow(h: Histogram, limits: list[float]) -> float:
+    """A bucket whose lower bound is at or over every limit: quantiles land above all of them."""
+    floor = max(limits)
+    bounds = [*h.buckets, math.inf]
+    for lower, upper in itertools.pairwise(bounds):
+        if lower >= floor:
+            return upper
+    return math.inf
+
+
+def _limits(m: Model, alert_key: str, slo_kind: str) -> list[float]:
+    out = []
+    if (a := m.alert(alert_key)) and a.threshold is not None:
+        out.append(a.threshold)
+    if (o := m.objective(slo_kind)) and o.threshold is not None:
+        out.append(o.threshold)
+    return out
+
+
+def _healthy(m: Model, plan: Plan) -> Load:
+    throughput = m.alert("throughput_low")
+    rps = math.ceil(max(1.0, 2 * (throughput.threshold or 0 if throughput else 0), 2 * m.min_request_rate))
+    caps = []
+    if (a := m.alert("error_rate")) and a.threshold:
+        caps.append(a.threshold)
+    if o := m.objective("availability"):
+        caps.append(o.budget * min(p.factor(plan.slo_window) for p in BURN_WINDOWS))  # under every burn pair
+    error_ratio = round(min(caps) / 10, 9) if caps else 0.0001
+    gpu = m.alert("gpu_utilization_low")
+    gpu_percent = round(100 - (100 - (gpu.threshold or 0) * 100) / 2, 6) if gpu else 80.0
+    latency = _bucket_healthy(m.engine.latency, _limits(m, "latency_p99", "latency")) if m.engine.latency else 0
+    ttft = _bucket_healthy(m.engine.ttft, _limits(m, "ttft_p95", "ttft")) if m.engine.ttft else 0
+    return Load(rps=float(rps), error_ratio=error_ratio, latency=latency, ttft=ttft, gpu_percent=gpu_percent)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named situation: how each model's load changes, and what must fire for it."""
+
+    name: str
+    description: str
+    load: Callable[[Model, Load], Load]
+    expect: Callable[[Model, Plan], list[dict[str, str]]]
+
+
+def _burns(m: Model, plan: Plan, kind: str, ratio: float) -> list[dict[str, str]]:
+    o = m.objective(kind)
+    if o is None:
+        return []
+    tiers = {p.tier for p in BURN_WINDOWS if ratio > p.factor(plan.slo_window) * o.budget}
+    return [{"alertname": "ErrorBudgetBurn", "severity": t, "slo": kind} for t in sorted(tiers)]
+
+
+def _fires(m: Model, key: str) -> list[dict[str, str]]:
+    a = m.alert(key)
+    return [{"alertname": a.name, "severity": a.tier}] if a else []
+
+
+def _slow(m: Model, load: Load, which: str) -> Load:
+    histogram = m.engine.latency if which == "latency" else m.engine.ttft
+    limits = _limits(m, "latency_p99" if which == "latency" else "ttft_p95", which)
+    if histogram is None or not limits:
+        return load
+    slow = _bucket_slow(histogram, limits)
+    return replace(load, latency=slow) if which == "latency" else replace(load, ttft=slow)
+
+
+def _gpu_signal(m: Model, plan: Plan) -> bool:
+    if plan.gpu_exporter in ("dcgm", "nvml"):
+        return m.gpu_type is not None and m.pod_example is not None
+    return m.engine.gpu_utilization is not None
+
+
+SCENARIOS = (
+    Scenario("healthy", "steady traffic, few errors, fast responses, busy GPUs: nothing fires",
+             lambda m, h: h, lambda m, p: []),
+    Scenario("idle", "counters present but no traffic at all: nothing fires, ratios stay 0, never NaN",
+             lambda m, h: replace(h, rps=0.0, error_ratio=0.0, gpu_percent=0.0, tokens=False, cpu=False),
+             lambda m, p: []),
+    Scenario("outage", "every request fails",
+             lambda m, h: replace(h, error_ratio=1.0),
+             lambda m, p: _fires(m, "error_rate") + _burns(m, p, "availability", 1.0)),
+    Scenario("slow", "every request is slower than the latency thresholds",
+             lambda m, h: _slow(m, h, "latency"),
+             lambda m, p: (_fires(m, "latency_p99") + _burns(m, p, "latency", 1.0))
+             if _limits(m, "latency_p99", "latency") and m.engine.latency else []),
+    Scenario("slow-first-token", "every first token comes later than the TTFT thresholds",
+             lambda m, h: _slow(m, h, "ttft"),
+             lambda m, p: (_fires(m, "ttft_p95") + _burns(m, p, "ttft", 1.0))
+             if _limits(m, "ttft_p95", "ttft") and m.engine.ttft else []),
+    Scenario("idle-gpus", "traffic is served but the GPUs are far below the utilisation threshold",
+             lambda m, h: replace(h, gpu_percent=round((a.threshold or 0) * 50, 6))
+             if (a := m.alert("gpu_utilization_low")) else h,
+             lambda m, p: _fires(m, "gpu_utilization_low") if _gpu_signal(m, p) else []),
+    Scenario("low-throughput", "traffic falls to half the throughput floor",
+             lambda m, h: replace(h, rps=(a.threshold or 0) / 2) if (a := m.alert("throughput_low")) else h,
+             lambda m, p: _fires(m, "throughput_low")),
+    Scenario("absent", "no series of the model at all: its pods are gone",
+             lambda m, h: replace(h, present=False),
+             lambda m, p: _fires(m, "metrics_absent")),
+)
+
+
+def _num(value: float) -> str:
+    return number(round(value, 9))
+
+
+def _counter(per_second: float, steps: int) -> str:
+    return f"0+{_num(per_second * 60 * STEP_MINUTES)}x{steps}"
+
+
+def _gauge(value: float, steps: int) -> str:
+    return f"{_num(value)}+0x{steps}"
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else repr(float(bound))  # Python client style: "2.0"
+
+
+class _Series:
+    def __init__(self, plan: Plan, steps: int) -> None:
+        self.plan, self.steps = plan, steps
+        self.items: list[dict[str, str]] = []
+
+    def add(self, metric: str, labels: dict[str, str], values: str) -> None:
+        self.items.append({"series": selector(metric, *(eq(k, v) for k, v in sorted(labels.items()))),
+                           "values": values})
+
+    def model(self, m: Model, load: Load) -> None:
+        if not load.present:
+            return
+        pod = m.pod_example or f"{m.name}-0"
+        base = {"namespace": m.namespace, "pod": pod, m.engine.model_label: m.served_name}
+        e, s = m.engine, self.steps
+        self.add(e.requests.metric, {**base, **dict(e.requests.matchers), **dict(e.ok_labels)},
+                 _counter(load.rps * (1 - load.error_ratio), s))
+        self.add(e.errors.metric, {**base, **dict(e.errors.matchers)}, _counter(load.rps * load.error_ratio, s))
+        for histogram, value, limits in ((e.latency, load.latency, _limits(m, "latency_p99", "latency")),
+                                         (e.ttft, load.ttft, _limits(m, "ttft_p95", "ttft"))):
+            if histogram:
+                self._histogram(histogram, base, load.rps, value, limits)
+        for counter, rate in ((e.input_tokens, TOKENS_IN), (e.output_tokens, TOKENS_OUT)):
+            if counter:
+                self.add(counter.metric, {**base, **dict(counter.matchers)}, _counter(rate if load.tokens else 0, s))
+        for key, gauge in sorted(e.gauges.items()):
+            value = {"running": load.rps * load.latency, "waiting": 0.0, "kv_cache": 0.5}.get(key, 0.0)
+            self.add(gauge.metric, base, _gauge(value, s))
+        self._gpu(m, load, pod)
+        if self.plan.cpu_core_hourly:
+            self.add("container_cpu_usage_seconds_total", {"namespace": m.namespace, "pod": pod, "container": "server"},
+                     _counter(CPU_CORES if load.cpu else 0, s))
+
+    def _histogram(self, h: Histogram, base: dict[str, str], rps: float, value: float, limits: list[float]) -> None:
+        # A subset of the engine's buckets suffices: the ones around the thresholds and the observation.
+        wanted = {value, *limits, *(b for b in h.buckets if b in limits)}
+        for bound in (value, *limits):
+            below = [b for b in h.buckets if b < bound]
+            if below:
+                wanted.add(below[-1])
+        bounds = [*sorted(b for b in wanted if b in h.buckets), math.inf]
+        for bound in bounds:
+            per_s = rps if bound >= value else 0.0
+            self.add(h.metric + "_bucket", {**base, "le": _le(bound)}, _counter(per_s, self.steps))
+        self.add(h.metric + "_count", base, _counter(rps, self.steps))
+        self.add(h.metric + "_sum", base, _counter(rps * (value if not math.isinf(value) else h.buckets[-1] * 2),
+                                                   self.steps))
+
+    def _gpu(self, m: Model, load: Load, pod: str) -> None:
+        s, kind = self.steps, self.plan.gpu_exporter
+        if kind == "dcgm" and m.gpu_type and m.pod_example:
+            for gpu in range(min(m.gpu_count, 2)):
+                self.add("DCGM_FI_DEV_GPU_UTIL", {"namespace": m.namespace, "pod": pod, "gpu": str(gpu),
+                                                  "UUID": f"GPU-{m.name}-{gpu}", "modelName": m.gpu_type},
+                         _gauge(load.gpu_percent, s))
+        elif kind == "nvml" and m.gpu_type and m.pod_example:
+            node = f"node-{m.name}"
+            self.add("kube_pod_info", {"namespace": m.namespace, "pod": pod, "node": node}, _gauge(1, s))
+            for gpu in range(min(m.gpu_count, 2)):
+                self.add("nvidia_smi_utilization_gpu_ratio", {"node": node, "uuid": f"GPU-{m.name}-{gpu}"},
+                         _gauge(load.gpu_percent / 100, s))
+        elif kind == "none" and (gauge := m.engine.gpu_utilization):
+            self.add(gauge.metric, {"namespace": m.namespace, "pod": pod, m.engine.model_label: m.served_name,
+                                    "gpu_id": "0"}, _gauge(load.gpu_percent / gauge.scale / 100, s))
+
+
+def _value_checks(plan: Plan, scenario: str, m: Model, load: Load, eval_time: str) -> list[dict[str, Any]]:
+    """Assertions on recorded values, in the scenarios where they are known exactly."""
+    spec, one = eq(SPEC_LABEL, plan.name), eq("model", m.name)
+
+    def check(metric: str, scale: float, expected: float, *extra: tuple[str, str, str]) -> dict[str, Any]:
+        expr = f"round(sum({selector(metric, spec, one, *extra)}) * {number(scale)})"
+        sample = {"labels": "{}", "value": round(expected * scale)}
+        return {"expr": expr, "eval_time": eval_time, "exp_samples": [sample]}
+
+    if not load.present:
+        return []
+    out = [check(rules.ERROR_RATIO, 1e6, load.error_ratio)]
+    if o := m.objective("availability"):
+        out.append(check(rules.BUDGET, 1e3, 1 - load.error_ratio / o.budget, eq("slo", "availability")))
+    if scenario == "healthy":
+        cpu = CPU_CORES * (plan.cpu_core_hourly or 0)
+        tokens_per_hour = (TOKENS_IN + TOKENS_OUT) * 3600 / 1e6
+        if m.engine.input_tokens and m.engine.output_tokens:
+            out.append(check(rules.COST_PER_MTOK, 1e3, (m.gpu_hourly_cost + cpu) / tokens_per_hour))
+        if m.engine.latency:
+            out.append(check(rules.LATENCY + ":p99", 1e3, _quantile(m.engine.latency, load, 0.99, m, "latency")))
+    return out
+
+
+def _quantile(h: Histogram, load: Load, q: float, m: Model, kind: str) -> float:
+    """What histogram_quantile returns for the buckets _Series writes: all observations in one bucket."""
+    limits = _limits(m, "latency_p99" if kind == "latency" else "ttft_p95", kind)
+    value = load.latency if kind == "latency" else load.ttft
+    present = {b for b in h.buckets if b in limits or b == value}
+    for bound in (value, *limits):
+        below = [b for b in h.buckets if b < bound]
+        if below:
+            present.add(below[-1])
+    lower = max((b for b in present if b < value), default=0.0)
+    return lower + (value - lower) * q
+
+
+def build(plan: Plan, rule_file: str) -> list[tuple[str, dict[str, Any], int]]:
+    """One promtool test file per scenario: (scenario name, file content, number of assertions)."""
+    longest = max([a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS]) // 60000
+    files = []
+    for scenario in SCENARIOS:
+        # Long enough for every alert to have been pending its `for`; the healthy scenario also needs a
+        # full hour of steady traffic behind it for the 1h token rate of the cost check.
+        eval_minutes = max(30, longest + 20, 70 if scenario.name == "healthy" else 0)
+        eval_minutes += eval_minutes % EVAL_MINUTES  # on the evaluation grid
+        steps, eval_time = eval_minutes + 1, f"{eval_minutes}m"
+        series = _Series(plan, steps)
+        checks: list[dict[str, Any]] = []
+        for m in plan.models:
+            load = scenario.load(m, _healthy(m, plan))
+            series.model(m, load)
+            expected = sorted(scenario.expect(m, plan), key=lambda e: sorted(e.items()))
+            firing = selector("ALERTS", eq("alertstate", "firing"), eq(SPEC_LABEL, plan.name), eq("model", m.name))
+            checks.append({"expr": f"group by (alertname, severity, slo) ({firing})", "eval_time": eval_time,
+                           "exp_samples": [{"labels": selector("", *(eq(k, v) for k, v in sorted(e.items()))),
+                                            "value": 1} for e in expected]})
+            checks.extend(_value_checks(plan, scenario.name, m, load, eval_time))
+        group = {"name": f"{scenario.name}: {scenario.description}", "interval": f"{STEP_MINUTES}m",
+                 "input_series": series.items, "promql_expr_test": checks}
+        content = {"rule_files": [rule_file], "evaluation_interval": f"{EVAL_MINUTES}m", "tests": [group]}
+        files.append((scenario.name, content, len(checks)))
+    return files
