@@ -1,0 +1,117 @@
+"""promtool, run for real on generated output: `check rules` and `test rules`, messages mapped to models."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from llmmon.emit.prometheus import RuleSet
+from llmmon.yamlout import dump
+
+TIMEOUT_S = 120
+INSTALL_HINT = ("install it with `apt-get install prometheus` (Debian/Ubuntu; it provides promtool), "
+                "or put a promtool binary on PATH or in LLMMON_PROMTOOL; `--skip-promtool` skips these checks")
+_RULE_REF = re.compile(r'group "(?P<group>[^"]+)", rule (?P<index>\d+), "?(?P<name>[^":]*)"?:')
+_MODEL = re.compile(r'model=\\?"([^"\\]+)\\?"')
+
+
+class ToolMissing(Exception):
+    """promtool is not installed."""
+
+
+@dataclass
+class Report:
+    """What promtool said about one generated output."""
+
+    findings: list[str] = field(default_factory=list)
+    assertions_passed: int = 0
+    scenarios_passed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when promtool found nothing."""
+        return not self.findings
+
+
+def find() -> str:
+    """The promtool to run: $LLMMON_PROMTOOL, else the one on PATH."""
+    path = os.environ.get("LLMMON_PROMTOOL") or shutil.which("promtool")
+    if not path:
+        raise ToolMissing(f"promtool was not found: {INSTALL_HINT}")
+    return path
+
+
+def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise ToolMissing(f"{args[0]} could not be run: {INSTALL_HINT}") from None
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(args, 124, "", f"{args[0]} timed out after {TIMEOUT_S}s")
+
+
+def check_rules(promtool: str, path: Path, ruleset: RuleSet, label: str) -> list[str]:
+    """`promtool check rules` with the duplicate-rules lint fatal; each problem names its rule and models."""
+    done = _run([promtool, "check", "rules", "--lint=duplicate-rules", "--lint-fatal", str(path)])
+    if done.returncode == 0:
+        return []
+    findings = []
+    for line in (done.stdout + done.stderr).splitlines():
+        line = line.strip()
+        if not line or line.startswith(("Checking", "FAILED")):
+            continue
+        ref = _RULE_REF.search(line)
+        if ref:
+            models = ruleset.models_of.get((ref["group"], int(ref["index"])), ())
+            line = f"rule {ref['name'] or ref['index']} of group {ref['group']} (models: {', '.join(models)}): " \
+                   f"{line[ref.end():].strip()}"
+        findings.append(f"{label}: promtool check rules: {line}")
+    return findings or [f"{label}: promtool check rules failed with exit code {done.returncode}"]
+
+
+def check_manifest(promtool: str, path: Path, ruleset: RuleSet, label: str) -> list[str]:
+    """Check the rule groups of every PrometheusRule in a manifest (promtool reads only plain rule files)."""
+    groups = [g for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) for g in doc["spec"]["groups"]]
+    with tempfile.TemporaryDirectory(prefix="llmmon-") as tmp:
+        plain = Path(tmp) / "spec.yaml"
+        plain.write_text(dump({"groups": groups}), encoding="utf-8")
+        return check_rules(promtool, plain, ruleset, label)
+
+
+def test_rules(promtool: str, root: Path, tests: dict[str, str]) -> Report:
+    """Run every generated test file (in parallel, one promtool per file) and collect failures."""
+    report = Report()
+
+    def one(rel: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+        return rel, _run([promtool, "test", "rules", Path(rel).name], cwd=(root / rel).parent)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(tests), os.cpu_count() or 1))) as pool:
+        results = list(pool.map(one, sorted(tests)))
+    for rel, done in results:
+        if done.returncode == 0:
+            report.scenarios_passed += 1
+            report.assertions_passed += _assertions(root / rel)
+            continue
+        output = (done.stdout + done.stderr).strip()
+        models = sorted(set(_MODEL.findall(output)))
+        who = f" (models: {', '.join(models)})" if models else ""
+        report.findings.append(f"{rel}: scenario {tests[rel]!r} failed{who}:\n" + _indent(output))
+    return report
+
+
+def _assertions(path: Path) -> int:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return sum(len(g.get("promql_expr_test", [])) + len(g.get("alert_rule_test", [])) for g in data["tests"])
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines() if line.strip())

@@ -1,0 +1,165 @@
+"""The `llmmon` command: parse flags, call the library, print diagnostics, exit. Logic lives elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmmon import __version__
+from llmmon.diagnostics import Diagnostic, ExitCode, Severity
+
+app = typer.Typer(
+    name="llmmon",
+    help="Monitoring-as-code for LLM inference services: one spec compiled into checked Prometheus rules.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML), e.g. specs/example.yaml.", show_default=False)]
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _print(diagnostics: list[Diagnostic]) -> None:
+    for d in diagnostics:
+        _err(d.render())
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if errors:
+        _err(f"{errors} error(s), {warnings} warning(s): nothing was generated")
+
+
+def _load(spec: Path):  # type: ignore[no-untyped-def]
+    from llmmon.compiler import load
+
+    plan, diagnostics = load(spec, str(spec))
+    _print(diagnostics)
+    if plan is None:
+        raise typer.Exit(ExitCode.USAGE)
+    return plan
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmmon {__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Monitoring-as-code for LLM inference services.
+
+    Example: llmmon generate specs/example.yaml && llmmon validate specs/example.yaml
+    """
+
+
+@app.command()
+def generate(
+    spec: SpecArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory.")] = Path("out"),
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 with a diff when DIR is stale.")]
+    = False,
+) -> None:
+    """Compile SPEC into rules, tests and manifests under DIR (only changed files are written).
+
+    Example: llmmon generate specs/example.yaml -o out/
+    """
+    from llmmon import output
+    from llmmon.generate import build
+
+    plan = _load(spec)
+    bundle = build(plan)
+    try:
+        if check:
+            changes = output.compare(out, plan.name, bundle.files)
+            if changes.stale:
+                typer.echo(output.diff(out, plan.name, bundle.files, changes), nl=False)
+                _err(f"{out} is stale for {spec}: {len(changes.added)} missing, {len(changes.changed)} changed, "
+                     f"{len(changes.removed)} no longer generated; run `llmmon generate {spec} -o {out}`")
+                raise typer.Exit(ExitCode.FINDINGS)
+            typer.echo(f"{out} is up to date with {spec} ({len(changes.unchanged)} files)")
+            return
+        changes = output.write(out, plan.name, bundle.files)
+    except output.OutputError as exc:
+        _err(f"llmmon: {exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+    typer.echo(f"{spec}: wrote {out}/ ({len(changes.added)} added, {len(changes.changed)} changed, "
+               f"{len(changes.removed)} removed, {len(changes.unchanged)} unchanged)")
+
+
+@app.command()
+def validate(
+    spec: SpecArg,
+    skip_promtool: Annotated[bool, typer.Option("--skip-promtool", help="Check the spec only.")] = False,
+) -> None:
+    """Check SPEC, generate into a temporary folder and run promtool check/test rules on the result.
+
+    Example: llmmon validate specs/example.yaml
+    """
+    from llmmon import validate as validation
+    from llmmon.checks.promtool import ToolMissing
+    from llmmon.generate import build
+
+    plan = _load(spec)
+    bundle = build(plan)
+    try:
+        result = validation.run(bundle, plan.name, skip_promtool=skip_promtool)
+    except ToolMissing as exc:
+        _err(f"llmmon: {exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+    for finding in result.findings:
+        _err(finding)
+    c = bundle.counts
+    assert c is not None
+    typer.echo(f"{spec}: spec {plan.name}: {c.models} models, {c.recording + c.alerting} rules "
+               f"({c.recording} recording, {c.alerting} alerting)")
+    for line in result.checks:
+        typer.echo(f"  {line}")
+    if not result.ok:
+        _err(f"{len(result.findings)} check(s) failed")
+        raise typer.Exit(ExitCode.FINDINGS)
+    if not skip_promtool:
+        typer.echo(f"  valid ({result.seconds:.2f} s of checks)")
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of the spec, for editors (yaml-language-server) and CI.
+
+    Example: llmmon schema -o llmmon.schema.json
+    """
+    from llmmon.spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    """Entry point: run the app; an unexpected error is one line unless LLMMON_DEBUG is set."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _err("llmmon: interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("LLMMON_DEBUG"):
+            raise
+        _err(f"llmmon: internal error: {type(exc).__name__}: {exc} (set LLMMON_DEBUG=1 for details; please report)")
+        sys.exit(70)

@@ -1,0 +1,113 @@
+"""Plan → every generated file, in memory. Nothing here touches the disk, the clock or the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llmmon import __version__
+from llmmon.emit import kubernetes, prom_tests, prometheus
+from llmmon.model import Plan
+from llmmon.templates import render
+from llmmon.yamlout import dump
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a plan compiled into, for summaries and the closing report."""
+
+    models: int
+    recording: int
+    static: int
+    alerting: int
+    assertions: int
+    scenarios: int
+
+
+@dataclass
+class Bundle:
+    """All generated files (relative path → text) and what is needed to check them."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    rules_file: str = ""
+    manifest_file: str = ""
+    test_files: dict[str, str] = field(default_factory=dict)  # path → scenario
+    ruleset: prometheus.RuleSet = field(default_factory=prometheus.RuleSet)
+    counts: Counts | None = None
+
+
+def header(plan: Plan) -> str:
+    """The generated-by text every file starts with (without comment markers)."""
+    return render("header.j2", version=__version__, source=plan.source, spec=plan.name).strip()
+
+
+def _yaml(head: str, *documents: object) -> str:
+    comment = "".join(f"# {line}\n" for line in head.splitlines())
+    return comment + "---\n".join(dump(d) for d in documents)
+
+
+def build(plan: Plan) -> Bundle:
+    """Generate every output of a plan."""
+    head = header(plan)
+    bundle = Bundle()
+    ruleset = prometheus.build(plan)
+    bundle.ruleset = ruleset
+    bundle.rules_file = f"prometheus/rules/{plan.name}.rules.yaml"
+    bundle.files[bundle.rules_file] = _yaml(head, {"groups": ruleset.groups})
+    bundle.manifest_file = f"kubernetes/{plan.name}-prometheusrule.yaml"
+    bundle.files[bundle.manifest_file] = _yaml(head, *kubernetes.prometheus_rules(plan, ruleset.groups))
+    assertions = 0
+    for scenario, content, count in prom_tests.build(plan, f"../rules/{plan.name}.rules.yaml"):
+        path = f"prometheus/tests/{plan.name}-{scenario}.test.yaml"
+        bundle.files[path] = _yaml(head, content)
+        bundle.test_files[path] = scenario
+        assertions += count
+    rules = ruleset.rules
+    static_groups = {g["name"] for g in ruleset.groups if g["name"].endswith("-static")}
+    bundle.counts = Counts(
+        models=len(plan.models),
+        recording=sum(1 for r in rules if "record" in r),
+        static=sum(len(g["rules"]) for g in ruleset.groups if g["name"] in static_groups),
+        alerting=sum(1 for r in rules if "alert" in r),
+        assertions=assertions,
+        scenarios=len(bundle.test_files),
+    )
+    bundle.files[f"{plan.name}-summary.md"] = _summary(plan, head, bundle.counts)
+    return dict_sorted(bundle)
+
+
+def dict_sorted(bundle: Bundle) -> Bundle:
+    """Files in path order, so listings and diffs are stable."""
+    bundle.files = dict(sorted(bundle.files.items()))
+    return bundle
+
+
+def _summary(plan: Plan, head: str, counts: Counts) -> str:
+    from llmmon.slo import BURN_WINDOWS
+
+    rows = []
+    for m in plan.models:
+        for a in m.alerts:
+            rows.append({"name": a.name, "model": m.name, "condition": _condition(a.key, a.threshold),
+                         "for_": str(a.for_), "severity": a.tier, "receiver": plan.tier(a.tier).receiver})
+        for o in m.objectives:
+            for p in BURN_WINDOWS:
+                factor = p.factor(plan.slo_window)
+                rows.append({"name": "ErrorBudgetBurn", "model": m.name,
+                             "condition": f"{o.kind} error ratio > {factor:g} × {o.budget * 100:g}% over {p.long} "
+                                          f"and {p.short}", "for_": str(p.for_), "severity": p.tier,
+                             "receiver": plan.tier(p.tier).receiver})
+    text = render("summary.md.j2", header=" ".join(head.splitlines()), plan=plan, counts=counts, alerts=rows,
+                  window_minutes=plan.slo_window.ms / 60000)
+    return text.rstrip("\n") + "\n"
+
+
+def _condition(key: str, threshold: float | None) -> str:
+    t = threshold or 0
+    return {
+        "latency_p99": f"p99 latency > {t:g}s",
+        "error_rate": f"error ratio > {t * 100:g}%",
+        "ttft_p95": f"p95 time to first token > {t:g}s",
+        "gpu_utilization_low": f"GPU utilisation < {t * 100:g}% while serving",
+        "throughput_low": f"requests < {t:g}/s after traffic in the last hour",
+        "metrics_absent": "no request metrics",
+    }[key]

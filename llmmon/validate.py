@@ -1,0 +1,54 @@
+"""`llmmon validate`: spec checks, then the real checkers on freshly generated output in a temporary folder."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmmon import output
+from llmmon.checks import promtool
+from llmmon.generate import Bundle
+
+
+@dataclass
+class Validation:
+    """The outcome of every check, with figures for the summary."""
+
+    findings: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)  # what ran and passed
+    assertions: int = 0
+    scenarios: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no check found anything."""
+        return not self.findings
+
+
+def run(bundle: Bundle, spec: str, skip_promtool: bool = False) -> Validation:
+    """Write the bundle to a temporary folder and run promtool on it; raises promtool.ToolMissing."""
+    result = Validation()
+    started = time.perf_counter()
+    if skip_promtool:
+        result.checks.append("promtool skipped (--skip-promtool)")
+        return result
+    binary = promtool.find()
+    with tempfile.TemporaryDirectory(prefix="llmmon-validate-") as tmp:
+        root = Path(tmp)
+        output.write(root, spec, bundle.files)
+        result.findings += promtool.check_rules(binary, root / bundle.rules_file, bundle.ruleset, bundle.rules_file)
+        result.findings += promtool.check_manifest(binary, root / bundle.manifest_file, bundle.ruleset,
+                                                   bundle.manifest_file)
+        if not result.findings:
+            result.checks.append("promtool check rules: rule file and PrometheusRule ok")
+        tests = promtool.test_rules(binary, root, bundle.test_files)
+        result.findings += tests.findings
+        result.assertions, result.scenarios = tests.assertions_passed, tests.scenarios_passed
+        if tests.ok:
+            result.checks.append(f"promtool test rules: {tests.assertions_passed} assertions in "
+                                 f"{tests.scenarios_passed} scenarios passed")
+    result.seconds = time.perf_counter() - started
+    return result
