@@ -63,7 +63,7 @@ def _pattern(regex: re.Pattern[str], what: str) -> Any:
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise PydanticCustomError("text", f"expected text ({what}), got {value!r}")
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             raise PydanticCustomError("pattern", f"{value!r} is not {what}")
         return value
 
@@ -86,8 +86,8 @@ Duration = Annotated[
     DurationValue,
     PlainValidator(_duration),
     PlainSerializer(str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+(y|w|d|h|m|s|ms))+$",
-                    "description": "Prometheus duration: 500ms, 2s, 5m, 1h30m, 30d"}),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(y|w|d|h|m|s|ms))+$",
+                    "description": "Prometheus duration: 500ms, 0.25s, 2s, 5m, 1h30m, 30d"}),
 ]
 Percent = Annotated[
     float,

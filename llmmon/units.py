@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 _UNITS_MS = {"y": 365 * 86_400_000, "w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000,
              "m": 60_000, "s": 1000, "ms": 1}
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_NUM = r"(\d+(?:\.\d+)?)"
+_DURATION = re.compile(rf"^(?:{_NUM}y)?(?:{_NUM}w)?(?:{_NUM}d)?(?:{_NUM}h)?(?:{_NUM}m)?(?:{_NUM}s)?(?:{_NUM}ms)?$")
 _ORDER = ("y", "w", "d", "h", "m", "s", "ms")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
@@ -38,17 +40,19 @@ class Duration:
 
     @classmethod
     def parse(cls, text: str) -> Duration:
-        """Parse `500ms`, `2s`, `1h30m`, `30d`; raise ValueError with a hint otherwise."""
+        """Parse `500ms`, `2s`, `1h30m`, `30d` (and decimals such as `0.25s`); raise ValueError with a hint."""
         if not isinstance(text, str):
             raise ValueError(_bare_number_hint(text))
         stripped = text.strip()
-        match = _DURATION.match(stripped)
+        match = _DURATION.fullmatch(stripped)
         if not stripped or not match:
-            if _NUMBER.match(stripped):
+            if _NUMBER.fullmatch(stripped):
                 raise ValueError(_bare_number_hint(stripped))
             raise ValueError(f"{text!r} is not a Prometheus duration such as 500ms, 2s, 5m, 1h30m or 30d")
-        ms = sum(int(v) * _UNITS_MS[u] for v, u in zip(match.groups(), _ORDER, strict=True) if v)
-        return cls(ms)
+        total = sum(Fraction(v) * _UNITS_MS[u] for v, u in zip(match.groups(), _ORDER, strict=True) if v)
+        if total.denominator != 1:
+            raise ValueError(f"{text!r} is not a whole number of milliseconds")
+        return cls(int(total))
 
 
 def _bare_number_hint(value: object) -> str:
@@ -59,8 +63,7 @@ def _bare_number_hint(value: object) -> str:
     if not math.isfinite(number) or number < 0:
         return f"expected a Prometheus duration such as 500ms, 2s or 5m, got {value!r}"
     if number != int(number):
-        return (f"durations need a unit and whole numbers: write {format_number(number * 1000)}ms "
-                f"for {format_number(number)} seconds")
+        return f"durations need a unit: write {format_number(number)}s or {format_number(number * 1000)}ms"
     return f"durations need a unit: write {int(number)}s, {int(number)}m or {int(number)}ms, not a bare number"
 
 
@@ -72,7 +75,7 @@ def parse_percent(value: object) -> float:
         number = float(value)
     elif isinstance(value, str):
         text = value.strip().removesuffix("%").strip()
-        if not _NUMBER.match(text):
+        if not _NUMBER.fullmatch(text):
             raise ValueError(f"expected a percentage such as 99.9 or \"99.9%\", got {value!r}")
         number = float(text)
     else:
@@ -83,10 +86,7 @@ def parse_percent(value: object) -> float:
 
 
 def format_number(value: float) -> str:
-    """Shortest exact decimal for a float, without exponent noise for ordinary values: 0.001, 2, 14.4."""
-    if value == int(value) and abs(value) < 1e15:
+    """Shortest text that reads back as the same float: 0.001, 2, 14.4, 1.5e-52 (PromQL reads all of them)."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
         return str(int(value))
-    text = repr(value)
-    if "e" in text or "E" in text:
-        text = f"{value:.17f}".rstrip("0").rstrip(".")
-    return text
+    return repr(value)
