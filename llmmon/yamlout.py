@@ -7,7 +7,6 @@ multi-line strings (PromQL) become literal blocks.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -15,6 +14,9 @@ from llmmon.units import format_number
 
 _PLAIN = re.compile(r"^[A-Za-z_/$](?:[A-Za-z0-9_./$:-]*[A-Za-z0-9_./$-])?$")
 _DURATION = re.compile(r"^(?:[0-9]+(?:ms|[smhdwy]))+$")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r",
+            "\x85": "\\N", "\u2028": "\\L", "\u2029": "\\P"}  # YAML reads the last three as line breaks
+_BREAKS = {"\r", "\x85", "\u2028", "\u2029"}
 _RESERVED = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf"}
 
 
@@ -31,17 +33,44 @@ def scalar(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return format_number(float(value)) if isinstance(value, float) else str(value)
-    text = str(value)
-    if (_PLAIN.match(text) and text.lower() not in _RESERVED) or _DURATION.match(text):
+    if isinstance(value, float):
+        text = format_number(value)
+        mantissa, _, exponent = text.partition("e")
+        if exponent and "." not in mantissa:  # YAML 1.1 reads 1e+16 as text: it wants 1.0e+16
+            text = f"{mantissa}.0e{exponent}"
         return text
-    return json.dumps(text, ensure_ascii=True)
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if (_PLAIN.fullmatch(text) and text.lower() not in _RESERVED) or _DURATION.fullmatch(text):
+        return text
+    return _double_quoted(text)
+
+
+def _printable(char: str) -> bool:
+    """YAML 1.1's printable set: what may stand unescaped in a double-quoted scalar."""
+    c = ord(char)
+    return (0x20 <= c <= 0x7E or c == 0x85 or 0xA0 <= c <= 0xD7FF or 0xE000 <= c <= 0xFFFD
+            or 0x10000 <= c <= 0x10FFFF) and c != 0xFEFF
+
+
+def _double_quoted(text: str) -> str:
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif _printable(char):
+            out.append(char)
+        else:
+            c = ord(char)
+            out.append(f"\\x{c:02x}" if c <= 0xFF else f"\\u{c:04x}" if c <= 0xFFFF else f"\\U{c:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _block_ok(text: str) -> bool:
     return "\n" in text and not any(line != line.rstrip() or "\t" in line for line in text.split("\n")) \
-        and not text.startswith((" ", "\n")) and not text.endswith("\n\n")
+        and not text.startswith((" ", "\n")) and not text.endswith("\n\n") \
+        and all(c == "\n" or (_printable(c) and c not in _BREAKS) for c in text)
 
 
 def _inline(value: Any, indent: int) -> tuple[str, list[str]] | None:
