@@ -64,7 +64,7 @@ def check_rules(promtool: str, path: Path, ruleset: RuleSet, label: str) -> list
     done = _run([promtool, "check", "rules", "--lint=duplicate-rules", "--lint-fatal", str(path)])
     if done.returncode == 0:
         return []
-    findings = []
+    findings, other = [], []
     for line in (done.stdout + done.stderr).splitlines():
         line = line.strip()
         if not line or line.startswith(("Checking", "FAILED")):
@@ -72,9 +72,12 @@ def check_rules(promtool: str, path: Path, ruleset: RuleSet, label: str) -> list
         ref = _RULE_REF.search(line)
         if ref:
             models = ruleset.models_of.get((ref["group"], int(ref["index"])), ())
-            line = f"rule {ref['name'] or ref['index']} of group {ref['group']} (models: {', '.join(models)}): " \
-                   f"{line[ref.end():].strip()}"
-        findings.append(f"{label}: promtool check rules: {line}")
+            findings.append(f"{label}: promtool check rules: rule {ref['name'] or ref['index']} of group "
+                            f"{ref['group']} (models: {', '.join(models)}): {line[ref.end():].strip()}")
+        else:
+            other.append(line)
+    if other:  # lint reports and the like span several lines: keep them together
+        findings.append(f"{label}: promtool check rules:\n" + _indent("\n".join(other)))
     return findings or [f"{label}: promtool check rules failed with exit code {done.returncode}"]
 
 

@@ -226,11 +226,13 @@ class _Builder:
             by_threshold: dict[float, list[Model]] = defaultdict(list)
             for m in models:
                 by_threshold[m.objective(kind).threshold or 0].append(m)  # type: ignore[union-attr]
+            terms = []  # one rule for every threshold: two rules may not record the same series name and labels
             for threshold, group in sorted(by_threshold.items()):
                 sel = re_in("model", (m.name for m in group))
                 good = self.rec(source + "_bucket:rate5m", sel, eq("le", number(threshold)))
-                self.record(SLO_ERRORS + "5m", f"clamp_min(\n  {self.rec(source + '_count:rate5m', sel)}\n"
-                            f"  - on (model) group_left ()\n  sum by (model) ({good}),\n  0\n)", group, slo=kind)
+                terms.append(f"clamp_min(\n  {self.rec(source + '_count:rate5m', sel)}\n"
+                             f"  - on (model) group_left ()\n  sum by (model) ({good}),\n  0\n)")
+            self.record(SLO_ERRORS + "5m", "\nor\n".join(terms), models, slo=kind)
         all_slo = [m for m in self.plan.models if m.objectives]
         if not all_slo:
             return
