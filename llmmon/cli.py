@@ -148,7 +148,11 @@ def schema(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _err(f"llmmon: cannot write {out}: {exc.strerror or exc}")
+            raise typer.Exit(ExitCode.USAGE) from None
 
 
 def main() -> None:
@@ -162,4 +166,4 @@ def main() -> None:
         if os.environ.get("LLMMON_DEBUG"):
             raise
         _err(f"llmmon: internal error: {type(exc).__name__}: {exc} (set LLMMON_DEBUG=1 for details; please report)")
-        sys.exit(70)
+        sys.exit(ExitCode.INTERNAL)

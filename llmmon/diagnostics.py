@@ -11,7 +11,8 @@ class ExitCode(enum.IntEnum):
 
     OK = 0
     FINDINGS = 1  # checks failed or generated output is stale
-    USAGE = 2  # bad spec, bad flags, missing input
+    USAGE = 2  # bad spec, bad flags, missing input or tool, unwritable output
+    INTERNAL = 70  # a bug in llmmon (EX_SOFTWARE)
 
 
 class Severity(enum.StrEnum):

@@ -56,7 +56,10 @@ def _owned(out: Path, spec: str) -> list[str]:
         return []
     except (OSError, ValueError) as exc:
         raise OutputError(f"cannot read {path}: {exc}") from None
-    return [p for p in data.get("files", []) if isinstance(p, str) and _safe(p)]
+    listed = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(listed, list):
+        raise OutputError(f"{path} is not an llmmon manifest; move it away to start afresh")
+    return [p for p in listed if isinstance(p, str) and _safe(p)]
 
 
 def _safe(rel: str) -> bool:
@@ -109,10 +112,13 @@ def write(out: Path, spec: str, files: dict[str, str]) -> Changes:
     files = with_manifest(spec, files)
     pending = {rel: files[rel] for rel in changes.added + changes.changed}
     staged: list[tuple[Path, Path]] = []
+    created: list[Path] = []  # folders this run made, removed again if it fails
     try:
         for rel, text in sorted(pending.items()):
             target = out / rel
+            missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
             target.parent.mkdir(parents=True, exist_ok=True)
+            created.extend(reversed(missing))
             fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             staged.append((Path(name), target))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
@@ -122,12 +128,20 @@ def write(out: Path, spec: str, files: dict[str, str]) -> Changes:
         for temp, _ in staged:
             with contextlib.suppress(OSError):
                 temp.unlink()
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
     for temp, target in staged:
         os.replace(temp, target)
     for gone in changes.removed:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             (out / gone).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise OutputError(f"wrote {out}, but cannot remove {gone}, which the spec no longer generates: "
+                              f"{exc.strerror or exc}") from None
         _prune(out, (out / gone).parent)
     return changes
 
