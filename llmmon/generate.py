@@ -62,7 +62,7 @@ def build(plan: Plan) -> Bundle:
         bundle.test_files[path] = scenario
         assertions += count
     rules = ruleset.rules
-    static_groups = {g["name"] for g in ruleset.groups if g["name"].endswith("-static")}
+    static_groups = {g["name"] for g in ruleset.groups if "-static" in g["name"]}
     bundle.counts = Counts(
         models=len(plan.models),
         recording=sum(1 for r in rules if "record" in r),
