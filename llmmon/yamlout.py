@@ -16,7 +16,10 @@ _PLAIN = re.compile(r"^[A-Za-z_/$](?:[A-Za-z0-9_./$:-]*[A-Za-z0-9_./$-])?$")
 _DURATION = re.compile(r"^(?:[0-9]+(?:ms|[smhdwy]))+$")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r",
             "\x85": "\\N", "\u2028": "\\L", "\u2029": "\\P"}  # YAML reads the last three as line breaks
-_BREAKS = {"\r", "\x85", "\u2028", "\u2029"}
+# What may not stand as it is in a double-quoted scalar: quotes, backslashes, and everything outside YAML's
+# printable set, plus the characters YAML reads as line breaks (U+0085, U+2028, U+2029) and the BOM.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
+_UNSAFE = re.compile('["\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]')
 _RESERVED = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf"}
 
 
@@ -47,30 +50,22 @@ def scalar(value: Any) -> str:
     return _double_quoted(text)
 
 
-def _printable(char: str) -> bool:
-    """YAML 1.1's printable set: what may stand unescaped in a double-quoted scalar."""
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _ESCAPES:
+        return _ESCAPES[char]
     c = ord(char)
-    return (0x20 <= c <= 0x7E or c == 0x85 or 0xA0 <= c <= 0xD7FF or 0xE000 <= c <= 0xFFFD
-            or 0x10000 <= c <= 0x10FFFF) and c != 0xFEFF
+    return f"\\x{c:02x}" if c <= 0xFF else f"\\u{c:04x}" if c <= 0xFFFF else f"\\U{c:08x}"
 
 
 def _double_quoted(text: str) -> str:
-    out = []
-    for char in text:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif _printable(char):
-            out.append(char)
-        else:
-            c = ord(char)
-            out.append(f"\\x{c:02x}" if c <= 0xFF else f"\\u{c:04x}" if c <= 0xFFFF else f"\\U{c:08x}")
-    return '"' + "".join(out) + '"'
+    return '"' + _UNSAFE.sub(_escape, text) + '"'
 
 
 def _block_ok(text: str) -> bool:
     return "\n" in text and not any(line != line.rstrip() or "\t" in line for line in text.split("\n")) \
         and not text.startswith((" ", "\n")) and not text.endswith("\n\n") \
-        and all(c == "\n" or (_printable(c) and c not in _BREAKS) for c in text)
+        and not _UNPRINTABLE.search(text.replace("\n", ""))
 
 
 def _inline(value: Any, indent: int) -> tuple[str, list[str]] | None:
