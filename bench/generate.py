@@ -1,0 +1,100 @@
+"""Benchmark: time and peak memory of `llmmon generate` for fleets of 1, 10, 100 and 1000 models.
+
+Each size runs in a fresh interpreter (so peak RSS is that run's alone), a few times; the table shows
+the median wall time of load + resolve + build + write, and the peak resident memory of the process.
+Run: .venv/bin/python bench/generate.py [--sizes 1,10,100,1000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HEAD = """\
+apiVersion: llmmon/v1
+kind: MonitoringSpec
+metadata: {name: bench, namespace: monitoring, labels: {release: kube-prometheus-stack},
+           runbook_base_url: "https://runbooks.example.com/llm"}
+cluster: bench-1
+defaults:
+  engine: vllm
+  namespace: llm-serving
+  slo: {availability: 99.9, latency: {threshold: 2s, target: 99}, ttft: {threshold: 1s, target: 95},
+        min_request_rate: 0.1}
+alert_tiers:
+  critical: {for: 10m, receiver: pager}
+  warning: {for: 5m, receiver: chat}
+  info: {for: 30m, receiver: chat}
+receivers:
+  pager: {pagerduty: {routing_key_file: /etc/am/pd}}
+  chat: {slack: {api_url_file: /etc/am/slack}}
+costs: {currency: USD, gpu_hourly: {H100: 2.5, A100: 1.1}, cpu_core_hourly: 0.05}
+models:
+"""
+
+CHILD = textwrap.dedent("""
+    import json, resource, sys, time
+    from pathlib import Path
+    t0 = time.perf_counter()
+    from llmmon.compiler import load
+    from llmmon.generate import build
+    from llmmon import output
+    plan, diags = load(Path(sys.argv[1]))
+    assert plan is not None, [d.render() for d in diags]
+    bundle = build(plan)
+    output.write(Path(sys.argv[2]), plan.name, bundle.files)
+    elapsed = time.perf_counter() - t0
+    c = bundle.counts
+    print(json.dumps({"seconds": elapsed, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "rules": c.recording + c.alerting, "static": c.static, "alerting": c.alerting,
+                      "bytes": sum(len(t) for t in bundle.files.values())}))
+""")
+
+
+def spec_text(models: int) -> str:
+    """A spec with `models` models: engines, GPU types, objectives and one override alternate."""
+    lines = [HEAD]
+    for i in range(models):
+        engine = "vllm" if i % 2 == 0 else "openai-compatible"
+        gpu = "H100" if i % 3 else "A100"
+        lines.append(f"  - {{name: model-{i:04d}, engine: {engine}, gpus: {{type: {gpu}, count: {1 + i % 8}}}"
+                     + (", slo: {availability: 99.5}" if i % 5 == 0 else "") + "}\n")
+    return "".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,10,100,1000")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="llmmon-bench-") as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            spec = Path(tmp) / f"bench-{size}.yaml"
+            spec.write_text(spec_text(size), encoding="utf-8")
+            runs = []
+            for r in range(args.repeat):
+                out = Path(tmp) / f"out-{size}-{r}"
+                done = subprocess.run([sys.executable, "-c", CHILD, str(spec), str(out)], capture_output=True,
+                                      text=True, check=True, cwd=ROOT)
+                runs.append(json.loads(done.stdout))
+            best = runs[0]
+            rows.append((size, statistics.median(r["seconds"] for r in runs), max(r["rss_mb"] for r in runs),
+                         best["rules"], best["static"], best["alerting"], best["bytes"] / 1e6))
+    print(f"{'models':>7} | {'generate (s)':>12} | {'peak RSS (MB)':>13} | {'rules':>6} | {'static':>6} | "
+          f"{'alerts':>6} | {'output (MB)':>11}")
+    print(f"{'-' * 7}-|-{'-' * 12}-|-{'-' * 13}-|-{'-' * 6}-|-{'-' * 6}-|-{'-' * 6}-|-{'-' * 11}")
+    for size, seconds, rss, rules, static, alerts, mb in rows:
+        print(f"{size:>7} | {seconds:>12.3f} | {rss:>13.1f} | {rules:>6} | {static:>6} | {alerts:>6} | {mb:>11.2f}")
+
+
+if __name__ == "__main__":
+    main()
