@@ -1,0 +1,40 @@
+"""Shared helpers of the tests: load specs, generate into a folder, run promtool."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from llmmon.compiler import load
+from llmmon.generate import Bundle, build
+from llmmon.model import Plan
+from llmmon.output import write
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "specs" / "example.yaml"
+
+
+def plan_of(path: Path) -> Plan:
+    """The plan of a spec that must be valid."""
+    plan, diagnostics = load(path, path.name)
+    assert plan is not None, "\n".join(d.render() for d in diagnostics)
+    return plan
+
+
+def plan_from_text(tmp: Path, text: str, name: str = "spec.yaml") -> Plan:
+    """The plan of a spec given as text."""
+    path = tmp / name
+    path.write_text(text, encoding="utf-8")
+    return plan_of(path)
+
+
+def generate(plan: Plan, out: Path) -> Bundle:
+    """Build a plan and write it under `out`."""
+    bundle = build(plan)
+    write(out, plan.name, bundle.files)
+    return bundle
+
+
+def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real promtool."""
+    return subprocess.run(["promtool", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)

@@ -1,0 +1,139 @@
+"""What the generated rules compute and when their alerts fire, checked with the real promtool."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import EXAMPLE, ROOT, generate, plan_from_text, plan_of, promtool
+from llmmon.emit import prometheus
+from llmmon.validate import run as validate
+
+ONE_MODEL = """\
+apiVersion: llmmon/v1
+kind: MonitoringSpec
+metadata: {{name: cost, runbook_base_url: "https://runbooks.example.com"}}
+slo_window: {window}
+defaults: {{engine: vllm, namespace: serving, slo: {{availability: 99.9}}}}
+models:
+{models}
+alert_tiers:
+  critical: {{for: 10m, receiver: pager}}
+  warning: {{for: 5m, receiver: pager}}
+  info: {{for: 30m, receiver: pager}}
+receivers:
+  pager: {{pagerduty: {{routing_key_file: /etc/am/pd}}}}
+costs: {{gpu_hourly: {{H100: 2.50}}}}
+"""
+
+
+def _spec(tmp_path: Path, models: int = 1, window: str = "30d") -> str:
+    lines = "\n".join(f"  - {{name: m{i}, gpus: {{type: H100, count: 8}}}}" for i in range(models))
+    return ONE_MODEL.format(models=lines, window=window)
+
+
+def _run_test(tmp_path: Path, rules: str, tests: list[dict[str, object]], series: list[dict[str, str]]) -> None:
+    test_file = tmp_path / "hand.test.yaml"
+    test_file.write_text(yaml.safe_dump({"rule_files": [rules], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": series, "promql_expr_test": tests}]}), encoding="utf-8")
+    done = promtool("test", "rules", str(test_file), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _vllm(metric: str, per_minute: float, minutes: int = 120, **labels: str) -> dict[str, str]:
+    pairs = {"model_name": "m0", "namespace": "serving", "pod": "m0-0", **labels}
+    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(pairs.items()))
+    return {"series": f"{metric}{{{inner}}}", "values": f"0+{per_minute}x{minutes}"}
+
+
+def test_cost_per_million_tokens_is_5_56_for_8_h100_at_2_50_serving_1000_tokens_per_second(tmp_path: Path) -> None:
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    series = [_vllm("vllm:prompt_tokens_total", 400 * 60), _vllm("vllm:generation_tokens_total", 600 * 60)]
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": 'round(llm_cost_per_million_tokens{model="m0"} * 100)', "eval_time": "90m",
+         "exp_samples": [{"labels": '{currency="USD", llmmon_spec="cost", model="m0"}', "value": 556}]},
+        {"expr": 'llm_cost_per_hour{model="m0"}', "eval_time": "90m",
+         "exp_samples": [{"labels": '{__name__="llm_cost_per_hour", currency="USD", llmmon_spec="cost", model="m0"}',
+                          "value": 20}]},
+    ], series)
+
+
+def test_a_total_outage_pages_within_five_minutes(tmp_path: Path) -> None:
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    # 10 req/s healthy for an hour, then every request fails from minute 60 on.
+    ok = {"series": 'vllm:request_success_total{finished_reason="stop", model_name="m0", namespace="serving"}',
+          "values": "0+600x60 36000+0x60"}
+    failed = {"series": 'vllm:request_success_total{finished_reason="error", model_name="m0", namespace="serving"}',
+              "values": "0+0x60 600+600x59"}
+    page = 'count(ALERTS{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="m0"})'
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": page, "eval_time": "59m", "exp_samples": []},
+        {"expr": page, "eval_time": "65m", "exp_samples": [{"labels": "{}", "value": 1}]},
+    ], [ok, failed])
+
+
+def test_burn_rate_factors_are_derived_from_the_slo_window(tmp_path: Path) -> None:
+    plan = plan_from_text(tmp_path, _spec(tmp_path, window="28d"))
+    exprs = [r["expr"] for r in prometheus.build(plan).rules if r.get("alert") == "ErrorBudgetBurn"]
+    factors = [re.search(r"\(([\d.]+) \* \(1 - slo:objective", e)[1] for e in exprs]  # type: ignore[index]
+    assert factors == ["13.44", "5.6", "2.8", "0.9333"]
+
+
+def test_computed_rules_do_not_grow_with_the_fleet(tmp_path: Path) -> None:
+    def counts(models: int) -> tuple[int, int]:
+        ruleset = prometheus.build(plan_from_text(tmp_path, _spec(tmp_path, models), f"s{models}.yaml"))
+        static = sum(len(g["rules"]) for g in ruleset.groups if "-static" in g["name"])
+        return len(ruleset.rules) - static, static
+
+    small, large = counts(2), counts(150)
+    assert small[0] == large[0]
+    assert large[1] == 75 * small[1]
+
+
+def test_every_alert_carries_severity_summary_description_and_runbook() -> None:
+    ruleset = prometheus.build(plan_of(EXAMPLE))
+    alerts = [r for r in ruleset.rules if "alert" in r]
+    assert {a["alert"] for a in alerts} == {"HighInferenceLatency", "HighErrorRate", "LowGPUUtilization",
+                                            "HighTimeToFirstToken", "LowThroughput", "ErrorBudgetBurn",
+                                            "LLMMetricsAbsent"}
+    for alert in alerts:
+        assert alert["labels"]["severity"] in ("critical", "warning", "info")
+        assert set(alert["annotations"]) == {"summary", "description", "runbook_url"}
+        assert "{{" not in alert["annotations"]["summary"]
+        assert "{{ $labels.model }}" in alert["annotations"]["description"]
+        assert alert["annotations"]["runbook_url"] == f"https://runbooks.example.com/llm/{alert['alert'].lower()}"
+        assert re.search(r"\bmodel\b", alert["expr"])
+
+
+SPECS = [EXAMPLE, ROOT / "specs" / "minimal.yaml", *sorted((ROOT / "tests" / "specs").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("spec", SPECS,
+                         ids=lambda p: p.stem)
+def test_generated_rules_pass_promtool_check_and_their_own_tests(spec: Path) -> None:
+    plan = plan_of(spec)
+    from llmmon.generate import build
+
+    bundle = build(plan)
+    result = validate(bundle, plan.name)
+    assert result.ok, "\n".join(result.findings)
+    assert result.scenarios == len(bundle.test_files) == 8
+    assert result.assertions >= 8 * len(plan.models)
+
+
+def test_values_from_the_spec_cannot_break_out_of_promql_strings(tmp_path: Path) -> None:
+    text = _spec(tmp_path).replace("- {name: m0,", '- {name: m0, served_name: "a\\"} or vector(1) #\\\\",')
+    plan = plan_from_text(tmp_path, text)
+    ruleset = prometheus.build(plan)
+    info = next(r for r in ruleset.rules if r.get("record") == "llmmon:model_info")
+    assert info["labels"]["served_model"] == 'a"} or vector(1) #\\'
+    out = tmp_path / "out"
+    generate(plan, out)
+    done = promtool("check", "rules", str(out / "prometheus/rules/cost.rules.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "or vector(1)" not in "".join(r["expr"] for r in ruleset.rules)
