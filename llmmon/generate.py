@@ -31,6 +31,7 @@ class Bundle:
     rules_file: str = ""
     manifest_file: str = ""
     test_files: dict[str, str] = field(default_factory=dict)  # path → scenario
+    test_counts: dict[str, int] = field(default_factory=dict)  # path → assertions
     ruleset: prometheus.RuleSet = field(default_factory=prometheus.RuleSet)
     counts: Counts | None = None
 
@@ -60,6 +61,7 @@ def build(plan: Plan) -> Bundle:
         path = f"prometheus/tests/{plan.name}-{scenario}.test.yaml"
         bundle.files[path] = _yaml(head, content)
         bundle.test_files[path] = scenario
+        bundle.test_counts[path] = count
         assertions += count
     rules = ruleset.rules
     static_groups = {g["name"] for g in ruleset.groups if "-static" in g["name"]}

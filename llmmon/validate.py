@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,12 +40,15 @@ def run(bundle: Bundle, spec: str, skip_promtool: bool = False) -> Validation:
     with tempfile.TemporaryDirectory(prefix="llmmon-validate-") as tmp:
         root = Path(tmp)
         output.write(root, spec, bundle.files)
-        result.findings += promtool.check_rules(binary, root / bundle.rules_file, bundle.ruleset, bundle.rules_file)
-        result.findings += promtool.check_manifest(binary, root / bundle.manifest_file, bundle.ruleset,
-                                                   bundle.manifest_file)
+        with ThreadPoolExecutor(max_workers=2) as pool:  # the checks run while the tests do
+            plain = pool.submit(promtool.check_rules, binary, root / bundle.rules_file, bundle.ruleset,
+                                bundle.rules_file)
+            manifest = pool.submit(promtool.check_manifest, binary, root / bundle.manifest_file, bundle.ruleset,
+                                   bundle.manifest_file)
+            tests = promtool.test_rules(binary, root, bundle.test_files, bundle.test_counts)
+            result.findings += plain.result() + manifest.result()
         if not result.findings:
             result.checks.append("promtool check rules: rule file and PrometheusRule ok")
-        tests = promtool.test_rules(binary, root, bundle.test_files)
         result.findings += tests.findings
         result.assertions, result.scenarios = tests.assertions_passed, tests.scenarios_passed
         if tests.ok:

@@ -268,14 +268,25 @@ def _quantile(h: Histogram, load: Load, q: float, m: Model, kind: str) -> float:
     return lower + (value - lower) * q
 
 
+def _pending(m: Model, expected: dict[str, str]) -> int:
+    """The `for` (ms) of an expected alert."""
+    if expected["alertname"] == "ErrorBudgetBurn":
+        return max(p.for_.ms for p in BURN_WINDOWS if p.tier == expected["severity"])
+    return next(a.for_.ms for a in m.alerts if a.name == expected["alertname"])
+
+
 def build(plan: Plan, rule_file: str) -> list[tuple[str, dict[str, Any], int]]:
     """One promtool test file per scenario: (scenario name, file content, number of assertions)."""
-    longest = max([a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS]) // 60000
+    longest = max([a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS])
     files = []
     for scenario in SCENARIOS:
-        # Long enough for every alert to have been pending its `for`; the healthy scenario also needs a
-        # full hour of steady traffic behind it for the 1h token rate of the cost check.
-        eval_minutes = max(30, longest + 20, 70 if scenario.name == "healthy" else 0)
+        expectations = {m.name: sorted(scenario.expect(m, plan), key=lambda e: sorted(e.items()))
+                        for m in plan.models}
+        # Run until every expected alert has been pending its `for` (silent scenarios: every alert's), plus
+        # 20 minutes of rates settling; the healthy scenario also needs a full hour of steady traffic
+        # behind it for the 1h token rate of the cost check.
+        needed = max((_pending(m, e) for m in plan.models for e in expectations[m.name]), default=longest)
+        eval_minutes = max(30, needed // 60000 + 20, 70 if scenario.name == "healthy" else 0)
         eval_minutes += eval_minutes % EVAL_MINUTES  # on the evaluation grid
         steps, eval_time = eval_minutes + 1, f"{eval_minutes}m"
         series = _Series(plan, steps)
@@ -283,7 +294,7 @@ def build(plan: Plan, rule_file: str) -> list[tuple[str, dict[str, Any], int]]:
         for m in plan.models:
             load = scenario.load(m, _healthy(m, plan))
             series.model(m, load)
-            expected = sorted(scenario.expect(m, plan), key=lambda e: sorted(e.items()))
+            expected = expectations[m.name]
             firing = selector("ALERTS", eq("alertstate", "firing"), eq(SPEC_LABEL, plan.name), eq("model", m.name))
             checks.append({"expr": f"group by (alertname, severity, slo) ({firing})", "eval_time": eval_time,
                            "exp_samples": [{"labels": selector("", *(eq(k, v) for k, v in sorted(e.items()))),
