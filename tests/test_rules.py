@@ -70,7 +70,7 @@ def test_a_total_outage_pages_within_five_minutes(tmp_path: Path) -> None:
           "values": "0+600x60 36000+0x60"}
     failed = {"series": 'vllm:request_success_total{finished_reason="error", model_name="m0", namespace="serving"}',
               "values": "0+0x60 600+600x59"}
-    page = 'count(ALERTS{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="m0"})'
+    page = 'group(ALERTS{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="m0"})'
     _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
         {"expr": page, "eval_time": "59m", "exp_samples": []},
         {"expr": page, "eval_time": "65m", "exp_samples": [{"labels": "{}", "value": 1}]},
