@@ -115,7 +115,7 @@ def validate(
     plan = _load(spec)
     bundle = build(plan)
     try:
-        result = validation.run(bundle, plan.name, skip_promtool=skip_promtool)
+        result = validation.run(bundle, plan, skip_promtool=skip_promtool)
     except ToolMissing as exc:
         _err(f"llmmon: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmmon import __version__
-from llmmon.emit import kubernetes, prom_tests, prometheus
+from llmmon.emit import kubernetes, outputs, prom_tests, prometheus
 from llmmon.model import Plan
 from llmmon.templates import render
 from llmmon.yamlout import dump
@@ -74,6 +74,11 @@ def build(plan: Plan) -> Bundle:
         scenarios=len(bundle.test_files),
     )
     bundle.files[f"{plan.name}-summary.md"] = _summary(plan, head, bundle.counts)
+    for emit in outputs.emitters():
+        for path, text in emit(plan, head).items():
+            if path in bundle.files:
+                raise ValueError(f"two emitters write {path}")
+            bundle.files[path] = text
     return dict_sorted(bundle)
 
 

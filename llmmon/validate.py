@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmmon import output
-from llmmon.checks import promtool
+from llmmon.checks import promtool, registry
 from llmmon.generate import Bundle
+from llmmon.model import Plan
 
 
 @dataclass
@@ -29,30 +30,38 @@ class Validation:
         return not self.findings
 
 
-def run(bundle: Bundle, spec: str, skip_promtool: bool = False) -> Validation:
-    """Write the bundle to a temporary folder and run promtool on it; raises promtool.ToolMissing."""
+def run(bundle: Bundle, plan: Plan, skip_promtool: bool = False) -> Validation:
+    """Write the bundle to a temporary folder and run every check on it; raises promtool.ToolMissing."""
     result = Validation()
     started = time.perf_counter()
-    if skip_promtool:
-        result.checks.append("promtool skipped (--skip-promtool)")
-        return result
-    binary = promtool.find()
     with tempfile.TemporaryDirectory(prefix="llmmon-validate-") as tmp:
         root = Path(tmp)
-        output.write(root, spec, bundle.files)
-        with ThreadPoolExecutor(max_workers=2) as pool:  # the checks run while the tests do
-            plain = pool.submit(promtool.check_rules, binary, root / bundle.rules_file, bundle.ruleset,
-                                bundle.rules_file)
-            manifest = pool.submit(promtool.check_manifest, binary, root / bundle.manifest_file, bundle.ruleset,
-                                   bundle.manifest_file)
-            tests = promtool.test_rules(binary, root, bundle.test_files, bundle.test_counts)
-            result.findings += plain.result() + manifest.result()
-        if not result.findings:
-            result.checks.append("promtool check rules: rule file and PrometheusRule ok")
-        result.findings += tests.findings
-        result.assertions, result.scenarios = tests.assertions_passed, tests.scenarios_passed
-        if tests.ok:
-            result.checks.append(f"promtool test rules: {tests.assertions_passed} assertions in "
-                                 f"{tests.scenarios_passed} scenarios passed")
+        output.write(root, plan.name, bundle.files)
+        for check in registry.checks():
+            found = check(root, bundle, plan)
+            result.findings += found.findings
+            result.checks += found.passed + [f"skipped: {line}" for line in found.skipped]
+        if skip_promtool:
+            result.checks.append("promtool skipped (--skip-promtool)")
+        else:
+            _promtool(root, bundle, result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _promtool(root: Path, bundle: Bundle, result: Validation) -> None:
+    """promtool check rules on the rule file and the PrometheusRule, and promtool test rules, side by side."""
+    binary = promtool.find()
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the checks run while the tests do
+        plain = pool.submit(promtool.check_rules, binary, root / bundle.rules_file, bundle.ruleset, bundle.rules_file)
+        manifest = pool.submit(promtool.check_manifest, binary, root / bundle.manifest_file, bundle.ruleset,
+                               bundle.manifest_file)
+        tests = promtool.test_rules(binary, root, bundle.test_files, bundle.test_counts)
+        checked = plain.result() + manifest.result()
+    result.findings += checked + tests.findings
+    if not checked:
+        result.checks.append("promtool check rules: rule file and PrometheusRule ok")
+    result.assertions, result.scenarios = tests.assertions_passed, tests.scenarios_passed
+    if tests.ok:
+        result.checks.append(f"promtool test rules: {tests.assertions_passed} assertions in "
+                             f"{tests.scenarios_passed} scenarios passed")
