@@ -120,7 +120,7 @@ def test_generated_rules_pass_promtool_check_and_their_own_tests(spec: Path) -> 
     from llmmon.generate import build
 
     bundle = build(plan)
-    result = validate(bundle, plan.name)
+    result = validate(bundle, plan)
     assert result.ok, "\n".join(result.findings)
     assert result.scenarios == len(bundle.test_files) == 8
     assert result.assertions >= 8 * len(plan.models)
