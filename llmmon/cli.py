@@ -155,6 +155,63 @@ def schema(
             raise typer.Exit(ExitCode.USAGE) from None
 
 
+@app.command("check-metrics")
+def check_metrics(
+    spec: SpecArg,
+    metrics_file: Annotated[Path, typer.Option("--metrics-file", help="A scrape: `curl http://pod:8000/metrics`.")],
+    model: Annotated[str | None, typer.Option("--model", help="Check only this model of the spec.")] = None,
+) -> None:
+    """Check a real /metrics page against what the generated rules rely on, per model and signal.
+
+    Example: llmmon check-metrics spec.yaml --metrics-file scrape.txt --model llama-3-70b
+    (scrape.txt from `curl -s http://llama-3-70b-0:8000/metrics`)
+    """
+    from llmmon import metrics_check
+
+    plan = _load(spec)
+    if model is not None and model not in {m.name for m in plan.models}:
+        _err(f"llmmon: model {model!r} is not in {spec} (models: {', '.join(m.name for m in plan.models)})")
+        raise typer.Exit(ExitCode.USAGE)
+    try:
+        text = metrics_file.read_text(encoding="utf-8", errors="replace")
+        rows = metrics_check.check(plan, text, model)
+    except OSError as exc:
+        _err(f"llmmon: cannot read {metrics_file}: {exc.strerror or exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+    except metrics_check.ExpositionError as exc:
+        _err(f"{metrics_file}: {exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+    typer.echo(metrics_check.render(rows), nl=False)
+    failing = [r for r in rows if r.status in metrics_check.FAILING]
+    if failing:
+        _err(f"{len(failing)} relied-on metric(s) missing or thresholds off the scraped buckets")
+        raise typer.Exit(ExitCode.FINDINGS)
+
+
+@app.command()
+def engines() -> None:
+    """List the serving-engine presets and the metric behind each signal.
+
+    Example: llmmon engines
+    """
+    from llmmon.engines import PRESETS
+
+    presets = list(PRESETS.values())
+    signals = list(presets[0].signals())[:-1]
+    width = max(len(p.name) for p in presets) + 2
+    typer.echo("signal".ljust(12) + "".join(p.name.ljust(width) for p in presets).rstrip())
+    for signal in signals:
+        cells = ["mean" if p.signals()[signal].startswith("mean only") else "yes" if p.signals()[signal] else "-"
+                 for p in presets]
+        typer.echo(signal.ljust(12) + "".join(c.ljust(width) for c in cells).rstrip())
+    for preset in presets:
+        typer.echo(f"\n{preset.name}: {preset.title}")
+        for signal, metric in preset.signals().items():
+            typer.echo(f"  {signal:<10} {metric or '-'}")
+        if preset.notes:
+            typer.echo(f"  {'notes':<10} {preset.notes}")
+
+
 def main() -> None:
     """Entry point: run the app; an unexpected error is one line unless LLMMON_DEBUG is set."""
     try:

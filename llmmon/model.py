@@ -28,6 +28,7 @@ ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
     "metrics_absent": ("LLMMetricsAbsent", "none", None, "critical", True),
 }
 SLO_KINDS = ("availability", "latency", "ttft")
+_SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token"}
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,10 @@ class _Resolver:
                             f"did you mean {close[0]!r}?" if close else f"add `{ms.gpus.type}: <price per hour>`")
             else:
                 gpu_cost = ms.gpus.count * rates[ms.gpus.type]
+        if engine and engine.by_pod and not problem and pod_example is None:
+            self.report(("models", index, "pods"), f"model {ms.name!r}: engine {engine.name} has no model label, "
+                        f"so its series are selected by pod name, and llmmon cannot build a pod name matching "
+                        f"{pods!r} for the generated tests", "use a simpler regex such as `<name>-.*`")
         objectives = self._objectives(index, engine)
         min_rate, _ = self.pick(index, "slo", "min_request_rate")
         alerts = self._alerts(index, engine)
@@ -275,9 +280,13 @@ class _Resolver:
             target = self._target(target_pct, p_path, name)
             histogram = getattr(engine, "latency" if kind == "latency" else "ttft", None) if engine else None
             if engine and histogram is None:
-                self.report(t_path, f"model {name!r}: engine {engine.name} has no {kind} histogram")
+                hint = (f"{engine.name} reports only mean latency ({engine.latency_sum.metric}): an SLO needs a "
+                        "histogram" if engine.latency_sum and kind == "latency" else
+                        f"remove slo.{kind} for this model")
+                self.report(t_path, f"model {name!r}: engine {engine.name} has no {_SIGNAL[kind]} histogram, "
+                            f"so a {kind} SLO cannot be measured", hint)
                 continue
-            if histogram and threshold.seconds not in histogram.buckets:
+            if histogram and histogram.bucket_at(threshold.seconds) is None:
                 near = ", ".join(_fmt(b) for b in histogram.nearest_buckets(threshold.seconds))
                 self.report(t_path, f"model {name!r}: {_fmt(threshold.seconds)}s is not a bucket of {histogram.metric} "
                             f"(nearest: {near})", "a latency SLO can only be measured at a bucket boundary")
@@ -302,11 +311,51 @@ class _Resolver:
                 self.report(t_path, f"model {name!r}: alert {key} is enabled but has no threshold",
                             "set a threshold or `enabled: false`")
                 continue
+            if not self._signal_ok(index, key, engine):
+                continue
             if not self._threshold_ok(key, threshold, t_path, name, engine):
                 continue
             out.append(Alert(key, alert_name, threshold, tier,
                              for_ or getattr(self.spec.alert_tiers, tier).for_))
         return tuple(out)
+
+    def _signal_ok(self, index: int, key: str, engine: Preset | None) -> bool:
+        """False when the engine lacks the alert's signal: an error if the spec asked for the alert, a
+        warning if only llmmon's defaults did; a documented substitute is a warning."""
+        if engine is None:
+            return True
+        name = self.spec.models[index].name
+        written = any(self.pick(index, "alerts", key, field)[0] is not None
+                      for field in ("threshold", "tier", "for_", "enabled"))
+        _, path = self.pick(index, "alerts", key)
+        if key == "gpu_utilization_low" and self.spec.gpu_exporter.kind == "none" and engine.gpu_utilization is None:
+            if written:
+                self.report(path, f"model {name!r}: gpu_utilization_low needs GPU series, but gpu_exporter.kind is "
+                            f"none and engine {engine.name} reports none", "set gpu_exporter.kind or `enabled: false`")
+            else:
+                self.report(("models", index), f"model {name!r}: no GPU series (gpu_exporter.kind is none and engine "
+                            f"{engine.name} reports none): alert gpu_utilization_low is left out",
+                            severity=Severity.WARNING)
+            return False
+        if key not in ("latency_p99", "ttft_p95"):
+            return True
+        histogram = engine.latency if key == "latency_p99" else engine.ttft
+        if histogram is not None:
+            return True
+        if key == "latency_p99" and engine.latency_sum is not None:
+            if written:
+                self.report(path, f"model {name!r}: engine {engine.name} has no latency histogram; "
+                            f"HighInferenceLatency compares the mean latency ({engine.latency_sum.metric}) "
+                            "with the threshold, not the p99", severity=Severity.WARNING)
+            return True
+        signal = _SIGNAL["latency" if key == "latency_p99" else "ttft"]
+        if written:
+            self.report(path, f"model {name!r}: engine {engine.name} has no {signal} histogram, so alert {key} "
+                        "cannot be evaluated", f"set `alerts: {{{key}: {{enabled: false}}}}` for this model")
+        else:
+            self.report(("models", index), f"model {name!r}: engine {engine.name} has no {signal} histogram: "
+                        f"alert {key} is left out", severity=Severity.WARNING)
+        return False
 
     def _threshold_ok(self, key: str, threshold: float | None, path: Path, name: str, engine: Preset | None) -> bool:
         if threshold is None:
@@ -318,14 +367,9 @@ class _Resolver:
             self.report(path, f"model {name!r}: the threshold of {key} must be below 100%")
             return False
         histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else None)
-        if histogram and threshold >= histogram.buckets[-1]:
+        if histogram and threshold >= histogram.seconds[-1]:
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s can never be exceeded: "
-                        f"the largest bucket of {histogram.metric} is {_fmt(histogram.buckets[-1])}s")
-            return False
-        if key == "gpu_utilization_low" and self.spec.gpu_exporter.kind == "none" and engine \
-                and engine.gpu_utilization is None:
-            self.report(path, f"model {name!r}: gpu_utilization_low needs GPU series, but gpu_exporter.kind is none "
-                        f"and engine {engine.name} reports none", "set gpu_exporter.kind or `enabled: false`")
+                        f"the largest bucket of {histogram.metric} is {_fmt(histogram.seconds[-1])}s")
             return False
         return True
 

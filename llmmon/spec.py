@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 from llmmon.units import Duration as DurationValue
 from llmmon.units import parse_percent
 
-ENGINES = ("openai-compatible", "vllm", "tgi", "sglang", "triton")
+ENGINES = ("openai-compatible", "vllm", "tgi", "sglang", "triton", "otel-genai")
 TIERS = ("critical", "warning", "info")
 ROLES = ("sre", "ml-engineer", "finops")
 

@@ -110,7 +110,7 @@ def test_every_alert_carries_severity_summary_description_and_runbook() -> None:
         assert re.search(r"\bmodel\b", alert["expr"])
 
 
-SPECS = [EXAMPLE, ROOT / "specs" / "minimal.yaml", *sorted((ROOT / "tests" / "specs").glob("*.yaml"))]
+SPECS = [*sorted((ROOT / "specs").glob("*.yaml")), *sorted((ROOT / "tests" / "specs").glob("*.yaml"))]
 
 
 @pytest.mark.parametrize("spec", SPECS,

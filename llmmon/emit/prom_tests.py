@@ -40,20 +40,34 @@ class Load:
 
 
 def _bucket_healthy(h: Histogram, limits: list[float]) -> float:
-    """The largest bucket bound at or under every limit (so quantiles stay below them)."""
-    ceiling = min(limits) if limits else h.buckets[0]
-    fitting = [b for b in h.buckets if b <= ceiling]
-    return fitting[-1] if fitting else h.buckets[0]
+    """The largest bound (seconds) at or under every limit, so quantiles stay below them."""
+    ceiling = min(limits) if limits else h.seconds[0]
+    fitting = [b for b in h.seconds if b <= ceiling * 1.001]
+    return fitting[-1] if fitting else h.seconds[0]
 
 
 def _bucket_slow(h: Histogram, limits: list[float]) -> float:
-    """A bucket whose lower bound is at or over every limit: quantiles land above all of them."""
+    """A bound (seconds) whose lower neighbour is at or over every limit: quantiles land above all of them."""
     floor = max(limits)
-    bounds = [*h.buckets, math.inf]
+    bounds = [*h.seconds, math.inf]
     for lower, upper in itertools.pairwise(bounds):
-        if lower >= floor:
+        if lower >= floor * 0.999:
             return upper
     return math.inf
+
+
+def _bounds(h: Histogram, value: float, limits: list[float]) -> list[float]:
+    """The bounds (seconds) a synthetic histogram carries: the observation's, the thresholds' and their
+    lower neighbours. A subset of the engine's buckets is enough for histogram_quantile and the SLO."""
+    wanted = {value}
+    for bound in (value, *limits):
+        snapped = min(h.seconds, key=lambda b: abs(b - bound)) if not math.isinf(bound) else bound
+        if abs(snapped - bound) <= 0.001 * bound:
+            wanted.add(snapped)
+        below = [b for b in h.seconds if b < bound * 0.999]
+        if below:
+            wanted.add(below[-1])
+    return sorted(b for b in wanted if b in h.seconds)
 
 
 def _limits(m: Model, alert_key: str, slo_kind: str) -> list[float]:
@@ -76,7 +90,11 @@ def _healthy(m: Model, plan: Plan) -> Load:
     error_ratio = round(min(caps) / 10, 9) if caps else 0.0001
     gpu = m.alert("gpu_utilization_low")
     gpu_percent = round(100 - (100 - (gpu.threshold or 0) * 100) / 2, 6) if gpu else 80.0
-    latency = _bucket_healthy(m.engine.latency, _limits(m, "latency_p99", "latency")) if m.engine.latency else 0
+    limits = _limits(m, "latency_p99", "latency")
+    if m.engine.latency:
+        latency = _bucket_healthy(m.engine.latency, limits)
+    else:  # mean latency only: a quarter of the threshold
+        latency = round(min(limits) / 4, 6) if limits else 0.5
     ttft = _bucket_healthy(m.engine.ttft, _limits(m, "ttft_p95", "ttft")) if m.engine.ttft else 0
     return Load(rps=float(rps), error_ratio=error_ratio, latency=latency, ttft=ttft, gpu_percent=gpu_percent)
 
@@ -107,6 +125,8 @@ def _fires(m: Model, key: str) -> list[dict[str, str]]:
 def _slow(m: Model, load: Load, which: str) -> Load:
     histogram = m.engine.latency if which == "latency" else m.engine.ttft
     limits = _limits(m, "latency_p99" if which == "latency" else "ttft_p95", which)
+    if which == "latency" and histogram is None and m.engine.latency_sum and limits:
+        return replace(load, latency=round(max(limits) * 2, 6))  # mean latency only: twice the threshold
     if histogram is None or not limits:
         return load
     slow = _bucket_slow(histogram, limits)
@@ -131,7 +151,7 @@ SCENARIOS = (
     Scenario("slow", "every request is slower than the latency thresholds",
              lambda m, h: _slow(m, h, "latency"),
              lambda m, p: (_fires(m, "latency_p99") + _burns(m, p, "latency", 1.0))
-             if _limits(m, "latency_p99", "latency") and m.engine.latency else []),
+             if _limits(m, "latency_p99", "latency") and (m.engine.latency or m.engine.latency_sum) else []),
     Scenario("slow-first-token", "every first token comes later than the TTFT thresholds",
              lambda m, h: _slow(m, h, "ttft"),
              lambda m, p: (_fires(m, "ttft_p95") + _burns(m, p, "ttft", 1.0))
@@ -161,8 +181,14 @@ def _gauge(value: float, steps: int) -> str:
     return f"{_num(value)}+0x{steps}"
 
 
-def _le(bound: float) -> str:
-    return "+Inf" if math.isinf(bound) else repr(float(bound))  # Python client style: "2.0"
+def _le(h: Histogram, seconds: float) -> str:
+    """A bound as the engine's client library prints it, in the histogram's own unit."""
+    if math.isinf(seconds):
+        return "+Inf"
+    native = h.buckets[h.seconds.index(seconds)]
+    if h.le_style == "go":
+        return number(native)
+    return repr(float(native))  # Python client ("2.0") and shortest float text ("0.00015000000000000001")
 
 
 class _Series:
@@ -177,43 +203,49 @@ class _Series:
     def model(self, m: Model, load: Load) -> None:
         if not load.present:
             return
-        pod = m.pod_example or f"{m.name}-0"
-        base = {"namespace": m.namespace, "pod": pod, m.engine.model_label: m.served_name}
         e, s = m.engine, self.steps
-        self.add(e.requests.metric, {**base, **dict(e.requests.matchers), **dict(e.ok_labels)},
-                 _counter(load.rps * (1 - load.error_ratio), s))
-        self.add(e.errors.metric, {**base, **dict(e.errors.matchers)}, _counter(load.rps * load.error_ratio, s))
-        for histogram, value, limits in ((e.latency, load.latency, _limits(m, "latency_p99", "latency")),
-                                         (e.ttft, load.ttft, _limits(m, "ttft_p95", "ttft"))):
-            if histogram:
-                self._histogram(histogram, base, load.rps, value, limits)
+        pod = m.pod_example or f"{m.name}-0"
+        base = {"namespace": m.namespace, "pod": pod, **({e.model_label: m.served_name} if e.model_label else {})}
+        ok = {**base, **dict(e.requests.labels), **dict(e.ok_labels)}
+        failed = {**base, **dict(e.errors.labels), **dict(e.errors.synth)}
+        ok_rps, failed_rps = load.rps * (1 - load.error_ratio), load.rps * load.error_ratio
+        latency_limits = _limits(m, "latency_p99", "latency")
+        if e.histogram_backed_requests and e.latency:  # requests are the histogram's own count (OpenTelemetry)
+            self._histogram(e.latency, ok, ok_rps, load.latency, latency_limits)
+            self._histogram(e.latency, failed, failed_rps, load.latency, latency_limits)
+        else:
+            if e.errors.metric in e.requests.names:  # one family split by outcome
+                self.add(e.requests.metric, ok, _counter(ok_rps, s))
+            else:  # a total and a separate failure counter
+                self.add(e.requests.metric, {**base, **dict(e.requests.labels)}, _counter(load.rps, s))
+            self.add(e.errors.metric, failed, _counter(failed_rps, s))
+            if e.latency:
+                self._histogram(e.latency, base, load.rps, load.latency, latency_limits)
+        if e.latency_sum:
+            self.add(e.latency_sum.metric, base, _counter(load.rps * load.latency / e.latency_sum_scale, s))
+        if e.ttft:
+            self._histogram(e.ttft, base, load.rps, load.ttft, _limits(m, "ttft_p95", "ttft"))
         for counter, rate in ((e.input_tokens, TOKENS_IN), (e.output_tokens, TOKENS_OUT)):
             if counter:
-                self.add(counter.metric, {**base, **dict(counter.matchers)}, _counter(rate if load.tokens else 0, s))
+                self.add(counter.metric, {**base, **dict(counter.labels)}, _counter(rate if load.tokens else 0, s))
         for key, gauge in sorted(e.gauges.items()):
             value = {"running": load.rps * load.latency, "waiting": 0.0, "kv_cache": 0.5}.get(key, 0.0)
             self.add(gauge.metric, base, _gauge(value, s))
-        self._gpu(m, load, pod)
+        self._gpu(m, load, pod, base)
         if self.plan.cpu_core_hourly:
             self.add("container_cpu_usage_seconds_total", {"namespace": m.namespace, "pod": pod, "container": "server"},
                      _counter(CPU_CORES if load.cpu else 0, s))
 
-    def _histogram(self, h: Histogram, base: dict[str, str], rps: float, value: float, limits: list[float]) -> None:
-        # A subset of the engine's buckets suffices: the ones around the thresholds and the observation.
-        wanted = {value, *limits, *(b for b in h.buckets if b in limits)}
-        for bound in (value, *limits):
-            below = [b for b in h.buckets if b < bound]
-            if below:
-                wanted.add(below[-1])
-        bounds = [*sorted(b for b in wanted if b in h.buckets), math.inf]
-        for bound in bounds:
+    def _histogram(self, h: Histogram, labels: dict[str, str], rps: float, value: float, limits: list[float]) -> None:
+        """Every observation lands in the bucket bounded by `value` (seconds)."""
+        for bound in [*_bounds(h, value, limits), math.inf]:
             per_s = rps if bound >= value else 0.0
-            self.add(h.metric + "_bucket", {**base, "le": _le(bound)}, _counter(per_s, self.steps))
-        self.add(h.metric + "_count", base, _counter(rps, self.steps))
-        self.add(h.metric + "_sum", base, _counter(rps * (value if not math.isinf(value) else h.buckets[-1] * 2),
-                                                   self.steps))
+            self.add(h.metric + "_bucket", {**labels, "le": _le(h, bound)}, _counter(per_s, self.steps))
+        self.add(h.metric + "_count", labels, _counter(rps, self.steps))
+        observed = value if not math.isinf(value) else h.seconds[-1] * 2
+        self.add(h.metric + "_sum", labels, _counter(rps * observed / h.scale, self.steps))
 
-    def _gpu(self, m: Model, load: Load, pod: str) -> None:
+    def _gpu(self, m: Model, load: Load, pod: str, base: dict[str, str]) -> None:
         s, kind = self.steps, self.plan.gpu_exporter
         if kind == "dcgm" and m.gpu_type and m.pod_example:
             for gpu in range(min(m.gpu_count, 2)):
@@ -227,8 +259,8 @@ class _Series:
                 self.add("nvidia_smi_utilization_gpu_ratio", {"node": node, "uuid": f"GPU-{m.name}-{gpu}"},
                          _gauge(load.gpu_percent / 100, s))
         elif kind == "none" and (gauge := m.engine.gpu_utilization):
-            self.add(gauge.metric, {"namespace": m.namespace, "pod": pod, m.engine.model_label: m.served_name,
-                                    "gpu_id": "0"}, _gauge(load.gpu_percent / gauge.scale / 100, s))
+            labels = base if gauge.per_model else {"namespace": m.namespace, "pod": pod}
+            self.add(gauge.metric, {**labels, "gpu_id": "0"}, _gauge(load.gpu_percent / gauge.scale / 100, s))
 
 
 def _value_checks(plan: Plan, scenario: str, m: Model, load: Load, eval_time: str) -> list[dict[str, Any]]:
@@ -256,15 +288,10 @@ def _value_checks(plan: Plan, scenario: str, m: Model, load: Load, eval_time: st
 
 
 def _quantile(h: Histogram, load: Load, q: float, m: Model, kind: str) -> float:
-    """What histogram_quantile returns for the buckets _Series writes: all observations in one bucket."""
+    """What histogram_quantile returns (seconds) for the buckets _Series writes: all in one bucket."""
     limits = _limits(m, "latency_p99" if kind == "latency" else "ttft_p95", kind)
     value = load.latency if kind == "latency" else load.ttft
-    present = {b for b in h.buckets if b in limits or b == value}
-    for bound in (value, *limits):
-        below = [b for b in h.buckets if b < bound]
-        if below:
-            present.add(below[-1])
-    lower = max((b for b in present if b < value), default=0.0)
+    lower = max((b for b in _bounds(h, value, limits) if b < value), default=0.0)
     return lower + (value - lower) * q
 
 

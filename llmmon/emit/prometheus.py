@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llmmon.engines import Counter, Gauge, Histogram, Preset
+from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
+from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model, Plan
 from llmmon.promql import SPEC_LABEL, eq, number, quote, re_in, regex_of, selector
 from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, recorded_windows
@@ -29,6 +30,7 @@ ERRORS = "model:llm_request_errors:rate5m"
 ERROR_RATIO = "model:llm_request_errors:ratio_rate5m"
 REQUESTS_1H = "model:llm_requests:rate1h"
 LATENCY = "model:llm_request_duration_seconds"
+LATENCY_MEAN = "model:llm_request_duration_seconds:mean"
 TTFT = "model:llm_time_to_first_token_seconds"
 INPUT_TOKENS = "model:llm_input_tokens:rate5m"
 OUTPUT_TOKENS = "model:llm_output_tokens:rate5m"
@@ -120,38 +122,70 @@ class _Builder:
 
     # -- per engine: raw series → one series per model ----------------------------------------
     def engine(self, preset: Preset, models: list[Model]) -> None:
+        """Raw series of one engine → one series per model, named the same whatever the engine."""
         namespaces = re_in("namespace", (m.namespace for m in models))
         info = self.rec(INFO, eq("engine", preset.name))
 
-        def by_model(inner: str, extra: str = "") -> str:
-            keys = f"model{extra}"
-            return (f"sum by ({keys}) (\n  label_replace(\n    {inner},\n    \"served_model\", \"$1\", "
-                    f"{quote(preset.model_label)}, \"(.*)\"\n  )\n  * on (namespace, served_model) group_left (model)\n"
-                    f"  {info}\n)")
+        def by_model(series: Callable[[list[Matcher]], str], extra: str = "", how: str = "sum") -> str:
+            if preset.by_pod:  # no model label: one term per model, selected by namespace and pod name
+                by = f" by ({extra})" if extra else ""
+                return "\nor\n".join(
+                    _per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
+                    for m in models)
+            keys = ", ".join(["model", *([extra] if extra else [])])
+            return (f"{how} by ({keys}) (\n  label_replace(\n    {series([namespaces])},\n    \"served_model\", "
+                    f"\"$1\", {quote(preset.model_label or '')}, \"(.*)\"\n  )\n  * on (namespace, served_model) "
+                    f"group_left (model)\n  {info}\n)")
 
-        def rate(counter: Counter, suffix: str = "") -> str:
-            matchers = [namespaces, *(eq(k, v) for k, v in counter.matchers)]
-            return f"rate({selector(counter.metric + suffix, *matchers)}[{BASE_WINDOW}])"
+        def rate(counter: Counter, suffix: str = "") -> Callable[[list[Matcher]], str]:
+            names = [n + suffix for n in counter.names]
+            own = [*(eq(k, v) for k, v in counter.labels), *counter.select]
+            head = names[0] if len(names) == 1 else ""
+            name_matcher = [] if head else [("__name__", "=~", regex_of(names))]
+            return lambda where: f"rate({selector(head, *name_matcher, *where, *own)}[{BASE_WINDOW}])"
+
+        def total(counter: Counter) -> str:
+            """A counter summed over all its metric names. Each name is rated apart: one rate() over several
+            names would hold series whose labels are equal once the names are dropped."""
+            parts = [by_model(rate(replace(counter, metric=name, also=()))) for name in counter.names]
+            out = parts[0]
+            for part in parts[1:]:
+                out = f"{out}\n+ on (model)\n(\n{part}\nor on (model)\n0 * {parts[0]}\n)"
+            return out
 
         own = re_in("model", (m.name for m in models))
         # The `engine` label keeps each engine's rule distinct (promtool's duplicate-rules lint).
         record = functools.partial(self.record, engine=preset.name)
-        record(REQUESTS, by_model(rate(preset.requests)), models)
+        record(REQUESTS, total(preset.requests), models)
         record(ERRORS, f"{by_model(rate(preset.errors))}\nor on (model)\n0 * {self.rec(REQUESTS, own)}", models)
-        for name, histogram in ((LATENCY, preset.latency), (TTFT, preset.ttft)):
+        for base, histogram in ((LATENCY, preset.latency), (TTFT, preset.ttft)):
             if histogram is None:
                 continue
-            bucket = (f"label_replace({rate(Counter(histogram.metric), '_bucket')}, \"le\", \"$1\", \"le\", "
-                      f"\"(.+)\\\\.0\")")
-            record(f"{name}_bucket:rate5m", by_model(bucket, ", le"), models)
+            name = _histogram_record(base, histogram)
+            buckets = rate(Counter(histogram.metric), "_bucket")
+
+            def normalised(where: list[Matcher], b: Callable[[list[Matcher]], str] = buckets) -> str:
+                return f"label_replace({b(where)}, \"le\", \"$1\", \"le\", \"(.+)\\\\.0\")"
+
+            record(f"{name}_bucket:rate5m", by_model(normalised, "le"), models)
             record(f"{name}_count:rate5m", by_model(rate(Counter(histogram.metric), "_count")), models)
+            if name != base:  # a histogram in another unit: its quantiles are converted to seconds here
+                bucket, count = self.rec(name + "_bucket:rate5m", own), self.rec(name + "_count:rate5m", own)
+                for label, q in QUANTILES.items():
+                    record(f"{base}:{label}", f"histogram_quantile({number(q)}, {bucket}) * {number(histogram.scale)}"
+                           f"\nand on (model)\n({count} > 0)", models)
+            if base == LATENCY:
+                record(f"{LATENCY}_sum:rate5m", by_model(rate(Counter(histogram.metric), "_sum")), models)
+        if preset.latency is None and preset.latency_sum is not None:  # mean latency only
+            spent = by_model(rate(preset.latency_sum))
+            record(f"{LATENCY}_sum:rate5m", f"{spent} * {number(preset.latency_sum_scale)}", models)
+            record(f"{LATENCY}_count:rate5m", total(preset.requests), models)
         for name, counter in ((INPUT_TOKENS, preset.input_tokens), (OUTPUT_TOKENS, preset.output_tokens)):
             if counter is not None:
                 record(name, by_model(rate(counter)), models)
         for key, gauge in sorted(preset.gauges.items()):
             name, how = GAUGE_RECORDS[key]
-            value = selector(gauge.metric, namespaces)
-            expr = by_model(value).replace("sum by", f"{how} by", 1)
+            expr = by_model(lambda where, g=gauge: selector(g.metric, *where), how=how)
             record(name, _scaled(expr, gauge), models)
 
     # -- fleet-wide series derived from the per-model ones -------------------------------------
@@ -160,14 +194,16 @@ class _Builder:
         requests = self.rec(REQUESTS)
         self.record(ERROR_RATIO, f"{self.rec(ERRORS)}\n/\n({requests} > 0)\nor\n0 * {requests}", models)
         self.record(REQUESTS_1H, f"avg_over_time({requests}[1h])", models)
-        for record, has in ((LATENCY, any(m.engine.latency for m in models)),
-                            (TTFT, any(m.engine.ttft for m in models))):
-            if not has:
+        seconds = {LATENCY: [m.engine.latency for m in models], TTFT: [m.engine.ttft for m in models]}
+        for record, histograms in seconds.items():
+            if not any(h and h.scale == 1 for h in histograms):
                 continue
             for label, q in QUANTILES.items():
                 self.record(f"{record}:{label}",
                             f"histogram_quantile({number(q)}, {self.rec(record + '_bucket:rate5m')})\n"
                             f"and on (model)\n({self.rec(record + '_count:rate5m')} > 0)", models)
+        spent, count = self.rec(LATENCY + "_sum:rate5m"), self.rec(LATENCY + "_count:rate5m")
+        self.record(LATENCY_MEAN, f"{spent}\n/\n({count} > 0)", models)
         names = ("__name__", "=~", regex_of([INPUT_TOKENS, OUTPUT_TOKENS]))
         tokens = selector("", names, eq(SPEC_LABEL, self.plan.name))
         self.record(TOKENS, f"sum by (model) ({tokens})", models)
@@ -203,7 +239,9 @@ class _Builder:
             return _per_model(m, f"avg(nvidia_smi_utilization_gpu_ratio * on (node) group_left () {nodes})")
         gauge = m.engine.gpu_utilization
         if kind == "none" and gauge:
-            inner = selector(gauge.metric, eq("namespace", m.namespace), eq(m.engine.model_label, m.served_name))
+            who = (eq(m.engine.model_label, m.served_name) if gauge.per_model and m.engine.model_label
+                   else pods)
+            inner = selector(gauge.metric, eq("namespace", m.namespace), who)
             return _per_model(m, f"avg({inner}) * {number(gauge.scale)}")
         return None
 
@@ -222,16 +260,27 @@ class _Builder:
                 self.record(SLO_REQUESTS + "5m", self.rec(source, own), models, slo=kind)
                 self.record(SLO_ERRORS + "5m", self.rec(errors, own), models, slo=kind)
                 continue
-            self.record(SLO_REQUESTS + "5m", self.rec(source + "_count:rate5m", own), models, slo=kind)
-            by_threshold: dict[float, list[Model]] = defaultdict(list)
+            # Models are grouped by the recorded histogram they use (its unit) and the bucket of their threshold;
+            # each group is one term of a single rule: two rules may not record the same name and labels.
+            groups: dict[tuple[str, Matcher], list[Model]] = defaultdict(list)
             for m in models:
-                by_threshold[m.objective(kind).threshold or 0].append(m)  # type: ignore[union-attr]
-            terms = []  # one rule for every threshold: two rules may not record the same series name and labels
-            for threshold, group in sorted(by_threshold.items()):
+                histogram = m.engine.latency if kind == "latency" else m.engine.ttft
+                objective = m.objective(kind)
+                assert histogram is not None and objective is not None and objective.threshold is not None
+                native = histogram.bucket_at(objective.threshold)
+                assert native is not None  # checked when the spec was resolved
+                groups[(_histogram_record(source, histogram), le_matcher(histogram, native))].append(m)
+            totals: dict[str, list[Model]] = defaultdict(list)
+            terms = []
+            for (name, le), group in sorted(groups.items()):
+                totals[name].extend(group)
                 sel = re_in("model", (m.name for m in group))
-                good = self.rec(source + "_bucket:rate5m", sel, eq("le", number(threshold)))
-                terms.append(f"clamp_min(\n  {self.rec(source + '_count:rate5m', sel)}\n"
+                good = self.rec(name + "_bucket:rate5m", sel, le)
+                terms.append(f"clamp_min(\n  {self.rec(name + '_count:rate5m', sel)}\n"
                              f"  - on (model) group_left ()\n  sum by (model) ({good}),\n  0\n)")
+            requests = [self.rec(name + "_count:rate5m", re_in("model", (m.name for m in ms)))
+                        for name, ms in sorted(totals.items())]
+            self.record(SLO_REQUESTS + "5m", "\nor\n".join(requests), models, slo=kind)
             self.record(SLO_ERRORS + "5m", "\nor\n".join(terms), models, slo=kind)
         all_slo = [m for m in self.plan.models if m.objectives]
         if not all_slo:
@@ -250,13 +299,14 @@ class _Builder:
     # -- alerts ----------------------------------------------------------------------------------
     def alerts(self) -> None:
         self._burn_rate()
-        groups: dict[tuple[str, float | None, str, Duration], list[Model]] = defaultdict(list)
+        groups: dict[tuple[str, float | None, str, Duration, bool], list[Model]] = defaultdict(list)
         for m in self.plan.models:
             for a in m.alerts:
-                groups[(a.key, a.threshold, a.tier, a.for_)].append(m)
+                mean = a.key == "latency_p99" and m.engine.latency is None  # no histogram: the mean stands in
+                groups[(a.key, a.threshold, a.tier, a.for_, mean)].append(m)
         order = {key: i for i, key in enumerate(("latency_p99", "error_rate", "ttft_p95", "gpu_utilization_low",
                                                  "throughput_low", "metrics_absent"))}
-        for (key, _, _, _), models in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[1][0].name)):
+        for (key, _, _, _, _), models in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[1][0].name)):
             alert = models[0].alert(key)
             assert alert is not None
             self._threshold_alert(alert, models)
@@ -290,10 +340,11 @@ class _Builder:
         labels = {"severity": alert.tier}
         model = "{{ $labels.model }}"
         if alert.key == "latency_p99":
-            expr = f"{self.rec(LATENCY + ':p99', own)} > {number(t or 0)}"
-            text = (f"p99 end-to-end latency of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
+            stat = "p99" if models[0].engine.latency else "mean"
+            expr = f"{self.rec(LATENCY + ':' + stat, own)} > {number(t or 0)}"
+            text = (f"{stat} end-to-end latency of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
                     f"(threshold {number(t or 0)}s).")
-            summary = "LLM p99 latency is above its threshold"
+            summary = f"LLM {stat} latency is above its threshold"
         elif alert.key == "ttft_p95":
             expr = f"{self.rec(TTFT + ':p95', own)} > {number(t or 0)}"
             text = (f"p95 time to first token of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
@@ -322,6 +373,11 @@ class _Builder:
                     f"{{{{ $labels.namespace }}}}) for {alert.for_}: its pods are down or no longer scraped.")
             summary = "Metrics of an LLM model are missing"
         self.alert(alert.name, expr, alert.for_, models, labels, summary, text)
+
+
+def _histogram_record(base: str, histogram: Histogram) -> str:
+    """The recorded name of a histogram: `base` for seconds, `..._ms` for millisecond histograms."""
+    return base if histogram.scale == 1 else base.replace("_seconds", "_ms")
 
 
 def _per_model(m: Model, expr: str) -> str:

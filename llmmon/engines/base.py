@@ -2,29 +2,79 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+Label = tuple[str, str]
+Matcher = tuple[str, str, str]  # (label, operator, value)
 
 
 @dataclass(frozen=True)
 class Counter:
-    """A counter selected by metric name and fixed label matchers (equality only)."""
+    """A counter: its metric name(s), the labels its series carry, and matchers used only to select.
+
+    `labels` are equality matchers that generated test series carry too; `select` are further matchers
+    (e.g. `err!="validation"`); `synth` are labels only the synthetic test series carry, to satisfy `select`.
+    `also` names further metrics summed with the first (Triton counts successes and failures apart).
+    """
 
     metric: str
-    matchers: tuple[tuple[str, str], ...] = ()
+    labels: tuple[Label, ...] = ()
+    select: tuple[Matcher, ...] = ()
+    synth: tuple[Label, ...] = ()
+    also: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every metric name this counter sums."""
+        return (self.metric, *self.also)
 
 
 @dataclass(frozen=True)
 class Histogram:
-    """A classic histogram: base metric name (without _bucket) and its bucket upper bounds in seconds."""
+    """A classic histogram: base metric name (without _bucket), bucket bounds in its own unit, and that unit.
+
+    `scale` turns the native unit into seconds (0.001 for milliseconds). `le_style` is how the engine's
+    client library prints bucket bounds: "python" (2.0), "go" (2) or "repr" (shortest float text).
+    """
 
     metric: str
     buckets: tuple[float, ...]
+    scale: float = 1.0
+    le_style: str = "python"
+
+    @property
+    def seconds(self) -> tuple[float, ...]:
+        """The bucket bounds in seconds."""
+        return tuple(round(b * self.scale, 12) for b in self.buckets)
+
+    def bucket_at(self, seconds: float) -> float | None:
+        """The native bound equal to `seconds` (within 0.1%, for engines with irrational bounds), if any."""
+        for native, s in zip(self.buckets, self.seconds, strict=True):
+            if abs(s - seconds) <= 0.001 * s:
+                return native
+        return None
 
     def nearest_buckets(self, seconds: float) -> tuple[float, ...]:
-        """The bucket bounds on either side of `seconds` (one when it lies outside the range)."""
-        below = [b for b in self.buckets if b < seconds]
-        above = [b for b in self.buckets if b > seconds]
+        """The bucket bounds (in seconds) on either side of `seconds`."""
+        below = [b for b in self.seconds if b < seconds]
+        above = [b for b in self.seconds if b > seconds]
         return tuple(x for x in (below[-1] if below else None, above[0] if above else None) if x is not None)
+
+
+def le_matcher(histogram: Histogram, bound: float) -> Matcher:
+    """The `le` matcher of a native bound, after llmmon's normalisation of `2.0` to `2`.
+
+    Engines with irrational bounds (TGI: 1.5^k × 0.0001, le_style "repr") print them with more digits
+    than one can rely on; those are matched on their first six significant digits, cut, not rounded.
+    """
+    if histogram.le_style != "repr":
+        return ("le", "=", f"{bound:.12g}")
+    text = repr(float(bound))
+    match = re.match(r"^(0\.0*)?", text)
+    lead = len(match.group(0)) if match else 0
+    digits_end = lead + 6 + (1 if "." in text[lead:lead + 7] else 0)
+    return ("le", "=~", re.escape(text[:digits_end]) + "[0-9]*")
 
 
 @dataclass(frozen=True)
@@ -33,25 +83,72 @@ class Gauge:
 
     metric: str
     scale: float = 1.0
+    per_model: bool = True  # False: the gauge has no model label and is selected by pod
+
+
+def _matchers(matchers: list[Matcher]) -> str:
+    return "{" + ", ".join(f'{k}{op}"{v}"' for k, op, v in matchers) + "}" if matchers else ""
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """A metric an engine renamed or removed, and what replaces it."""
+
+    old: str
+    new: str | None
+    note: str
 
 
 @dataclass(frozen=True)
 class Preset:
     """How one serving engine exposes the signals llmmon needs.
 
-    `model_label` is the label holding the engine's own model name (`served_name` in the spec);
-    engines without one (TGI) will select by namespace and pod instead.
+    `model_label` is the label holding the engine's own model name (`served_name` in the spec); engines
+    without one (TGI) are selected by namespace and the model's pod regex instead.
     """
 
     name: str
-    model_label: str
-    requests: Counter  # every finished request; its successful series carry `ok_labels`
-    ok_labels: tuple[tuple[str, str], ...]
+    title: str
+    model_label: str | None
+    requests: Counter  # every finished request
     errors: Counter  # the failed subset of `requests`
-    latency: Histogram | None
-    ttft: Histogram | None
-    input_tokens: Counter | None
-    output_tokens: Counter | None
+    ok_labels: tuple[Label, ...] = ()  # labels of successful requests, when requests and errors share a metric
+    latency: Histogram | None = None
+    ttft: Histogram | None = None
+    latency_sum: Counter | None = None  # total seconds spent, for mean latency (engines without a histogram)
+    latency_sum_scale: float = 1.0  # its unit in seconds (Triton: microseconds)
+    input_tokens: Counter | None = None
+    output_tokens: Counter | None = None
     gpu_utilization: Gauge | None = None  # reported by the serving app itself, not by a GPU exporter
     gauges: dict[str, Gauge] = field(default_factory=dict)  # optional load signals: running, waiting, kv_cache
+    deprecated: tuple[Deprecation, ...] = ()
     notes: str = ""
+
+    @property
+    def by_pod(self) -> bool:
+        """True when series carry no model label and are selected by namespace and pod regex."""
+        return self.model_label is None
+
+    @property
+    def histogram_backed_requests(self) -> bool:
+        """True when the request counter is the latency histogram's own `_count` (OpenTelemetry)."""
+        return self.latency is not None and self.requests.metric == self.latency.metric + "_count"
+
+    def signals(self) -> dict[str, str]:
+        """Signal name → what provides it ("" when the engine lacks it), for `llmmon engines`."""
+        def hist(h: Histogram | None) -> str:
+            return "" if h is None else h.metric + ("" if h.scale == 1 else " (ms→s)")
+
+        return {
+            "requests": " + ".join(self.requests.names),
+            "errors": self.errors.metric + _matchers([(k, "=", v) for k, v in self.errors.labels]
+                                                     + list(self.errors.select)),
+            "latency": hist(self.latency) or (f"mean only: {self.latency_sum.metric}" if self.latency_sum else ""),
+            "ttft": hist(self.ttft),
+            "tokens": " + ".join(c.metric for c in (self.input_tokens, self.output_tokens) if c),
+            "running": self.gauges["running"].metric if "running" in self.gauges else "",
+            "waiting": self.gauges["waiting"].metric if "waiting" in self.gauges else "",
+            "kv_cache": self.gauges["kv_cache"].metric if "kv_cache" in self.gauges else "",
+            "gpu (app)": self.gpu_utilization.metric if self.gpu_utilization else "",
+            "model": self.model_label or "namespace + pod regex",
+        }

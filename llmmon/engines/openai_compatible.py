@@ -7,6 +7,7 @@ CLIENT_DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
 
 PRESET = Preset(
     name="openai-compatible",
+    title="the seed contract (llm_* metrics)",
     model_label="model",
     requests=Counter("llm_requests_total"),
     ok_labels=(("status", "success"),),
@@ -16,5 +17,5 @@ PRESET = Preset(
     input_tokens=Counter("llm_tokens_total", (("type", "input"),)),
     output_tokens=Counter("llm_tokens_total", (("type", "output"),)),
     gpu_utilization=Gauge("llm_gpu_utilization_percent", scale=0.01),
-    notes="errors are requests with status=\"error\"",
+    notes='errors are requests with status="error"',
 )

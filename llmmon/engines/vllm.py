@@ -1,11 +1,10 @@
 """vLLM (V1 engine): `vllm:` series labelled `model_name`.
 
 Errors are finished requests with finished_reason="error"; aborts are client cancellations and are
-not counted against the server. `vllm:gpu_cache_usage_perc` was removed: KV cache is
-`vllm:kv_cache_usage_perc`.
+not counted against the server.
 """
 
-from llmmon.engines.base import Counter, Gauge, Histogram, Preset
+from llmmon.engines.base import Counter, Deprecation, Gauge, Histogram, Preset
 
 E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
                120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
@@ -14,6 +13,7 @@ TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75
 
 PRESET = Preset(
     name="vllm",
+    title="vLLM (V1 engine)",
     model_label="model_name",
     requests=Counter("vllm:request_success_total"),
     ok_labels=(("finished_reason", "stop"),),
@@ -27,5 +27,11 @@ PRESET = Preset(
         "waiting": Gauge("vllm:num_requests_waiting"),
         "kv_cache": Gauge("vllm:kv_cache_usage_perc"),
     },
-    notes="errors are finished requests with finished_reason=\"error\"",
+    deprecated=(
+        Deprecation("vllm:gpu_cache_usage_perc", "vllm:kv_cache_usage_perc", "removed in the V1 engine"),
+        Deprecation("vllm:time_per_output_token_seconds", "vllm:inter_token_latency_seconds",
+                    "deprecated, then hidden"),
+        Deprecation("vllm:cpu_cache_usage_perc", None, "removed with the V0 engine"),
+    ),
+    notes='errors are finished requests with finished_reason="error"',
 )

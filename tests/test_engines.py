@@ -1,0 +1,162 @@
+"""Engine presets: their rules are fed each engine's own metric names, and check-metrics reads real scrapes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from helpers import ROOT, plan_from_text, plan_of
+from llmmon import metrics_check
+from llmmon.cli import app
+from llmmon.compiler import load
+from llmmon.diagnostics import Severity
+from llmmon.engines import PRESETS
+from llmmon.generate import build
+
+EXPOSITIONS = ROOT / "tests" / "expositions"
+ENGINES = sorted(PRESETS)
+# Series the generated tests add that do not come from the serving engine.
+FOREIGN = ("DCGM_", "nvidia_smi_", "kube_pod_info", "container_cpu_usage_seconds_total")
+SCRAPE_LABELS = {"namespace", "pod"}  # added by Prometheus' Kubernetes discovery, not by the engine
+_SERIES = re.compile(r"^(?P<name>[^{]+)\{(?P<labels>.*)\}$")
+
+
+def _generated_series(engine: str) -> dict[str, set[str]]:
+    bundle = build(plan_of(ROOT / "specs" / f"{engine}.yaml"))
+    seen: dict[str, set[str]] = {}
+    for path, text in bundle.files.items():
+        if path.startswith("prometheus/tests/"):
+            for group in yaml.safe_load(text)["tests"]:
+                for item in group["input_series"]:
+                    match = _SERIES.match(item["series"])
+                    assert match, item["series"]
+                    labels = set(re.findall(r'(\w+)="', match["labels"]))
+                    seen.setdefault(match["name"], set()).update(labels)
+    return {name: labels for name, labels in seen.items() if not name.startswith(FOREIGN)}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_has_a_spec_and_a_scrape_sample(engine: str) -> None:
+    assert (ROOT / "specs" / f"{engine}.yaml").is_file()
+    assert (EXPOSITIONS / f"{engine}.txt").is_file()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_generated_tests_feed_exactly_the_names_and_labels_the_engine_exposes(engine: str) -> None:
+    samples, _ = metrics_check.parse((EXPOSITIONS / f"{engine}.txt").read_text())
+    for name, labels in _generated_series(engine).items():
+        exposed = metrics_check._series(samples, name)
+        assert exposed, f"{engine}: the generated tests feed {name}, which the engine does not expose"
+        known = set().union(*(s.keys() for s in exposed)) | SCRAPE_LABELS
+        assert labels <= known, f"{engine}: {name} carries {labels - known}, which the engine does not set"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_check_metrics_passes_on_the_engines_own_scrape(engine: str) -> None:
+    plan = plan_of(ROOT / "specs" / f"{engine}.yaml")
+    first = plan.models[0].name
+    rows = metrics_check.check(plan, (EXPOSITIONS / f"{engine}.txt").read_text(), first)
+    assert rows and not [r for r in rows if r.status in metrics_check.FAILING], metrics_check.render(rows)
+
+
+def _vllm(tmp_path: Path, text: str) -> tuple[int, str]:
+    scrape = tmp_path / "scrape.txt"
+    scrape.write_text(text)
+    result = CliRunner().invoke(app, ["check-metrics", str(ROOT / "specs/vllm.yaml"), "--metrics-file", str(scrape),
+                                      "--model", "llama-3-70b"])
+    return result.exit_code, result.stdout
+
+
+def test_check_metrics_flags_a_missing_metric(tmp_path: Path) -> None:
+    text = "\n".join(line for line in (EXPOSITIONS / "vllm.txt").read_text().splitlines()
+                     if "vllm:prompt_tokens" not in line) + "\n"
+    code, out = _vllm(tmp_path, text)
+    assert code == 1
+    assert re.search(r"llama-3-70b\s+input tokens\s+vllm:prompt_tokens_total\s+missing\s+not exposed", out)
+
+
+def test_check_metrics_flags_a_deprecated_vllm_metric(tmp_path: Path) -> None:
+    text = (EXPOSITIONS / "vllm.txt").read_text() + (
+        "# HELP vllm:gpu_cache_usage_perc GPU KV-cache usage.\n# TYPE vllm:gpu_cache_usage_perc gauge\n"
+        'vllm:gpu_cache_usage_perc{engine="0",model_name="meta-llama/Meta-Llama-3-70B-Instruct"} 0.4\n')
+    code, out = _vllm(tmp_path, text)
+    assert code == 0  # llmmon relies on the new name, which is there too
+    assert re.search(r"vllm:gpu_cache_usage_perc\s+deprecated\s+removed in the V1 engine; use vllm:kv_cache_usage_perc",
+                     out)
+
+
+def test_check_metrics_flags_a_threshold_that_is_not_a_scraped_bucket(tmp_path: Path) -> None:
+    text = "\n".join(line for line in (EXPOSITIONS / "vllm.txt").read_text().splitlines()
+                     if 'e2e_request_latency_seconds_bucket' not in line or 'le="5.0"' not in line) + "\n"
+    code, out = _vllm(tmp_path, text)
+    assert code == 1
+    assert "threshold 5s is not a bucket of the scraped histogram (nearest: 2.5s, 10s)" in out
+
+
+def test_check_metrics_refuses_text_that_is_not_an_exposition(tmp_path: Path) -> None:
+    code, _ = _vllm(tmp_path, "this is { not metrics\n")
+    assert code == 2
+
+
+SPEC = """\
+apiVersion: llmmon/v1
+kind: MonitoringSpec
+metadata: {{name: engines, runbook_base_url: "https://runbooks.example.com"}}
+defaults: {{namespace: serving}}
+models:
+  - {{name: m, engine: {engine}, {extra}}}
+alert_tiers:
+  critical: {{for: 5m, receiver: p}}
+  warning: {{for: 5m, receiver: p}}
+  info: {{for: 5m, receiver: p}}
+receivers: {{p: {{webhook: {{url: "http://hook.example/alerts"}}}}}}
+gpu_exporter: {{kind: none}}
+"""
+
+
+@pytest.mark.parametrize(("engine", "extra", "expected"), [
+    ("tgi", "slo: {ttft: {threshold: 1s, target: 95}}", "engine tgi has no time-to-first-token histogram"),
+    ("triton", "slo: {latency: {threshold: 2s, target: 99}}",
+     "engine triton has no end-to-end latency histogram, so a latency SLO cannot be measured"),
+    ("tgi", "alerts: {ttft_p95: {threshold: 1s}}",
+     "engine tgi has no time-to-first-token histogram, so alert ttft_p95"),
+    ("tgi", "slo: {latency: {threshold: 2s, target: 99}}",
+     "2s is not a bucket of tgi_request_duration (nearest: 1.68341, 2.52512)"),
+])
+def test_asking_an_engine_for_a_signal_it_lacks_is_a_spec_error(tmp_path: Path, engine: str, extra: str,
+                                                                 expected: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.format(engine=engine, extra=extra))
+    plan, diagnostics = load(path, "spec.yaml")
+    assert plan is None
+    assert any(expected in d.render() and d.severity is Severity.ERROR for d in diagnostics), \
+        [d.render() for d in diagnostics]
+
+
+def test_the_triton_latency_alert_compares_the_mean_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.format(engine="triton", extra="alerts: {latency_p99: {threshold: 3s}}"))
+    plan, diagnostics = load(path, "spec.yaml")
+    assert plan is not None
+    assert any("compares the mean latency" in d.message and d.severity is Severity.WARNING for d in diagnostics)
+    alert = next(r for r in build(plan).ruleset.rules if r.get("alert") == "HighInferenceLatency")
+    assert "model:llm_request_duration_seconds:mean" in alert["expr"]
+
+
+def test_tgi_selects_series_by_pod_because_it_has_no_model_label(tmp_path: Path) -> None:
+    plan = plan_from_text(tmp_path, SPEC.format(engine="tgi", extra="pods: 'tgi-m-[0-9]+'"))
+    requests = next(r for r in build(plan).ruleset.rules if r.get("record") == "model:llm_requests:rate5m")
+    assert 'tgi_request_count{namespace="serving", pod=~"tgi-m-[0-9]+"}' in requests["expr"]
+    assert '"model", "m"' in requests["expr"]
+
+
+def test_the_engines_command_lists_every_preset_and_signal() -> None:
+    result = CliRunner().invoke(app, ["engines"])
+    assert result.exit_code == 0
+    header = result.stdout.splitlines()[0].split()
+    assert header == ["signal", *PRESETS]
+    assert re.search(r"^ttft\s+yes\s+yes\s+-\s+yes\s+yes\s+yes$", result.stdout, re.M)
