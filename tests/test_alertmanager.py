@@ -1,0 +1,309 @@
+"""Alertmanager: the generated config checked by the real amtool, routed by the real amtool for each tier, and
+run by the real Alertmanager to prove the inhibit rule and the grouping."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from specvariants import files_with, plan_with
+
+from helpers import ROOT, generate
+from llmmon.checks import alertmanager, telemetry
+from llmmon.emit.alertmanager import template_literal
+from llmmon.generate import build
+
+OUT = ROOT / "out"
+CONFIG_FILE = OUT / "alertmanager/alertmanager.yaml"
+CONFIG = yaml.safe_load(CONFIG_FILE.read_text(encoding="utf-8"))
+AMTOOL = shutil.which("amtool")
+SERVER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed (`make tools` installs it)")
+needs_server = pytest.mark.skipif(SERVER is None, reason="Alertmanager is not installed (`make tools` installs it)")
+
+
+def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    assert AMTOOL
+    return subprocess.run([AMTOOL, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def routes(config: Path, **labels: str) -> str:
+    done = amtool("config", "routes", "test", f"--config.file={config}", *[f"{k}={v}" for k, v in labels.items()])
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _receiver(config: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in config["receivers"] if r["name"] == name)
+    return found
+
+
+# --- the golden config, by amtool --------------------------------------------------------------------------------
+
+
+@needs_amtool
+def test_amtool_accepts_the_golden_config() -> None:
+    done = amtool("check-config", str(CONFIG_FILE))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+
+
+@needs_amtool
+@pytest.mark.parametrize(("severity", "receiver"), [
+    ("critical", "oncall-pager"), ("warning", "team-chat"), ("info", "ticket-queue")])
+def test_amtool_routes_each_tier_to_its_receiver(severity: str, receiver: str) -> None:
+    labels = {"alertname": "HighErrorRate", "model": "qwen2-7b", "llmmon_spec": "llm-platform",
+              "cluster": "prod-gpu-1", "severity": severity}
+    assert routes(CONFIG_FILE, **labels) == receiver
+    done = amtool("config", "routes", "test", f"--config.file={CONFIG_FILE}", f"--verify.receivers={receiver}",
+                  *[f"{k}={v}" for k, v in labels.items()])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@needs_amtool
+def test_an_alert_without_a_known_severity_reaches_chat_and_pages_nobody() -> None:
+    assert routes(CONFIG_FILE, alertname="Watchdog", severity="none") == "team-chat"
+    assert routes(CONFIG_FILE, alertname="SomethingElse") == "team-chat"
+
+
+def test_tiers_repeat_at_intervals_fitting_their_urgency_and_group_by_alert_and_model() -> None:
+    route = CONFIG["route"]
+    assert route["group_by"][:2] == ["alertname", "model"]
+    repeat = {r["matchers"][0]: r["repeat_interval"] for r in route["routes"]}
+    assert repeat == {"severity=critical": "1h", "severity=warning": "4h", "severity=info": "24h"}
+
+
+def test_secrets_are_only_file_paths() -> None:
+    assert _receiver(CONFIG, "oncall-pager")["pagerduty_configs"][0]["routing_key_file"] == \
+        "/etc/alertmanager/secrets/pagerduty-routing-key"
+    slack = _receiver(CONFIG, "team-chat")["slack_configs"][0]
+    assert slack["api_url_file"] == "/etc/alertmanager/secrets/slack-webhook"
+    assert alertmanager.own_rules(CONFIG) == []
+
+
+def test_the_alertmanager_secret_manifest_carries_the_same_config() -> None:
+    manifest = yaml.safe_load((OUT / "kubernetes/llm-platform-alertmanager.yaml").read_text(encoding="utf-8"))
+    assert (manifest["kind"], manifest["type"]) == ("Secret", "Opaque")
+    assert manifest["metadata"]["name"] == "llm-platform-alertmanager"
+    assert manifest["stringData"]["alertmanager.yaml"] == CONFIG_FILE.read_text(encoding="utf-8")
+
+
+@needs_amtool
+def test_every_receiver_kind_maps_to_fields_alertmanager_0_25_accepts(tmp_path: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["receivers"] = {"pager": {"pagerduty": {"service_key_file": "/run/secrets/pd-service-key"}},
+                          "chat": {"slack": {"api_url_file": "/run/secrets/slack"}},
+                          "hook": {"webhook": {"url": "https://hooks.example.com/alerts"}},
+                          "spare": {"webhook": {"url": "https://spare.example.com/"}}}
+        d["alert_tiers"] = {"critical": {"for": "2m", "receiver": "hook"},
+                            "warning": {"for": "5m", "receiver": "pager"},
+                            "info": {"for": "30m", "receiver": "chat"}}
+
+    path = tmp_path / "am.yaml"
+    path.write_text(files_with(tmp_path, change)["alertmanager/alertmanager.yaml"], encoding="utf-8")
+    done = amtool("check-config", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert [r["name"] for r in config["receivers"]] == ["chat", "hook", "pager"]  # the unused one is left out
+    assert _receiver(config, "pager")["pagerduty_configs"][0]["service_key_file"] == "/run/secrets/pd-service-key"
+    assert "channel" not in _receiver(config, "chat")["slack_configs"][0]
+    assert (routes(path, severity="critical"), routes(path, severity="warning"), routes(path, severity="info")) == (
+        "hook", "pager", "chat")
+
+
+# --- templates, rendered by amtool -------------------------------------------------------------------------------
+
+
+def _render(tmp_path: Path, template: str, data: dict[str, Any] | None = None) -> str:
+    glob = tmp_path / "none.tmpl"
+    glob.write_text("")
+    args = ["template", "render", f"--template.glob={glob}", f"--template.text={template}"]
+    if data is not None:
+        (tmp_path / "data.json").write_text(json.dumps(data))
+        args.append(f"--template.data={tmp_path / 'data.json'}")
+    done = amtool(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _data(severity: str) -> dict[str, Any]:
+    labels = {"alertname": "HighErrorRate", "model": "qwen2-7b", "severity": severity, "llmmon_spec": "llm-platform"}
+    annotations = {"summary": "Error ratio above 1%", "description": "qwen2-7b fails 5% of requests",
+                   "runbook_url": "https://runbooks.example.com/llm/higherrorrate"}
+    return {"receiver": "x", "status": "firing", "groupLabels": {}, "commonLabels": labels,
+            "commonAnnotations": annotations, "externalURL": "http://am",
+            "alerts": [{"status": "firing", "labels": labels, "annotations": annotations,
+                        "startsAt": "2030-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}]}
+
+
+@needs_amtool
+def test_the_slack_message_shows_the_alert_its_description_and_runbook(tmp_path: Path) -> None:
+    slack = _receiver(CONFIG, "team-chat")["slack_configs"][0]
+    assert _render(tmp_path, slack["title"], _data("warning")) == "[FIRING:1] HighErrorRate qwen2-7b"
+    assert _render(tmp_path, slack["text"], _data("warning")) == (
+        "*Error ratio above 1%*\nqwen2-7b fails 5% of requests\n"
+        "Runbook: https://runbooks.example.com/llm/higherrorrate\n")
+
+
+@needs_amtool
+@pytest.mark.parametrize(("severity", "expected"), [
+    ("critical", "critical"), ("warning", "warning"), ("info", "info"), ("page", "error")])
+def test_the_pagerduty_severity_is_one_pagerduty_accepts(tmp_path: Path, severity: str, expected: str) -> None:
+    template = _receiver(CONFIG, "oncall-pager")["pagerduty_configs"][0]["severity"]
+    assert _render(tmp_path, template, _data(severity)) == expected
+
+
+@needs_amtool
+@pytest.mark.parametrize("channel", ['#llm{{ template "slack.default.text" . }}', "#a{{{b}}}", "#{{", "#plain"])
+def test_a_slack_channel_from_the_spec_renders_literally_never_as_a_template(tmp_path: Path, channel: str) -> None:
+    assert _render(tmp_path, template_literal(channel)) == channel
+
+
+@needs_amtool
+def test_a_hostile_channel_and_key_path_stay_inside_their_fields(tmp_path: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["receivers"]["team-chat"]["slack"]["channel"] = '#x"\n  api_url: http://evil'.replace("\n", " ")
+        d["receivers"]["oncall-pager"]["pagerduty"]["routing_key_file"] = "/k\" routing_key: leaked #"
+
+    path = tmp_path / "am.yaml"
+    path.write_text(files_with(tmp_path, change)["alertmanager/alertmanager.yaml"], encoding="utf-8")
+    assert amtool("check-config", str(path)).returncode == 0
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert _receiver(config, "oncall-pager")["pagerduty_configs"][0]["routing_key_file"] == \
+        "/k\" routing_key: leaked #"
+    assert alertmanager.own_rules(config) == []
+
+
+# --- the validate check catches broken files ---------------------------------------------------------------------
+
+
+def _validate(tmp_path: Path, edit: Any) -> list[str]:
+    plan = plan_with(tmp_path, lambda d: None)
+    out = tmp_path / "out"
+    bundle = generate(plan, out)
+    target = out / telemetry.ALERTMANAGER
+    target.write_text(edit(target.read_text(encoding="utf-8")), encoding="utf-8")
+    return telemetry.routing(out, bundle, plan).findings
+
+
+@needs_amtool
+def test_validate_reports_what_amtool_check_config_rejects(tmp_path: Path) -> None:
+    findings = _validate(tmp_path, lambda t: t.replace("  receiver: team-chat\n", "  receiver: nobody\n", 1))
+    assert any("amtool check-config" in f and "nobody" in f for f in findings), findings
+
+
+@needs_amtool
+def test_validate_reports_a_tier_routed_to_the_wrong_receiver(tmp_path: Path) -> None:
+    findings = _validate(tmp_path, lambda t: t.replace("    - receiver: oncall-pager\n",
+                                                       "    - receiver: ticket-queue\n"))
+    assert any("severity=critical goes to ticket-queue, not to the tier's receiver oncall-pager" in f
+               for f in findings), findings
+
+
+def test_validate_reports_an_inline_secret_and_a_missing_inhibit_rule(tmp_path: Path) -> None:
+    def edit(text: str) -> str:
+        text = text.replace("routing_key_file: /etc/alertmanager/secrets/pagerduty-routing-key", "routing_key: abc")
+        return text.replace("      - \"severity=critical\"\n      - \"model=~.+\"", "      - \"severity=warning\"")
+
+    findings = _validate(tmp_path, edit)
+    assert any("pagerduty_configs.0.routing_key: a secret written inline" in f for f in findings), findings
+    assert any("no rule lets a model's critical alert silence" in f for f in findings), findings
+
+
+# --- the real Alertmanager ---------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running(config: Path, tmp: Path) -> Iterator[str]:
+    """A real Alertmanager on 127.0.0.1 with the config; stopped (by its own PID) when the block ends."""
+    assert SERVER
+    url = f"http://127.0.0.1:{_free_port()}"
+    log = (tmp / "alertmanager.log").open("w")
+    process = subprocess.Popen([SERVER, f"--config.file={config}", f"--storage.path={tmp / 'data'}",
+                                f"--web.listen-address={url.removeprefix('http://')}", "--cluster.listen-address=",
+                                "--log.level=warn"], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp / "alertmanager.log").read_text()) from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _api(url: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}/api/v2/{path}", data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+def _alert(name: str, severity: str, model: str | None) -> dict[str, Any]:
+    labels = {"alertname": name, "severity": severity, "llmmon_spec": "llm-platform", "cluster": "prod-gpu-1"}
+    return {"labels": {**labels, **({"model": model} if model else {})}}
+
+
+@needs_server
+def test_a_critical_alert_of_a_model_silences_its_warning_and_info_alerts_in_a_real_alertmanager(
+        tmp_path: Path) -> None:
+    alerts = [_alert("HighErrorRate", "critical", "llama-3-70b"),
+              _alert("HighInferenceLatency", "warning", "llama-3-70b"),
+              _alert("LowGPUUtilization", "info", "llama-3-70b"), _alert("HighInferenceLatency", "warning", "qwen2-7b"),
+              _alert("KubeNodeNotReady", "critical", None), _alert("NodeDiskFilling", "warning", None)]
+    with running(CONFIG_FILE, tmp_path) as url:
+        _api(url, "alerts", alerts)
+        states = {(a["labels"]["alertname"], a["labels"].get("model")): a["status"]["state"]
+                  for a in _api(url, "alerts")}
+        groups = {(g["labels"].get("alertname"), g["labels"].get("model")): (g["receiver"]["name"], g["labels"])
+                  for g in _api(url, "alerts/groups")}
+    assert states == {
+        ("HighErrorRate", "llama-3-70b"): "active",
+        ("HighInferenceLatency", "llama-3-70b"): "suppressed",  # inhibited by the critical alert of its model
+        ("LowGPUUtilization", "llama-3-70b"): "suppressed",
+        ("HighInferenceLatency", "qwen2-7b"): "active",  # another model's critical alert does not silence it
+        ("KubeNodeNotReady", None): "active",
+        ("NodeDiskFilling", None): "active",  # a critical alert without a model silences nothing
+    }
+    assert groups[("HighErrorRate", "llama-3-70b")] == ("oncall-pager", {
+        "alertname": "HighErrorRate", "model": "llama-3-70b", "cluster": "prod-gpu-1", "llmmon_spec": "llm-platform"})
+    assert groups[("HighInferenceLatency", "qwen2-7b")][0] == "team-chat"
+    assert groups[("LowGPUUtilization", "llama-3-70b")][0] == "ticket-queue"
+
+
+def test_only_receivers_used_by_a_tier_are_written(tmp_path: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["receivers"]["unused"] = {"webhook": {"url": "https://unused.example.com/"}}
+
+    plan = plan_with(tmp_path, change)
+    config = yaml.safe_load(build(plan).files["alertmanager/alertmanager.yaml"])
+    assert [r["name"] for r in config["receivers"]] == ["oncall-pager", "team-chat", "ticket-queue"]
