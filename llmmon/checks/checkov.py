@@ -1,0 +1,125 @@
+"""checkov, the security scanner, run for real on every Kubernetes manifest.
+
+No failed check is accepted. A deliberate exception is a `checkov.io/skip<n>: <check>=<reason>` annotation on
+the object it concerns (see EXCEPTIONS in emit/gpu_exporter.py); an exception without a reason is a finding
+too. checkov lives in a virtual environment of its own (its pins clash with pytest's): `make tools` installs it
+under .tools/checkov, and llmmon finds it through $LLMMON_CHECKOV or PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmmon.checks.registry import CheckResult
+from llmmon.emit import kustomize
+from llmmon.model import Plan
+
+if TYPE_CHECKING:
+    from llmmon.generate import Bundle
+
+TIMEOUT_S = 600
+INSTALL_HINT = ("install it in a virtual environment of its own (`make tools` does: .tools/checkov) and set "
+                "LLMMON_CHECKOV to its bin/checkov, or put it on PATH")
+_API_VERSION = re.compile(r"^apiVersion:(.*)$", re.MULTILINE)
+NO_REASON = "No comment provided"  # what checkov records for a skip annotation without `=reason`
+
+
+def find() -> str | None:
+    """The checkov to run: $LLMMON_CHECKOV, else the one on PATH, else None."""
+    return os.environ.get("LLMMON_CHECKOV") or shutil.which("checkov")
+
+
+def check(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
+    """checkov on the manifests under kubernetes/: findings for failed checks and unexplained exceptions."""
+    result = CheckResult()
+    files = kustomize.resources(list(bundle.files))
+    binary = find()
+    if not files:
+        return result
+    if not binary:
+        result.skipped.append(f"checkov is not installed: {INSTALL_HINT}")
+        return result
+    scanned = [rel for rel in files if not operator_only((root / kustomize.FOLDER / rel).read_text(encoding="utf-8"))]
+    report, error = run(binary, root / kustomize.FOLDER, scanned)
+    if error:
+        result.findings.append(f"{kustomize.FOLDER}: checkov: {error}")
+        return result
+    result.findings += findings(report)
+    if not result.findings:
+        skipped = Counter(c["check_id"] for c in report.get("skipped_checks", []))
+        exceptions = f"; {sum(skipped.values())} documented exceptions ({', '.join(sorted(skipped))})" \
+            if skipped else ""
+        unscanned = f" ({len(files) - len(scanned)} holding only Prometheus Operator resources, which checkov " \
+            "has no checks for, not scanned)" if len(scanned) < len(files) else ""
+        result.passed.append(f"checkov: {len(report.get('passed_checks', []))} checks passed on {len(scanned)} "
+                             f"manifests{unscanned}, none failed{exceptions}")
+    return result
+
+
+def operator_only(text: str) -> bool:
+    """True when every object of a manifest is a monitoring.coreos.com resource (checkov checks none of them,
+    and parsing a thousand-model PrometheusRule costs it seconds)."""
+    versions = _API_VERSION.findall(text)
+    return bool(versions) and all(v.strip().strip("\"'").startswith("monitoring.coreos.com/") for v in versions)
+
+
+def run(binary: str, folder: Path, files: list[str]) -> tuple[dict[str, Any], str | None]:
+    """checkov's results for `files` (relative to `folder`) as one dict, or an error message."""
+    args = [binary, "--framework", "kubernetes", "--output", "json", "--skip-download", "--skip-results-upload"]
+    for rel in files:
+        args += ["--file", rel]
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_TRUNCATE": "1"}
+    try:
+        done = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
+                              stdin=subprocess.DEVNULL, env=env)
+    except FileNotFoundError:
+        return {}, f"{binary} could not be run: {INSTALL_HINT}"
+    except subprocess.TimeoutExpired:
+        return {}, f"timed out after {TIMEOUT_S}s"
+    if done.returncode not in (0, 1):
+        return {}, f"exit code {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}"
+    try:
+        data = json.loads(done.stdout)
+    except ValueError:
+        return {}, f"unreadable output: {done.stdout.strip()[:500]}"
+    reports = data if isinstance(data, list) else [data]
+    merged: dict[str, Any] = {"passed_checks": [], "failed_checks": [], "skipped_checks": [], "parsing_errors": []}
+    for report in reports:
+        if not isinstance(report, dict):  # an empty scan is reported as a bare summary
+            continue
+        for key in merged:
+            merged[key] += report.get("results", {}).get(key, [])
+    return merged, None
+
+
+def findings(report: dict[str, Any]) -> list[str]:
+    """One line per failed check, unexplained exception or file checkov could not parse."""
+    out = []
+    for check in report.get("failed_checks", []):
+        out.append(f"{_file(check)}: {_resource(check)}: checkov {check['check_id']} failed: {check['check_name']}"
+                   + (f" ({check['guideline']})" if check.get("guideline") else ""))
+    for check in report.get("skipped_checks", []):
+        reason = str((check.get("check_result") or {}).get("suppress_comment") or "").strip()
+        if not reason or reason == NO_REASON:
+            out.append(f"{_file(check)}: {_resource(check)}: checkov {check['check_id']} is skipped without a "
+                       "reason: write `checkov.io/skip<n>: <check>=<why it is safe here>`")
+    for path in report.get("parsing_errors", []):
+        out.append(f"{kustomize.FOLDER}{str(path).lstrip('/')}: checkov could not parse it")
+    return sorted(out)
+
+
+def _file(check: dict[str, Any]) -> str:
+    return kustomize.FOLDER + str(check.get("file_path", "?")).lstrip("/")
+
+
+def _resource(check: dict[str, Any]) -> str:
+    """checkov names a resource `Kind.namespace.name` (pods of a workload: `Pod.ns.name.<labels>`)."""
+    parts = str(check.get("resource", "?")).split(".", 2)
+    return f"{parts[0]} {parts[1]}/{parts[2]}" if len(parts) == 3 else ".".join(parts)
