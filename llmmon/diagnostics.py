@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -35,14 +36,32 @@ class Diagnostic:
     suggestion: str | None = None
 
     def render(self) -> str:
-        """Format as `FILE:LINE:COL: key.path: message`, warnings marked as such."""
+        """Format as `FILE:LINE:COL: key.path: message` on one line, warnings marked as such.
+
+        Keys and values from the spec can hold anything: control characters, line breaks and bidirectional
+        overrides are shown escaped, so a spec can neither split a diagnostic nor drive the terminal.
+        """
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
         text = self.message if not self.path else f"{self.path}: {self.message}"
         if self.severity is Severity.WARNING:
             text = f"warning: {text}"
         if self.suggestion:
             text = f"{text} ({self.suggestion})"
-        return f"{where}: {text}"
+        if len(text) > MAX_TEXT:  # a megabyte-long value is not echoed whole
+            cut = len(text) - MAX_TEXT
+            text = f"{text[:MAX_TEXT // 2]}...({cut} characters)...{text[-MAX_TEXT // 2:]}"
+        return _UNPRINTABLE.sub(_escape, f"{where}: {text}")
+
+
+MAX_TEXT = 600
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:

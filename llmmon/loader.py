@@ -45,7 +45,8 @@ def parse_spec(raw: bytes, name: str) -> tuple[MonitoringSpec | None, Document |
     try:
         spec = MonitoringSpec.model_validate(doc.data)
     except ValidationError as exc:
-        diagnostics.extend(_from_pydantic(exc, doc, name))
+        refused = {(d.line, d.col) for d in diagnostics}  # a value the YAML reader refused: say that once
+        diagnostics.extend(d for d in _from_pydantic(exc, doc, name) if (d.line, d.col) not in refused)
         return None, doc, sorted(set(diagnostics))
     return (None if diagnostics else spec), doc, diagnostics
 

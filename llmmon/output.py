@@ -1,7 +1,9 @@
 """The only code that writes to the output directory: all-or-nothing, only changed files, no strays.
 
 Each spec owns the files listed in its manifest (`.llmmon-<spec>.manifest`): files of a previous run that
-the spec no longer generates are removed; files llmmon did not generate are never touched.
+the spec no longer generates are removed; files llmmon did not generate are never touched. Writes are
+crash-safe and exclusive (see `atomic`): a failure or a kill at any point leaves the previous output, and a
+second run on the same directory at the same time is refused with the first one's pid.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ import contextlib
 import difflib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from llmmon import atomic
+from llmmon.atomic import OutputError
+
+__all__ = ["Changes", "OutputError", "compare", "diff", "manifest_name", "recover", "with_manifest", "write"]
 
 
 @dataclass
@@ -23,24 +29,12 @@ class Changes:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    recovered: bool = False  # an interrupted earlier run was rolled back first
 
     @property
     def stale(self) -> bool:
         """True when the directory is not what the spec generates."""
         return bool(self.added or self.changed or self.removed)
-
-
-def _file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _file_mode()  # what open() would give: mkstemp's 0600 is too private for generated files
-
-
-class OutputError(Exception):
-    """The output directory cannot be read or written."""
 
 
 def manifest_name(spec: str) -> str:
@@ -50,21 +44,19 @@ def manifest_name(spec: str) -> str:
 
 def _owned(out: Path, spec: str) -> list[str]:
     path = out / manifest_name(spec)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    raw = atomic.read(path)
+    if raw is None:
         return []
-    except (OSError, ValueError) as exc:
+    if isinstance(raw, atomic.Link):
+        raise OutputError(f"{path} is a symbolic link; llmmon does not follow links (replace it with the file)")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
         raise OutputError(f"cannot read {path}: {exc}") from None
     listed = data.get("files") if isinstance(data, dict) else None
     if not isinstance(listed, list):
         raise OutputError(f"{path} is not an llmmon manifest; move it away to start afresh")
-    return [p for p in listed if isinstance(p, str) and _safe(p)]
-
-
-def _safe(rel: str) -> bool:
-    parts = Path(rel).parts
-    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
+    return [p for p in listed if isinstance(p, str) and atomic.safe(p)]
 
 
 def with_manifest(spec: str, files: dict[str, str]) -> dict[str, str]:
@@ -74,21 +66,34 @@ def with_manifest(spec: str, files: dict[str, str]) -> dict[str, str]:
 
 
 def compare(out: Path, spec: str, files: dict[str, str]) -> Changes:
-    """What writing `files` (with their manifest) would change in `out`."""
+    """What writing `files` (with their manifest) would change in `out`; reads nothing through links."""
+    if atomic.pending(out):
+        holder = atomic.busy(out)
+        if holder is not None:
+            raise OutputError(f"{out} is being written by another llmmon run{holder} right now; check again when "
+                              "it has finished")
+        raise OutputError(f"an llmmon run was interrupted while writing {out}: run `llmmon generate` again, which "
+                          "first puts back the files it had replaced")
     changes = Changes()
     files = with_manifest(spec, files)
     for rel, text in files.items():
-        target = out / rel
-        try:
-            current = target.read_bytes()
-        except FileNotFoundError:
+        atomic.check_inside(out, rel)
+        current = atomic.read(out / rel)
+        if current is None:
             changes.added.append(rel)
-            continue
-        except OSError as exc:
-            raise OutputError(f"cannot read {target}: {exc.strerror}") from None
-        (changes.unchanged if current == text.encode() else changes.changed).append(rel)
-    changes.removed = sorted(p for p in _owned(out, spec) if p not in files and (out / p).exists())
+        else:
+            same = isinstance(current, bytes) and current == text.encode()
+            (changes.unchanged if same else changes.changed).append(rel)
+    changes.removed = sorted(p for p in _owned(out, spec) if p not in files and _removable(out, p))
     return changes
+
+
+def _removable(out: Path, rel: str) -> bool:
+    try:
+        atomic.check_inside(out, rel)
+    except OutputError:
+        return False  # behind a link or a file: whatever is there is not llmmon's to remove
+    return atomic.removable(out / rel)
 
 
 def diff(out: Path, spec: str, files: dict[str, str], changes: Changes) -> str:
@@ -96,61 +101,58 @@ def diff(out: Path, spec: str, files: dict[str, str], changes: Changes) -> str:
     files = with_manifest(spec, files)
     chunks: list[str] = []
     for rel in sorted(changes.added + changes.changed + changes.removed):
-        target = out / rel
-        old = target.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True) if target.exists() else []
+        current = atomic.read(out / rel)
+        if isinstance(current, atomic.Link):
+            old = [f"(a symbolic link to {current.target!r}, not followed)\n"]
+        else:
+            old = (current or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
         new = files.get(rel, "").splitlines(keepends=True)
         chunks.extend(difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}"))
     return "".join(chunks)
 
 
-def write(out: Path, spec: str, files: dict[str, str]) -> Changes:
-    """Write `files` under `out`: every new file is staged first, then all are moved into place."""
-    for rel in files:
-        if not _safe(rel):
-            raise OutputError(f"refusing to write outside the output directory: {rel}")
-    changes = compare(out, spec, files)
-    files = with_manifest(spec, files)
-    pending = {rel: files[rel] for rel in changes.added + changes.changed}
-    staged: list[tuple[Path, Path]] = []
-    created: list[Path] = []  # folders this run made, removed again if it fails
+def recover(out: Path) -> bool:
+    """Roll back what an interrupted run left in `out`; True when there was something to roll back."""
+    if not out.is_dir():
+        return False
     try:
-        for rel, text in sorted(pending.items()):
-            target = out / rel
-            missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            created.extend(reversed(missing))
-            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            staged.append((Path(name), target))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-            os.chmod(name, _FILE_MODE)
+        with atomic.locked(out):
+            return atomic.recover(out)
     except OSError as exc:
-        for temp, _ in staged:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        raise OutputError(f"cannot roll back the interrupted run in {out}: {exc.strerror or exc}") from None
+
+
+def write(out: Path, spec: str, files: dict[str, str], lock_timeout: float = 0.0, durable: bool = True) -> Changes:
+    """Write `files` under `out` as one update: all of them or, on any failure or kill, none of them.
+
+    Another run holding the directory makes this wait up to `lock_timeout` seconds, then fail. `durable`
+    flushes to disk (fsync) so the update also survives a power loss; scratch folders can skip it.
+    """
+    for rel in files:
+        if not atomic.safe(rel):
+            raise OutputError(f"refusing to write outside the output directory: {rel!r}")
+    made = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic.locked(out, lock_timeout):
+            recovered = atomic.recover(out)
+            changes = compare(out, spec, files)
+            changes.recovered = recovered
+            if changes.stale:
+                every = with_manifest(spec, files)
+                atomic.apply(out, {rel: every[rel].encode() for rel in changes.added + changes.changed},
+                             changes.removed, durable)
+    except OSError as exc:
+        _unmake(made)
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    for temp, target in staged:
-        os.replace(temp, target)
-    for gone in changes.removed:
-        try:
-            (out / gone).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise OutputError(f"wrote {out}, but cannot remove {gone}, which the spec no longer generates: "
-                              f"{exc.strerror or exc}") from None
-        _prune(out, (out / gone).parent)
+    except BaseException:
+        _unmake(made)
+        raise
     return changes
 
 
-def _prune(out: Path, folder: Path) -> None:
-    """Remove folders emptied by removals, up to (not including) the output directory."""
-    while folder != out and out in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
+def _unmake(folders: list[Path]) -> None:
+    """Remove the (still empty) folders a failed first write created for the output directory."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)

@@ -24,10 +24,35 @@ def check_re2(pattern: str) -> str | None:
         if finder.search(pattern):
             return f"pods regex {pattern!r} uses {what}, which Prometheus (RE2) does not support"
     try:
-        re.compile(pattern)
+        parsed = sre_parse.parse(pattern)
     except re.error as exc:
         return f"pods regex {pattern!r} is not a valid regex: {exc}"
+    if _nested_repeat(list(parsed)):
+        return (f"pods regex {pattern!r} repeats a group that itself repeats or alternates (as in `(a+)+`): "
+                "Prometheus copes, but Python's regex engine, which llmmon checks pod names with, can take "
+                "exponential time on it; write the group without the inner repetition, e.g. `[-a-z0-9]+`")
     return None
+
+
+def _nested_repeat(items: list[Any], inside: bool = False) -> bool:
+    """True when an unbounded repetition contains another repetition or an alternation (catastrophic
+    backtracking in a backtracking engine: `(a+)+b`, `(a|aa)*b`)."""
+    for op, arg in items:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, sub = arg
+            if inside and low != high:  # a fixed count (`[a-z]{2}`) inside is harmless
+                return True
+            if _nested_repeat(list(sub), inside or high > 10):
+                return True
+        elif name == "BRANCH":
+            if inside:
+                return True
+            if any(_nested_repeat(list(branch), inside) for branch in arg[1]):
+                return True
+        elif name == "SUBPATTERN" and _nested_repeat(list(arg[-1]), inside):
+            return True
+    return False
 
 
 def example_match(pattern: str) -> str | None:

@@ -12,6 +12,7 @@ _UNITS_MS = {"y": 365 * 86_400_000, "w": 7 * 86_400_000, "d": 86_400_000, "h": 3
 _NUM = r"(\d+(?:\.\d+)?)"
 _DURATION = re.compile(rf"^(?:{_NUM}y)?(?:{_NUM}w)?(?:{_NUM}d)?(?:{_NUM}h)?(?:{_NUM}m)?(?:{_NUM}s)?(?:{_NUM}ms)?$")
 _ORDER = ("y", "w", "d", "h", "m", "s", "ms")
+MAX_MS = 3650 * 86_400_000
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
@@ -44,6 +45,8 @@ class Duration:
         if not isinstance(text, str):
             raise ValueError(_bare_number_hint(text))
         stripped = text.strip()
+        if len(stripped) > 64:
+            raise ValueError(f"{stripped[:24]!r}... ({len(stripped)} characters) is not a Prometheus duration")
         match = _DURATION.fullmatch(stripped)
         if not stripped or not match:
             if _NUMBER.fullmatch(stripped):
@@ -52,6 +55,8 @@ class Duration:
         total = sum(Fraction(v) * _UNITS_MS[u] for v, u in zip(match.groups(), _ORDER, strict=True) if v)
         if total.denominator != 1:
             raise ValueError(f"{text!r} is not a whole number of milliseconds")
+        if total > MAX_MS:  # Prometheus keeps durations in int64 nanoseconds: 292 years at most
+            raise ValueError(f"{text!r} is longer than 10 years, the longest duration llmmon accepts")
         return cls(int(total))
 
 

@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -105,19 +104,13 @@ def _fail_on_call(real: Callable[..., Any], failing_call: int, on_failure: Calla
     return wrapper
 
 
-def _close_fd(fd: int, *_: Any, **__: Any) -> None:
-    os.close(fd)  # a failing write would have closed its file too; keep the test free of fd leaks
-
-
 def _nothing(*_: Any, **__: Any) -> None:
     pass
 
 
 def _inject_failure(monkeypatch: pytest.MonkeyPatch, where: str, failing_call: int = 3) -> None:
-    if where == "fdopen":
-        monkeypatch.setattr(os, "fdopen", _fail_on_call(os.fdopen, failing_call, _close_fd))
-    else:
-        monkeypatch.setattr(tempfile, "mkstemp", _fail_on_call(tempfile.mkstemp, failing_call, _nothing))
+    """Fail the Nth staged write (os.write) or flush to disk (os.fsync) as a full disk would."""
+    monkeypatch.setattr(os, where, _fail_on_call(getattr(os, where), failing_call, _nothing))
 
 
 # --- first and repeated writes -------------------------------------------------------------------------------
@@ -185,7 +178,7 @@ def test_generated_files_get_ordinary_permissions_not_private_ones(
 # --- all or nothing ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("where", ["fdopen", "mkstemp"])
+@pytest.mark.parametrize("where", ["write", "fsync"])
 def test_a_failed_write_leaves_the_previous_output_intact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: Plan, bundle: Bundle, older_bundle: Bundle, where: str
 ) -> None:
@@ -211,7 +204,7 @@ def test_a_failed_first_write_leaves_no_folders_behind(
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    _inject_failure(monkeypatch, "fdopen")
+    _inject_failure(monkeypatch, "write")
     with pytest.raises(output.OutputError):
         output.write(out, plan.name, bundle.files)
     monkeypatch.undo()
@@ -228,12 +221,13 @@ def test_files_no_longer_generated_are_removed_and_emptied_folders_pruned(
     out = tmp_path / "out"
     output.write(out, plan.name, bundle.files)
     tests = [rel for rel in bundle.files if rel.startswith("prometheus/tests/")]
-    assert tests
-    kept = {rel: text for rel, text in bundle.files.items() if rel != bundle.manifest_file and rel not in tests}
+    manifests = [rel for rel in bundle.files if rel.startswith("kubernetes/")]  # the kustomization and all it lists
+    assert tests and bundle.manifest_file in manifests
+    kept = {rel: text for rel, text in bundle.files.items() if rel not in manifests and rel not in tests}
 
     changes = output.write(out, plan.name, kept)
 
-    assert sorted(changes.removed) == sorted([bundle.manifest_file, *tests])
+    assert sorted(changes.removed) == sorted([*manifests, *tests])
     assert set(_snapshot(out)) == {*kept, output.manifest_name(plan.name)}
     assert not (out / "kubernetes").exists()
     assert not (out / "prometheus" / "tests").exists()

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from llmmon import tools
+
 TIMEOUT_S = 60
 INSTALL_HINT = ("install it with `apt-get install prometheus-alertmanager` (Debian/Ubuntu), or put an amtool "
                 "binary on PATH or in LLMMON_AMTOOL")
@@ -28,10 +30,10 @@ def find() -> str | None:
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
-                              stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        return subprocess.CompletedProcess(args, 127, "", f"{args[0]} could not be run: {INSTALL_HINT}")
+        return tools.run(args, timeout=TIMEOUT_S)
+    except OSError as exc:  # missing, not executable, not a program for this machine
+        return subprocess.CompletedProcess(args, 127, "", f"{args[0]} could not be run ({exc.strerror or exc}): "
+                                                          f"{INSTALL_HINT}")
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(args, 124, "", f"{args[0]} timed out after {TIMEOUT_S}s")
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from llmmon import tools
 from llmmon.checks import crds
 from llmmon.checks.registry import CheckResult
 from llmmon.emit import gpu_exporter, kustomize
@@ -228,8 +229,7 @@ def _kubectl(folder: Path, expected: int, result: CheckResult) -> None:
         result.skipped.append("kubectl is not installed: `kubectl kustomize` not run")
         return
     try:
-        done = subprocess.run([binary, "kustomize", str(folder)], capture_output=True, text=True, check=False,
-                              timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+        done = tools.run([binary, "kustomize", str(folder)], timeout=TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
         result.findings.append(f"{kustomize.FOLDER}: kubectl kustomize could not run: {exc}")
         return

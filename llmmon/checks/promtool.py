@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from llmmon import tools
 from llmmon.emit.prometheus import RuleSet
 from llmmon.yamlout import dump
 
@@ -51,10 +52,9 @@ def find() -> str:
 
 def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
-                              stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise ToolMissing(f"{args[0]} could not be run: {INSTALL_HINT}") from None
+        return tools.run(args, timeout=TIMEOUT_S, cwd=cwd)
+    except OSError as exc:  # missing, not executable, not a program for this machine
+        raise ToolMissing(f"{args[0]} could not be run ({exc.strerror or exc}): {INSTALL_HINT}") from None
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(args, 124, "", f"{args[0]} timed out after {TIMEOUT_S}s")
 
