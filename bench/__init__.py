@@ -1,0 +1,1 @@
+"""Benchmarks and the proof on a real Prometheus: synthetic traffic, incidents, a reference exporter."""

@@ -1,0 +1,287 @@
+"""Benchmark: for every incident of bench/incidents, how soon an alert fires and which alerts fire for nothing,
+with llmmon's generated rules and with the design document's rules (bench/design_rules.yaml, alerts group).
+
+Each (incident, rule set) is one promtool unit test: the fleet's series (bench/traffic.py, in each engine's
+metric names and the seed contract's) over the lead-in and the observed window, evaluated at the fleet's
+interval. Its queries read the `ALERTS` series the rules produced: the first and last firing time and the
+firing steps of every alert in the window. Their expected samples can never match, so promtool prints what
+they returned, and that is the measurement.
+
+Run: .venv/bin/python -m bench.alerting [--incidents total-outage,slow-burn] [--lead-in 3d] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import scenarios
+from bench.render import promtool_series, promtool_values
+from bench.scenarios import Fleet, Incident
+from bench.traffic import series
+from llmmon.model import Plan
+from llmmon.units import Duration
+
+ROOT = scenarios.ROOT
+DESIGN_RULES = ROOT / "bench" / "design_rules.yaml"
+DESIGN_ALERTS = "design-llm-alerts"
+RULESETS = ("llmmon", "design")
+KEYS = ("alertname", "severity", "model", "slo")
+_SAMPLE = re.compile(r"\{([^{}]*)\} ([^\s,]+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One alert (by name, severity, model and SLO) that fired in the observed window; times from incident start."""
+
+    alertname: str
+    severity: str
+    model: str
+    slo: str
+    first: float  # seconds after the incident started
+    last: float
+    minutes: float  # time spent firing
+
+    def text(self) -> str:
+        """`ErrorBudgetBurn critical (availability)`."""
+        return f"{self.alertname} {self.severity}" + (f" ({self.slo})" if self.slo else "")
+
+
+@dataclass
+class Outcome:
+    """What one rule set did in one incident."""
+
+    incident: str
+    ruleset: str
+    firings: list[Firing] = field(default_factory=list)
+    seconds: float = 0.0  # promtool's run time
+
+    def detection(self, inc: Incident, model: str) -> Firing | None:
+        """The first alert on the model at the severity the incident needs (None: missed)."""
+        want = inc.expectation(model)
+        hits = [f for f in self.firings if f.model == model and want.detects(f.severity)]
+        return min(hits, key=lambda f: (f.first, f.alertname)) if hits else None
+
+    def false_alerts(self, inc: Incident) -> list[Firing]:
+        """Alerts louder than the incident deserves (any alert, where silence is expected)."""
+        return [f for f in self.firings if inc.expectation(f.model).too_loud(f.severity)]
+
+
+def rule_files(plan: Plan, folder: Path) -> dict[str, Path]:
+    """llmmon's rules for the plan and the design's alerting rules, written into `folder`."""
+    from llmmon.generate import build
+
+    bundle = build(plan)
+    paths = {"llmmon": folder / "llmmon.rules.yaml", "design": folder / "design.rules.yaml"}
+    paths["llmmon"].write_text(bundle.files[bundle.rules_file], encoding="utf-8")
+    design = yaml.safe_load(DESIGN_RULES.read_text(encoding="utf-8"))
+    groups = [g for g in design["groups"] if g["name"] == DESIGN_ALERTS]
+    paths["design"].write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
+    return paths
+
+
+def _window(seconds: float) -> str:
+    return f"{round(seconds)}s"
+
+
+def test_file(inc: Incident, fleet: Fleet, plan: Plan, rules: Path, lead_in: float) -> dict[str, Any]:
+    """The promtool unit test replaying one incident against one rule file."""
+    interval = fleet.interval
+    steps = round((lead_in + inc.observe) / interval)
+    targets = scenarios.targets(plan, fleet, inc, origin=0.0, start=lead_in)
+    inputs = [{"series": promtool_series(s), "values": promtool_values(s, t.timeline, steps, interval)}
+              for t in targets for s in series(t)]
+    firing = 'ALERTS{alertstate="firing"}'
+    by = "alertname, severity, model, slo"
+    window, step = _window(inc.observe), _window(interval)
+    queries = {
+        "first": f"min by ({by}) (min_over_time(timestamp({firing})[{window}:{step}]))",
+        "last": f"max by ({by}) (max_over_time(timestamp({firing})[{window}:{step}]))",
+        "steps": f"max by ({by}) (count_over_time({firing}[{window}]))",
+    }
+    end = _window(steps * interval)
+    checks = [{"expr": f'label_replace({expr}, "probe", "{name}", "", "")', "eval_time": end,
+               "exp_samples": [{"labels": '{probe="none"}', "value": -1}]} for name, expr in queries.items()]
+    # promtool evaluates groups in a random order unless told: file order is dependency order
+    order = [g["name"] for g in yaml.safe_load(rules.read_text(encoding="utf-8"))["groups"]]
+    return {"rule_files": [str(rules)], "evaluation_interval": _window(interval), "group_eval_order": order,
+            "tests": [{"name": inc.name, "interval": _window(interval), "input_series": inputs,
+                       "promql_expr_test": checks}]}
+
+
+def parse(output: str, start: float) -> list[Firing]:
+    """Firings from promtool's report of the probe queries (times relative to `start`, seconds)."""
+    if output.count("got:") != 3:
+        raise RuntimeError(f"promtool did not evaluate the probes:\n{output[-3000:]}")
+    rows: dict[tuple[str, ...], dict[str, float]] = {}
+    for labels_text, value in _SAMPLE.findall(output):
+        labels = dict(_LABEL.findall(labels_text))
+        probe = labels.pop("probe", "none")
+        if probe == "none":
+            continue
+        key = tuple(labels.get(k, "") for k in KEYS)
+        rows.setdefault(key, {})[probe] = float(value)
+    out = []
+    for key, got in sorted(rows.items()):
+        name, severity, model, slo = key
+        out.append(Firing(name, severity, model, slo, got["first"] - start, got["last"] - start, got["steps"]))
+    return out
+
+
+def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, lead_in: float,
+            folder: Path) -> Outcome:
+    """Replay one incident against one rule set with promtool."""
+    path = folder / f"{inc.name}.{ruleset}.test.yaml"
+    path.write_text(yaml.safe_dump(test_file(inc, fleet, plan, rules, lead_in), sort_keys=False, width=1 << 20),
+                    encoding="utf-8")
+    began = time.perf_counter()
+    done = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, check=False,
+                          timeout=3600)
+    seconds = time.perf_counter() - began
+    firings = parse(done.stdout + done.stderr, lead_in)
+    # `steps` counts evaluations: turn it into minutes
+    firings = [Firing(f.alertname, f.severity, f.model, f.slo, f.first, f.last, f.minutes * fleet.interval / 60)
+               for f in firings]
+    return Outcome(inc.name, ruleset, firings, seconds)
+
+
+def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Path | None = None) -> list[Outcome]:
+    """Every (incident, rule set) outcome, computed `jobs` at a time."""
+    fleet = scenarios.load_fleet()
+    plan = scenarios.plan(spec or fleet.spec)
+    incidents = [scenarios.load(n, fleet) for n in names]
+    lead = fleet.lead_in if lead_in is None else lead_in
+    with tempfile.TemporaryDirectory(prefix="llmmon-alerting-") as tmp:
+        folder = Path(tmp)
+        rules = rule_files(plan, folder)
+        work = [(inc, rs) for inc in incidents for rs in RULESETS]
+        # longest first, so the pool is not left waiting on one long run at the end
+        work.sort(key=lambda w: -(w[0].observe if w[1] == "llmmon" else 0))
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(run_one, inc, rs, fleet, plan, rules[rs], lead, folder) for inc, rs in work]
+            outcomes = [f.result() for f in futures]
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(outcomes, key=lambda o: (order[o.incident], RULESETS.index(o.ruleset)))
+
+
+def duration(seconds: float) -> str:
+    """`3m`, `4h05m`, `-2m` (before the incident started)."""
+    sign, s = ("-" if seconds < 0 else ""), abs(round(seconds))
+    hours, minutes = divmod(s // 60, 60)
+    if hours:
+        return f"{sign}{hours}h{minutes:02d}m"
+    rest = s % 60
+    return f"{sign}{minutes}m" + (f"{rest:02d}s" if rest else "")
+
+
+def _expected(inc: Incident, models: list[str]) -> str:
+    parts = []
+    for m in models:
+        e = inc.expectation(m)
+        if e.detect != "none":
+            parts.append(f"{e.detect} ({m})")
+        elif e.allow != "none":
+            parts.append(f"≤ {e.allow} ({m})")
+    return ", ".join(parts) or "silence"
+
+
+def _detected(o: Outcome, inc: Incident, models: list[str]) -> str:
+    cells = []
+    for m in models:
+        if inc.expectation(m).detect == "none":
+            continue
+        hit = o.detection(inc, m)
+        cells.append(f"**{duration(hit.first)}** {hit.text()}" if hit else "**missed**")
+    return "; ".join(cells) or "—"
+
+
+def _false(o: Outcome, inc: Incident) -> str:
+    loud = o.false_alerts(inc)
+    return "; ".join(f"{f.text()} on {f.model} at {duration(f.first)}" for f in loud) or "none"
+
+
+def table(outcomes: list[Outcome], models: list[str]) -> str:
+    """The Markdown table of the README."""
+    incidents = {o.incident: scenarios.load(o.incident) for o in outcomes}
+    by = {(o.incident, o.ruleset): o for o in outcomes}
+    lines = ["| incident | right response | llmmon: first alert | llmmon: false alerts | design: first alert "
+             "| design: false alerts |", "|---|---|---|---|---|---|"]
+    for name, inc in incidents.items():
+        mine, design = by[(name, "llmmon")], by[(name, "design")]
+        lines.append(f"| {inc.title} | {_expected(inc, models)} | {_detected(mine, inc, models)} | "
+                     f"{_false(mine, inc)} | {_detected(design, inc, models)} | {_false(design, inc)} |")
+    return "\n".join(lines)
+
+
+def targets(outcomes: list[Outcome]) -> list[tuple[str, bool | None]]:
+    """The issue's targets, each with whether it is met (None: its incident was not run)."""
+    by = {(o.incident, o.ruleset): o for o in outcomes}
+    found: list[tuple[str, bool | None]] = []
+
+    def first(incident: str, ruleset: str) -> float | None:
+        o = by.get((incident, ruleset))
+        if o is None:
+            return None
+        inc = scenarios.load(incident)
+        hits = [h for m in inc.expect if (h := o.detection(inc, m))]
+        return min(h.first for h in hits) if hits else float("inf")
+
+    outage, outage_design = first("total-outage", "llmmon"), first("total-outage", "design")
+    found.append(("a total outage of a 99.9% model pages within 3 minutes",
+                  None if outage is None else outage <= 180))
+    found.append(("the design's rules need more than 10 minutes for it",
+                  None if outage_design is None else outage_design > 600))
+    burn, burn_design = first("slow-burn", "llmmon"), by.get(("slow-burn", "design"))
+    found.append(("a 0.5% slow burn on a 99.9% SLO is ticketed within 6 hours",
+                  None if burn is None else burn <= 6 * 3600))
+    found.append(("the design's rules never fire for it",
+                  None if burn_design is None else not burn_design.firings))
+    quiet = ("error-spike", "background-errors", "gpu-idle", "low-traffic")
+    ran = [by[(n, "llmmon")] for n in quiet if (n, "llmmon") in by]
+    found.append(("no critical alert in the short-spike, background-noise, idle and low-traffic incidents",
+                  None if not ran else not any(f.severity == "critical" for o in ran for f in o.firings)))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table, the targets and the run time."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--incidents", default=",".join(scenarios.names()))
+    parser.add_argument("--lead-in", default=None, help="healthy traffic before each incident (default: fleet.yaml)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--json", type=Path, default=None, help="also write every firing to this file")
+    args = parser.parse_args(argv)
+    names = [n for n in args.incidents.split(",") if n]
+    lead_in = Duration.parse(args.lead_in).ms / 1000 if args.lead_in else None
+    began = time.perf_counter()
+    outcomes = run(names, lead_in, args.jobs)
+    fleet = scenarios.load_fleet()
+    print(table(outcomes, list(fleet.behaviour)))
+    print()
+    for text, met in targets(outcomes):
+        print(f"- {'met' if met else 'NOT MET' if met is False else 'not run'}: {text}")
+    print(f"\n{len(outcomes)} promtool runs, {time.perf_counter() - began:.0f} s "
+          f"(lead-in {duration(lead_in if lead_in is not None else fleet.lead_in)}, interval "
+          f"{duration(fleet.interval)})")
+    if args.json:
+        args.json.write_text(json.dumps([{"incident": o.incident, "ruleset": o.ruleset, "seconds": round(o.seconds, 2),
+                                          "firings": [asdict(f) for f in o.firings]} for o in outcomes], indent=2)
+                             + "\n", encoding="utf-8")
+    return 0 if all(met is not False for _, met in targets(outcomes)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

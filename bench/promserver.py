@@ -1,0 +1,184 @@
+"""A real Prometheus server for the tests and benchmarks: listening on 127.0.0.1 only, on a free port, with
+its own storage folder; stopped by its PID. History is backfilled with `promtool tsdb create-blocks-from
+openmetrics` before it starts.
+
+The binary is `prometheus` on PATH (Debian's package, installed by `make tools`) or $LLMMON_PROMETHEUS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+
+def binary() -> str | None:
+    """The Prometheus server binary, or None when it is not installed."""
+    return os.environ.get("LLMMON_PROMETHEUS") or shutil.which("prometheus")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def backfill(openmetrics: Path, data_dir: Path, max_block: str = "2h") -> str:
+    """Turn an OpenMetrics file (ending with `# EOF`) into TSDB blocks in `data_dir`; promtool's report."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                           f"--max-block-duration={max_block}", str(openmetrics), str(data_dir)],
+                          capture_output=True, text=True, check=False, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool could not backfill {openmetrics}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+class Prometheus:
+    """One Prometheus process; use as a context manager (started on enter, stopped by PID on exit)."""
+
+    def __init__(self, folder: Path, rule_files: list[Path], targets: list[str], scrape_interval: str = "1s",
+                 evaluation_interval: str = "1s", data_dir: Path | None = None, retention: str = "15d") -> None:
+        self.folder = folder
+        self.data_dir = data_dir or folder / "data"
+        self.rule_files = rule_files
+        self.targets = targets
+        self.scrape_interval, self.evaluation_interval = scrape_interval, evaluation_interval
+        self.retention = retention
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = folder / "prometheus.log"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self, with_rules: bool = True) -> dict[str, Any]:
+        """prometheus.yml: one scrape job for the targets, the rule files, the intervals."""
+        return {"global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval,
+                           "evaluation_interval": self.evaluation_interval},
+                "rule_files": [str(p) for p in self.rule_files] if with_rules else [],
+                "scrape_configs": [{"job_name": "llm", "static_configs": [{"targets": self.targets}]}]}
+
+    def _write_config(self, with_rules: bool) -> Path:
+        config = self.folder / "prometheus.yml"
+        config.write_text(yaml.safe_dump(self.config(with_rules), sort_keys=False), encoding="utf-8")
+        return config
+
+    def load_rules_after_first_scrape(self, timeout: float = 120.0) -> None:
+        """Wait until every target has been scraped, then load the rule files (SIGHUP: reload the config).
+
+        Rules evaluated before the first live scrape would see only backfilled history that ends some seconds
+        ago, and rate() would extrapolate short: their first recorded values would be off.
+        """
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while len([s for s in self.query('up{job="llm"} == 1')]) < len(self.targets):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"targets {self.targets} were not scraped within {timeout:.0f} s")
+            time.sleep(0.2)
+        self._write_config(with_rules=True)
+        os.kill(self.process.pid, signal.SIGHUP)
+        wanted = len(self.rule_files)
+        while len({g["file"] for g in self.get("/api/v1/rules")["groups"]}) < wanted:
+            if time.monotonic() > deadline:
+                log = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"prometheus did not load the rules:\n{log}")
+            time.sleep(0.1)
+
+    def start(self, with_rules: bool = True) -> None:
+        """Start the server and wait until it is ready (raises with its log when it is not)."""
+        exe = binary()
+        if exe is None:
+            raise RuntimeError("prometheus is not installed (Debian: apt-get install prometheus; or set "
+                               "LLMMON_PROMETHEUS)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config = self._write_config(with_rules)
+        for attempt in range(3):
+            self.port = free_port()
+            with self.log.open("wb") as log:
+                self.process = subprocess.Popen(
+                    [exe, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
+                     f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.retention.time={self.retention}"],
+                    stdout=log, stderr=subprocess.STDOUT)
+            if self._wait_ready():
+                return
+            self.stop()
+            if "address already in use" not in self.log.read_text(errors="replace") or attempt == 2:
+                break
+        raise RuntimeError(f"prometheus did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def _wait_ready(self, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        """Stop the process this object started, by its PID: SIGTERM, then SIGKILL after 20 s."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def get(self, path: str, **params: str) -> Any:
+        """GET an API path; the `data` of a JSON response."""
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}{path}{'?' + query if query else ''}", timeout=120) as response:
+            body = json.loads(response.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"{path} {params}: {body}")
+        return body["data"]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query: the result vector (a scalar comes back as one sample without labels)."""
+        params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
+        data = self.get("/api/v1/query", **params)
+        if data["resultType"] == "scalar":
+            return [{"metric": {}, "value": data["result"]}]
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def metrics(self) -> str:
+        """The server's own metrics, in the text format."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=30) as response:
+            return str(response.read().decode())
+
+    def __enter__(self) -> Prometheus:
+        self.start(with_rules=False)
+        try:
+            self.load_rules_after_first_scrape()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()
