@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import enum
 import os
 import sys
 from pathlib import Path
@@ -71,6 +71,8 @@ def generate(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory.")] = Path("out"),
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 with a diff when DIR is stale.")]
     = False,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help=(
+        "Seconds to wait while another llmmon run writes DIR (default: fail at once)."))] = 0.0,
 ) -> None:
     """Compile SPEC into rules, tests and manifests under DIR (only changed files are written).
 
@@ -91,47 +93,47 @@ def generate(
                 raise typer.Exit(ExitCode.FINDINGS)
             typer.echo(f"{out} is up to date with {spec} ({len(changes.unchanged)} files)")
             return
-        changes = output.write(out, plan.name, bundle.files)
+        changes = output.write(out, plan.name, bundle.files, lock_timeout=lock_timeout)
     except output.OutputError as exc:
         _err(f"llmmon: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
+    if changes.recovered:
+        _err(f"llmmon: an earlier run was interrupted while writing {out}; its changes were rolled back first")
     typer.echo(f"{spec}: wrote {out}/ ({len(changes.added)} added, {len(changes.changed)} changed, "
                f"{len(changes.removed)} removed, {len(changes.unchanged)} unchanged)")
+
+
+class ValidateFormat(enum.StrEnum):
+    """Output formats of `llmmon validate`."""
+
+    TEXT = "text"
+    JSON = "json"
+    GITHUB = "github"
 
 
 @app.command()
 def validate(
     spec: SpecArg,
     skip_promtool: Annotated[bool, typer.Option("--skip-promtool", help="Check the spec only.")] = False,
+    fmt: Annotated[ValidateFormat, typer.Option(
+        "--format", help="text for people; json: one document listing every finding with its position; "
+                         "github: GitHub Actions annotations on the spec's lines.")] = ValidateFormat.TEXT,
 ) -> None:
     """Check SPEC, generate into a temporary folder and run promtool check/test rules on the result.
 
-    Example: llmmon validate specs/example.yaml
+    \b
+    Example: llmmon validate specs/example.yaml --format github
     """
-    from llmmon import validate as validation
-    from llmmon.checks.promtool import ToolMissing
-    from llmmon.generate import build
+    from llmmon import report
 
-    plan = _load(spec)
-    bundle = build(plan)
-    try:
-        result = validation.run(bundle, plan, skip_promtool=skip_promtool)
-    except ToolMissing as exc:
-        _err(f"llmmon: {exc}")
-        raise typer.Exit(ExitCode.USAGE) from None
-    for finding in result.findings:
-        _err(finding)
-    c = bundle.counts
-    assert c is not None
-    typer.echo(f"{spec}: spec {plan.name}: {c.models} models, {c.recording + c.alerting} rules "
-               f"({c.recording} recording, {c.alerting} alerting)")
-    for line in result.checks:
-        typer.echo(f"  {line}")
-    if not result.ok:
-        _err(f"{len(result.findings)} check(s) failed")
-        raise typer.Exit(ExitCode.FINDINGS)
-    if not skip_promtool:
-        typer.echo(f"  valid ({result.seconds:.2f} s of checks)")
+    outcome = report.run(spec, skip_promtool=skip_promtool)
+    if fmt is ValidateFormat.TEXT:
+        out, err = report.as_text(outcome)
+        typer.echo(err, err=True, nl=False)
+    else:
+        out = report.as_json(outcome) if fmt is ValidateFormat.JSON else report.as_github(outcome)
+    typer.echo(out, nl=False)
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()
@@ -142,9 +144,9 @@ def schema(
 
     Example: llmmon schema -o llmmon.schema.json
     """
-    from llmmon.spec import json_schema
+    from llmmon.spec import json_schema_text
 
-    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    text = json_schema_text()
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -212,10 +214,155 @@ def engines() -> None:
             typer.echo(f"  {'notes':<10} {preset.notes}")
 
 
+class ExplainFormat(enum.StrEnum):
+    """Output formats of `llmmon explain`."""
+
+    TABLE = "table"
+    MARKDOWN = "markdown"
+
+
+@app.command()
+def explain(
+    spec: SpecArg,
+    fmt: Annotated[ExplainFormat, typer.Option(
+        "--format", help="table for a terminal, markdown for a pull-request comment.")] = ExplainFormat.TABLE,
+    interval: Annotated[str, typer.Option("--interval", help="Scrape and rule-evaluation interval the outage times "
+                                          "assume (kube-prometheus-stack evaluates every 30s).")] = "1m",
+) -> None:
+    """Explain SPEC's plan: per model its SLOs and error budgets, every alert with its condition, threshold,
+    `for`, severity and receiver, and how long a total outage takes to page.
+
+    \b
+    Example: llmmon explain specs/example.yaml --format markdown >> "$GITHUB_STEP_SUMMARY"
+    """
+    from llmmon import explain as explaining
+    from llmmon.units import Duration
+
+    try:
+        step = Duration.parse(interval)
+        problem = explaining.check_step(step)
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        _err(f"llmmon explain: --interval: {problem}")
+        raise typer.Exit(ExitCode.USAGE)
+    plan = _load(spec)
+    explanation = explaining.explain(plan, str(spec), step)
+    if fmt is ExplainFormat.MARKDOWN:
+        typer.echo(explaining.markdown(explanation), nl=False)
+        return
+    from rich.console import Console
+
+    explaining.print_rich(explanation, Console(highlight=False))
+
+
+def _engine_names(incomplete: str) -> list[str]:
+    from llmmon.engines import PRESETS
+
+    return [name for name in sorted(PRESETS) if name.startswith(incomplete)]
+
+
+@app.command()
+def init(
+    out: Annotated[Path, typer.Option("-o", "--out", help="The spec file to write; `-` prints it.")]
+    = Path("llmmon.yaml"),
+    engine: Annotated[str, typer.Option("--engine", help="Metric preset of the serving engine (see `llmmon engines`).",
+                                        autocompletion=_engine_names)] = "vllm",
+    models: Annotated[str, typer.Option("--models", help="Model names, separated by commas.")] = "my-model",
+    name: Annotated[str, typer.Option("--name", help="metadata.name: prefixes every generated object.")]
+    = "llm-platform",
+    namespace: Annotated[str, typer.Option("--namespace", help="Namespace of the serving pods.")] = "llm-serving",
+    schema_file: Annotated[str, typer.Option("--schema", help="JSON Schema for the `$schema` line: a file, written "
+                                             "next to the spec, or a URL.")] = "llmmon.schema.json",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing spec file.")] = False,
+) -> None:
+    """Write a commented starter spec that validates as it is, and the JSON Schema editors check it with.
+
+    \b
+    Example: llmmon init --engine vllm --models llama-3-8b,qwen2-7b -o llmmon.yaml
+    """
+    from llmmon import init as starter
+
+    try:
+        files = starter.files(out, engine, models, name=name, namespace=namespace, schema=schema_file, force=force)
+        for path, text in files.items():
+            if str(path) == "-":
+                typer.echo(text, nl=False)
+                return
+            path.write_text(text, encoding="utf-8")
+    except starter.InitError as exc:
+        _err(f"llmmon init: {exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+    except OSError as exc:
+        _err(f"llmmon init: cannot write {exc.filename or out}: {exc.strerror or exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+    typer.echo(f"wrote {' and '.join(map(str, files))}; next: llmmon validate {out} && llmmon explain {out}")
+
+
+hook = typer.Typer(help="What the pre-commit hooks run (.pre-commit-hooks.yaml): every file among FILES that is an "
+                        "llmmon spec is checked; other files are skipped.", no_args_is_help=True)
+app.add_typer(hook, name="hook")
+FilesArg = Annotated[list[Path], typer.Argument(help="Files to look at; those without `apiVersion: llmmon/...` "
+                                                "are skipped.", show_default=False)]
+
+
+@hook.command("validate")
+def hook_validate(
+    files: FilesArg,
+    skip_promtool: Annotated[bool, typer.Option("--skip-promtool", help="Check the specs only.")] = False,
+) -> None:
+    """Run `llmmon validate` on every spec among FILES (the llmmon-validate hook).
+
+    \b
+    Example: llmmon hook validate --skip-promtool specs/example.yaml specs/minimal.yaml
+    """
+    from llmmon import precommit
+
+    raise typer.Exit(precommit.run(files, lambda spec: validate(spec, skip_promtool, ValidateFormat.TEXT)))
+
+
+@hook.command("generate-check")
+def hook_generate_check(
+    files: FilesArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory the specs are generated into.")]
+    = Path("out"),
+) -> None:
+    """Run `llmmon generate --check` on every spec among FILES (the llmmon-generate-check hook).
+
+    \b
+    Example: llmmon hook generate-check -o out specs/example.yaml
+    """
+    from llmmon import precommit
+
+    raise typer.Exit(precommit.run(files, lambda spec: generate(spec, out, check=True)))
+
+
+class _Signalled(BaseException):
+    """SIGINT or SIGTERM. Not a KeyboardInterrupt, which click turns into "Aborted!" and exit 1: this one
+    unwinds to main(), undoing a write in progress on the way, and exits 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _signalled(signum: int, frame: object) -> None:
+    from llmmon import tools
+
+    tools.kill_all()  # promtool and the other checkers go first: none may outlive llmmon
+    raise _Signalled(signum)
+
+
 def main() -> None:
     """Entry point: run the app; an unexpected error is one line unless LLMMON_DEBUG is set."""
+    import signal
+
+    previous = {s: signal.signal(s, _signalled) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         app()
+    except _Signalled as stop:
+        _err("llmmon: interrupted" if stop.signum == signal.SIGINT else "llmmon: terminated")
+        sys.exit(128 + stop.signum)
     except KeyboardInterrupt:
         _err("llmmon: interrupted")
         sys.exit(130)
@@ -224,3 +371,6 @@ def main() -> None:
             raise
         _err(f"llmmon: internal error: {type(exc).__name__}: {exc} (set LLMMON_DEBUG=1 for details; please report)")
         sys.exit(ExitCode.INTERNAL)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

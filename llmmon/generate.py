@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmmon import __version__
-from llmmon.emit import kubernetes, outputs, prom_tests, prometheus
+from llmmon.emit import kubernetes, kustomize, outputs, prom_tests, prometheus
 from llmmon.model import Plan
 from llmmon.templates import render
 from llmmon.yamlout import dump
@@ -79,6 +79,7 @@ def build(plan: Plan) -> Bundle:
             if path in bundle.files:
                 raise ValueError(f"two emitters write {path}")
             bundle.files[path] = text
+    bundle.files.update(kustomize.emit(plan, head, bundle.files))  # last: it lists every manifest above
     return dict_sorted(bundle)
 
 

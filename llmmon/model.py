@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmmon import spec as s
+from llmmon import telemetry
 from llmmon.diagnostics import Diagnostic, Severity, SpecError, has_errors
 from llmmon.engines import PRESETS, Preset
+from llmmon.pods import overlaps
 from llmmon.regex import check_re2, example_match
 from llmmon.slo import BURN_WINDOWS
 from llmmon.units import Duration
@@ -145,6 +147,7 @@ class _Resolver:
         self._check_tiers()
         models = [self._model(i) for i in range(len(spec.models))]
         self._check_unique(models)
+        self._check_pods(models)
         self._check_window()
         if not spec.metadata.runbook_base_url:
             self.report(("metadata",), "runbook_base_url is not set: alerts will carry no runbook_url",
@@ -153,6 +156,8 @@ class _Resolver:
             severity = Severity.ERROR if not 0 < spec.tracing.sampling <= 100 else Severity.WARNING
             self.report(("tracing", "sampling"), f"{spec.tracing.sampling}% is outside the recommended 1-10%"
                         if severity is Severity.WARNING else "must be above 0% and at most 100%", severity=severity)
+        for path, message, severity in telemetry.problems(spec):
+            self.report(path, message, severity=severity)
         if has_errors(self.diagnostics):
             raise SpecError(self.diagnostics)
         tiers = tuple(Tier(name, getattr(spec.alert_tiers, name).for_, getattr(spec.alert_tiers, name).receiver)
@@ -191,6 +196,16 @@ class _Resolver:
         elif window.ms > Duration.parse("90d").ms:
             self.report(("slo_window",), f"{window}: Prometheus must keep that much history to compute the ratio",
                         severity=Severity.WARNING)
+
+    def _check_pods(self, models: list[Model | None]) -> None:
+        for i, j in overlaps(models):
+            own, other = models[i], models[j]
+            assert own is not None and other is not None
+            self.report(("models", i, "pods" if self.spec.models[i].pods else "name"),
+                        f"model {own.name!r}: pods regex {own.pods!r} also matches {other.pod_example!r}, a pod of "
+                        f"model {other.name!r} in namespace {own.namespace}: that pod's CPU, GPU and pod-selected "
+                        "series would count for both models", f"set a `pods` regex only its own pods match, e.g. "
+                        f"pods: '{_re_escape(own.name)}-[0-9]+' for a StatefulSet")
 
     def _check_unique(self, models: list[Model | None]) -> None:
         seen: dict[str, int] = {}
@@ -293,7 +308,20 @@ class _Resolver:
                 continue
             if target is not None:
                 out.append(Objective(kind, target, threshold.seconds))
+        for objective in out:
+            self._check_burn_pairs(index, objective)
         return tuple(out)
+
+    def _check_burn_pairs(self, index: int, objective: Objective) -> None:
+        """Warn about burn-rate pairs whose threshold is 100% errors or more: they can never fire."""
+        dead = [p for p in BURN_WINDOWS if p.factor(self.spec.slo_window) * objective.budget >= 1]
+        if dead:
+            _, path = self.pick(index, "slo", objective.kind)
+            pairs = ", ".join(f"{p.long}/{p.short} ({p.factor(self.spec.slo_window):g} × "
+                              f"{objective.budget * 100:g}%)" for p in dead)
+            self.report(path, f"model {self.spec.models[index].name!r}: a {objective.target * 100:g}% {objective.kind} "
+                        f"objective leaves burn-rate pairs that need more than 100% errors and can never fire: {pairs}",
+                        "a tighter objective, or a longer slo_window", severity=Severity.WARNING)
 
     def _alerts(self, index: int, engine: Preset | None) -> tuple[Alert, ...]:
         name = self.spec.models[index].name
@@ -370,6 +398,11 @@ class _Resolver:
         if histogram and threshold >= histogram.seconds[-1]:
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s can never be exceeded: "
                         f"the largest bucket of {histogram.metric} is {_fmt(histogram.seconds[-1])}s")
+            return False
+        if histogram and threshold < histogram.seconds[0]:  # inside the first bucket quantiles interpolate from 0
+            self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s is below the smallest bucket of "
+                        f"{histogram.metric} ({_fmt(histogram.seconds[0])}s): histogram_quantile cannot tell latencies "
+                        "under it apart, so the alert would fire on any traffic", "use a threshold at or above it")
             return False
         return True
 

@@ -6,6 +6,8 @@ Model-level `slo` and `alerts` are partial: every key may be left out and is inh
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import typing
 from typing import Annotated, Any, Literal
@@ -36,7 +38,9 @@ IDENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 URL = re.compile(r"^https?://[^\s\"'<>{}|\\^`]+$")
-CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# C0 and C1 controls, YAML's extra line breaks, and the two non-characters Go's YAML (kubectl) refuses even escaped
+MAX_NUMBER = 1e12
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 
 
 def _duration(value: Any) -> DurationValue:
@@ -56,7 +60,10 @@ def _percent(value: Any) -> float:
 def _plain_number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PydanticCustomError("number", f"expected a number, got {value!r}")
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number) or abs(number) > MAX_NUMBER:  # prices times GPU counts must stay finite
+        raise PydanticCustomError("number", f"{value!r} is not a finite number of at most {MAX_NUMBER:g}")
+    return number
 
 
 def _pattern(regex: re.Pattern[str], what: str) -> Any:
@@ -99,6 +106,10 @@ Number = Annotated[float, PlainValidator(_plain_number), WithJsonSchema({"type":
 Text = Annotated[str, PlainValidator(_text), WithJsonSchema({"type": "string", "minLength": 1})]
 DnsLabel = Annotated[str, _pattern(DNS_LABEL, "a DNS-1123 label (lowercase letters, digits, '-'; 63 at most)"),
                      WithJsonSchema({"type": "string", "pattern": DNS_LABEL.pattern})]
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # Service names: a DNS-1123 label led by a letter
+SpecName = Annotated[str, _pattern(DNS_1035, "a DNS-1035 label (a lowercase letter, then lowercase letters, digits, "
+                                             "'-'; 63 at most): it prefixes object names, Services included"),
+                     WithJsonSchema({"type": "string", "pattern": DNS_1035.pattern})]
 ModelName = Annotated[str, _pattern(MODEL_NAME, "a model name (lowercase letters, digits, '-', '.', '_'; "
                                                  "63 at most, starting and ending alphanumeric)"),
                       WithJsonSchema({"type": "string", "pattern": MODEL_NAME.pattern})]
@@ -111,9 +122,57 @@ LabelKey = Annotated[str, _pattern(LABEL_KEY, "a Kubernetes label key"),
 LabelValue = Annotated[str, _pattern(LABEL_VALUE, "a Kubernetes label value (letters, digits, '-', '_', '.'; "
                                                    "63 at most; quote numbers and yes/no)"),
                        WithJsonSchema({"type": "string", "pattern": LABEL_VALUE.pattern})]
-Price = Annotated[Number, Field(gt=0)]
+def _at_least(low: float, inclusive: bool) -> Any:
+    def check(value: Any) -> float:
+        number = _plain_number(value)
+        if number < low or (number == low and not inclusive):
+            kind = "greater_than_equal" if inclusive else "greater_than"
+            bound = f"{'or equal to ' if inclusive else ''}{low:g}"
+            raise PydanticCustomError(kind, f"Input should be greater than {bound}")
+        return number
+
+    return PlainValidator(check)
+
+
+# Bounds checked in the validator, so the JSON Schema carries them as real keywords (minimum, exclusiveMinimum).
+Positive = Annotated[float, _at_least(0, inclusive=False), WithJsonSchema({"type": "number", "exclusiveMinimum": 0})]
+NonNegative = Annotated[float, _at_least(0, inclusive=True), WithJsonSchema({"type": "number", "minimum": 0})]
+Price = Positive
 Tier = Literal["critical", "warning", "info"]
 Role = Literal["sre", "ml-engineer", "finops"]
+# Kubernetes values (issue 5): container port name (IANA_SVC_NAME), quantity, image repository and tag.
+PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def _port_ref(value: Any) -> str | int:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return value
+    if isinstance(value, str) and PORT_NAME.fullmatch(value):
+        return value
+    raise PydanticCustomError("port", f"{value!r} is neither a port number (1-65535) nor a container port name "
+                              "(15 characters at most: lowercase letters, digits and '-', with a letter)")
+
+
+PortRef = Annotated[str | int, PlainValidator(_port_ref), WithJsonSchema({"anyOf": [
+    {"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "string", "pattern": PORT_NAME.pattern}]})]
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+_IMAGE = r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?){0,8}$"
+_TAG = r"^(?!latest$)([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[a-f0-9]{64})$"
+_PATH = r"^/[A-Za-z0-9._~/-]{0,200}$"
+_VERSION = r"^1\.[0-9]{2}$"
+Quantity = Annotated[str, _pattern(re.compile(_QUANTITY), "a quantity such as 100m, 0.5, 128Mi or 1Gi"),
+                     WithJsonSchema({"type": "string", "pattern": _QUANTITY})]
+Image = Annotated[str, _pattern(re.compile(_IMAGE), "an image repository without tag, e.g. "
+                                "registry.example.com/nvidia/dcgm-exporter"),
+                  WithJsonSchema({"type": "string", "pattern": _IMAGE})]
+ImageTag = Annotated[str, _pattern(re.compile(_TAG), "a pinned image tag or sha256:<digest> (never `latest`)"),
+                     WithJsonSchema({"type": "string", "pattern": _TAG})]
+UrlPath = Annotated[str, _pattern(re.compile(_PATH), "an absolute path such as /metrics"),
+                    WithJsonSchema({"type": "string", "pattern": _PATH})]
+HostPath = Annotated[str, _pattern(re.compile(_PATH), "an absolute path on the node"),
+                     WithJsonSchema({"type": "string", "pattern": _PATH})]
+KubeVersion = Annotated[str, _pattern(re.compile(_VERSION), "a Kubernetes minor version such as \"1.34\""),
+                        WithJsonSchema({"type": "string", "pattern": _VERSION})]
 
 
 class Strict(BaseModel):
@@ -125,7 +184,8 @@ class Strict(BaseModel):
 class Metadata(Strict):
     """Names and labels of the generated objects."""
 
-    name: DnsLabel = Field(description="DNS-1123 label; prefixes every generated object name.")
+    name: SpecName = Field(description=(
+        "DNS-1035 label (it starts with a letter: it prefixes every object name, Services included)."))
     namespace: DnsLabel = Field("monitoring", description="Namespace of PrometheusRule, dashboards, exporter.")
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description=(
         "Labels added to PrometheusRule and ServiceMonitor objects, e.g. `release: kube-prometheus-stack` so "
@@ -146,7 +206,7 @@ class Slo(Strict):
     availability: Percent | None = Field(None, description="Percent of requests that succeed over slo_window.")
     latency: LatencyObjective | None = Field(None, description="End-to-end latency objective.")
     ttft: LatencyObjective | None = Field(None, description="Time-to-first-token objective (optional).")
-    min_request_rate: Number | None = Field(None, ge=0, description=(
+    min_request_rate: NonNegative | None = Field(None, description=(
         "Requests per second below which burn-rate alerts stay quiet (low traffic makes ratios noisy)."))
 
 
@@ -174,7 +234,7 @@ class PercentAlert(AlertOverride):
 class RateAlert(AlertOverride):
     """An alert whose threshold is a request rate."""
 
-    threshold: Number | None = Field(None, gt=0, description="Requests per second.")
+    threshold: Positive | None = Field(None, description="Requests per second.")
 
 
 class StatusAlert(AlertOverride):
@@ -211,6 +271,10 @@ class Defaults(Strict):
     namespace: DnsLabel | None = Field(None, description="Kubernetes namespace of the serving pods.")
     slo: Slo | None = None
     alerts: Alerts | None = None
+    metrics_port: PortRef | None = Field(None, description=(
+        "Container port (name or number) the serving pods expose metrics on, scraped by the generated "
+        "PodMonitor; default per engine: vllm 8000, sglang 30000, tgi 80, triton 8002, otherwise `http`."))
+    metrics_path: UrlPath | None = Field(None, description="HTTP path of the serving pods' metrics; default /metrics.")
 
 
 class ModelSpec(Defaults):
@@ -287,25 +351,91 @@ class Receiver(Strict):
 class Costs(Strict):
     """Prices used for cost per hour and cost per million tokens."""
 
-    currency: Annotated[str, _pattern(re.compile(r"^[A-Z]{3}$"), "an ISO 4217 currency code such as USD")] = "USD"
+    currency: Annotated[str, _pattern(re.compile(r"^[A-Z]{3}$"), "an ISO 4217 currency code such as USD"),
+                        WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})] = Field(
+        "USD", description="ISO 4217 code of the prices; the `currency` label of cost series.")
     gpu_hourly: dict[Ident, Price] = Field(default_factory=dict, description="Price of one GPU for one hour, by type.")
-    cpu_core_hourly: Number | None = Field(None, ge=0, description="Adds container CPU cost of the model's pods.")
+    cpu_core_hourly: NonNegative | None = Field(None, description="Adds container CPU cost of the model's pods.")
+
+
+def _scrape_interval(value: Any) -> DurationValue:
+    duration = _duration(value)
+    if not 1000 <= duration.ms <= 600_000 or duration.ms % 1000:
+        raise PydanticCustomError("duration", f"{value!r}: a scrape interval is whole seconds from 1s to 10m")
+    return duration
+
+
+ScrapeInterval = Annotated[DurationValue, PlainValidator(_scrape_interval), PlainSerializer(str),
+                           WithJsonSchema({"type": "string", "pattern": r"^(\d+(m|s))+$"})]
+
+
+class Toleration(Strict):
+    """A toleration of the exporter pods (Kubernetes' own fields)."""
+
+    key: LabelKey | None = Field(None, description="Taint key to tolerate; none with Exists tolerates every taint.")
+    operator: Literal["Exists", "Equal"] = Field("Exists", description="Exists: any value; Equal: `value` only.")
+    value: LabelValue | None = Field(None, description="Taint value, with operator Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description=(
+        "Taint effect to tolerate; none tolerates every effect."))
 
 
 class GpuExporter(Strict):
-    """Which GPU exporter provides GPU series."""
+    """Which GPU exporter provides GPU series, and how llmmon deploys it (a DaemonSet on the GPU nodes)."""
 
     kind: Literal["dcgm", "nvml", "none"] = Field("dcgm", description="dcgm-exporter, nvidia_gpu_exporter or none.")
     namespace: DnsLabel = Field("gpu-monitoring", description="Namespace the exporter runs in.")
+    deploy: StrictBool = Field(True, description=(
+        "Generate the exporter (DaemonSet, Service, ServiceMonitor); false when it is installed otherwise, e.g. by "
+        "the GPU Operator: the rules still query its metric names."))
+    image: Image | None = Field(None, description=(
+        "Image repository (a mirror, say); default nvcr.io/nvidia/k8s/dcgm-exporter or "
+        "docker.io/utkuozdemir/nvidia_gpu_exporter."))
+    tag: ImageTag | None = Field(None, description="Pinned image tag or sha256:<digest>; default a tested release.")
+    profiling: StrictBool = Field(False, description=(
+        "dcgm: also collect the DCGM_FI_PROF_* fields (needed under MIG); adds the SYS_ADMIN capability."))
+    scrape_interval: ScrapeInterval = Field(DurationValue.parse("30s"), json_schema_extra={"default": "30s"},
+                                            description=(
+        "Scrape interval of the exporter's ServiceMonitor (dcgm also collects at this interval)."))
+    create_namespace: StrictBool = Field(True, description=(
+        "Generate the exporter's Namespace with its Pod Security label (dcgm needs `privileged` for its hostPath); "
+        "never done when the namespace is metadata.namespace or a serving namespace."))
+    runtime_class: DnsLabel | None = Field("nvidia", description=(
+        "RuntimeClass that injects the GPUs (the GPU Operator's `nvidia`); null when it is the nodes' default."))
+    priority_class: DnsLabel = Field("system-node-critical", description="PriorityClass of the exporter pods.")
+    node_selector: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.present": "true"},
+        description="Node labels of the GPU nodes; default the label of NVIDIA GPU Feature Discovery.")
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")],
+        description="Tolerations of the exporter pods; default the `nvidia.com/gpu` taint.")
+    resources: dict[Literal["requests", "limits"], dict[Literal["cpu", "memory"], Quantity]] = Field(
+        default_factory=dict, description="Container requests and limits, each key overriding llmmon's default.")
+    pod_resources_path: HostPath = Field("/var/lib/kubelet/pod-resources", description=(
+        "dcgm: the kubelet's pod-resources folder, mounted read-only (maps GPUs to pods)."))
+
+
+class Kubernetes(Strict):
+    """The Kubernetes output: the version manifests are checked against, and how the serving pods are scraped."""
+
+    version: KubeVersion = Field("1.34", description=(
+        "Kubernetes version the manifests are validated against (kubernetes-validate)."))
+    serving_monitors: StrictBool = Field(True, description=(
+        "Generate a PodMonitor per serving namespace so Prometheus scrapes what the rules query; false when the "
+        "pods are scraped already (a second scrape doubles every rate)."))
+    scrape_interval: ScrapeInterval = Field(DurationValue.parse("30s"), json_schema_extra={"default": "30s"},
+                                            description=(
+        "Scrape interval of the serving pods."))
 
 
 class Elasticsearch(Strict):
     """Where logs go."""
 
-    host: Annotated[str, _pattern(re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$"), "a host name")]
-    port: int = Field(9200, ge=1, le=65535)
+    host: Annotated[str, _pattern(re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$"), "a host name")] = Field(
+        description="Host name of Elasticsearch, e.g. a Service name.")
+    port: int = Field(9200, ge=1, le=65535, description="Port of Elasticsearch's HTTP API.")
     index: Annotated[str, _pattern(re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$"),
-                                   "an Elasticsearch index name (lowercase, no spaces)")]
+                                   "an Elasticsearch index name (lowercase, no spaces)")] = Field(
+        description="Index (or index prefix) the logs are written to.")
 
 
 class Retention(Strict):
@@ -327,13 +457,15 @@ class Tracing(Strict):
     """Distributed tracing through an OpenTelemetry Collector."""
 
     sampling: Percent = Field(description="Percent of ordinary traces kept; error and slow traces always kept.")
-    otlp_endpoint: Annotated[str, _pattern(re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$"), "host:port")]
+    otlp_endpoint: Annotated[str, _pattern(re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$"), "host:port")] = Field(
+        description="host:port the collector exports traces to over OTLP/gRPC, e.g. tempo.monitoring.svc:4317.")
 
 
 class Dashboards(Strict):
     """Which per-role dashboards to build."""
 
-    roles: list[Role] = Field(default_factory=lambda: list(typing.get_args(Role)))
+    roles: list[Role] = Field(default_factory=lambda: list(typing.get_args(Role)), description=(
+        "Roles that get a Grafana dashboard of their own: sre, ml-engineer, finops."))
 
 
 class MonitoringSpec(Strict):
@@ -341,18 +473,21 @@ class MonitoringSpec(Strict):
 
     model_config = ConfigDict(title="llmmon MonitoringSpec v1")
 
-    api_version: Literal["llmmon/v1"] = Field(alias="apiVersion")
-    kind: Literal["MonitoringSpec"]
+    api_version: Literal["llmmon/v1"] = Field(alias="apiVersion", description="Version of the spec format.")
+    kind: Literal["MonitoringSpec"] = Field(description="Always MonitoringSpec.")
     metadata: Metadata
-    cluster: Annotated[str, _pattern(LABEL_VALUE, "a label value (letters, digits, '-', '_', '.')")] | None = None
-    slo_window: Duration = Field(DurationValue.parse("30d"), description=(
+    cluster: Annotated[str, _pattern(LABEL_VALUE, "a label value (letters, digits, '-', '_', '.')"),
+                       WithJsonSchema({"type": "string", "pattern": LABEL_VALUE.pattern})] | None = Field(
+        None, description="Name of the cluster: the `cluster` label of recorded series, cluster_id in logs.")
+    slo_window: Duration = Field(DurationValue.parse("30d"), json_schema_extra={"default": "30d"}, description=(
         "SLO window; burn-rate factors derive from it."))
     defaults: Defaults = Field(default_factory=Defaults)
     models: list[ModelSpec] = Field(min_length=1, max_length=5000)
     alert_tiers: AlertTiers
-    receivers: dict[str, Receiver] = Field(default_factory=dict)
+    receivers: dict[Ident, Receiver] = Field(default_factory=dict)
     costs: Costs | None = None
     gpu_exporter: GpuExporter = Field(default_factory=GpuExporter)
+    kubernetes: Kubernetes = Field(default_factory=Kubernetes)
     logging: Logging | None = None
     tracing: Tracing | None = None
     dashboards: Dashboards = Field(default_factory=Dashboards)
@@ -363,3 +498,8 @@ def json_schema() -> dict[str, Any]:
     schema = MonitoringSpec.model_json_schema(by_alias=True)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://llmmon.dev/schema/v1/spec.json", **schema}
+
+
+def json_schema_text() -> str:
+    """The JSON Schema as `llmmon schema` and `llmmon init` write it: sorted keys, trailing newline."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

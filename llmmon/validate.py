@@ -36,15 +36,23 @@ def run(bundle: Bundle, plan: Plan, skip_promtool: bool = False) -> Validation:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="llmmon-validate-") as tmp:
         root = Path(tmp)
-        output.write(root, plan.name, bundle.files)
-        for check in registry.checks():
-            found = check(root, bundle, plan)
-            result.findings += found.findings
-            result.checks += found.passed + [f"skipped: {line}" for line in found.skipped]
-        if skip_promtool:
-            result.checks.append("promtool skipped (--skip-promtool)")
-        else:
-            _promtool(root, bundle, result)
+        output.write(root, plan.name, bundle.files, durable=False)  # a scratch folder: no fsync
+        # The checks mostly wait on external tools (checkov, amtool, kubectl): they run beside promtool,
+        # and report in the registry's order so the output stays the same from run to run.
+        rules = Validation()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = [pool.submit(check, root, bundle, plan) for check in registry.checks()]
+            if skip_promtool:
+                rules.checks.append("promtool skipped (--skip-promtool)")
+            else:
+                _promtool(root, bundle, rules)
+            for future in pending:
+                found = future.result()
+                result.findings += found.findings
+                result.checks += found.passed + [f"skipped: {line}" for line in found.skipped]
+        result.findings += rules.findings
+        result.checks += rules.checks
+        result.assertions, result.scenarios = rules.assertions, rules.scenarios
     result.seconds = time.perf_counter() - started
     return result
 

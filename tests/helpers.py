@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from typer.testing import CliRunner, Result
+
+from llmmon.cli import app
 from llmmon.compiler import load
 from llmmon.generate import Bundle, build
 from llmmon.model import Plan
@@ -38,3 +41,9 @@ def generate(plan: Plan, out: Path) -> Bundle:
 def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real promtool."""
     return subprocess.run(["promtool", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def invoke(*args: str) -> Result:
+    """Run the CLI in-process."""
+    return CliRunner().invoke(app, list(args))
+

@@ -8,30 +8,20 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
 
+from helpers import invoke
 from llmmon import init
-from llmmon.cli import app
 from llmmon.diagnostics import ExitCode
 from llmmon.engines import PRESETS
 from llmmon.spec import json_schema_text
+
+pytestmark = pytest.mark.usefixtures("without_checkov")
 
 
 @pytest.fixture(autouse=True)
 def _in_a_fresh_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
-@pytest.fixture(autouse=True)
-def _without_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
-    """checkov costs seconds a run and has tests of its own; these tests are about the command line."""
-    from llmmon.checks import checkov
-
-    monkeypatch.setattr(checkov, "find", lambda: None)
-    monkeypatch.setenv("LLMMON_CHECKOV", "")  # for llmmon run as a process (checkov is not on PATH in CI)
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 @pytest.mark.parametrize("engine", sorted(PRESETS))

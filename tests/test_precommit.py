@@ -15,29 +15,18 @@ from pathlib import Path
 
 import pytest
 from pre_commit.clientlib import load_manifest
-from typer.testing import CliRunner, Result
 
-from helpers import ROOT
-from llmmon.cli import app
+from helpers import ROOT, invoke
 from llmmon.diagnostics import ExitCode
 from llmmon.precommit import is_spec
+
+pytestmark = pytest.mark.usefixtures("without_checkov")
 
 
 @pytest.fixture(autouse=True)
 def _in_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
-@pytest.fixture(autouse=True)
-def _without_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
-    """checkov costs seconds a run and has tests of its own; these tests are about the command line."""
-    from llmmon.checks import checkov
-
-    monkeypatch.setattr(checkov, "find", lambda: None)
-    monkeypatch.setenv("LLMMON_CHECKOV", "")  # for llmmon run as a process (checkov is not on PATH in CI)
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 def test_the_hook_manifest_is_valid_for_pre_commit_and_offers_both_hooks() -> None:

@@ -10,13 +10,13 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from helpers import EXAMPLE, ROOT, plan_of
+from helpers import EXAMPLE, ROOT, invoke, plan_of
 from llmmon import report
-from llmmon.cli import app
 from llmmon.diagnostics import ExitCode
 from llmmon.generate import build
+
+pytestmark = pytest.mark.usefixtures("without_checkov")
 
 SPEC = "specs/example.yaml"
 
@@ -25,17 +25,6 @@ SPEC = "specs/example.yaml"
 def _in_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
-@pytest.fixture(autouse=True)
-def _without_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
-    """checkov costs seconds a run and has tests of its own; these tests are about the command line."""
-    from llmmon.checks import checkov
-
-    monkeypatch.setattr(checkov, "find", lambda: None)
-    monkeypatch.setenv("LLMMON_CHECKOV", "")  # for llmmon run as a process (checkov is not on PATH in CI)
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 def _misspelt(tmp_path: Path) -> Path:

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmmon import tools
 from llmmon.checks.registry import CheckResult
 from llmmon.emit import kustomize
 from llmmon.model import Plan
@@ -32,7 +33,7 @@ NO_REASON = "No comment provided"  # what checkov records for a skip annotation 
 
 
 def find() -> str | None:
-    """The checkov to run: $LLMMON_CHECKOV, else the one on PATH, else None."""
+    """The checkov to run: $LLMMON_CHECKOV ("off" turns the scan off), else the one on PATH, else None."""
     return os.environ.get("LLMMON_CHECKOV") or shutil.which("checkov")
 
 
@@ -42,6 +43,9 @@ def check(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
     files = kustomize.resources(list(bundle.files))
     binary = find()
     if not files:
+        return result
+    if binary == "off":
+        result.skipped.append("checkov scan turned off (LLMMON_CHECKOV=off)")
         return result
     if not binary:
         result.skipped.append(f"checkov is not installed: {INSTALL_HINT}")
@@ -77,10 +81,9 @@ def run(binary: str, folder: Path, files: list[str]) -> tuple[dict[str, Any], st
         args += ["--file", rel]
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_TRUNCATE": "1"}
     try:
-        done = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
-                              stdin=subprocess.DEVNULL, env=env)
-    except FileNotFoundError:
-        return {}, f"{binary} could not be run: {INSTALL_HINT}"
+        done = tools.run(args, timeout=TIMEOUT_S, cwd=folder, env=env)
+    except OSError as exc:  # missing, not executable, not a program for this machine
+        return {}, f"{binary} could not be run ({exc.strerror or exc}): {INSTALL_HINT}"
     except subprocess.TimeoutExpired:
         return {}, f"timed out after {TIMEOUT_S}s"
     if done.returncode not in (0, 1):

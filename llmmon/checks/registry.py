@@ -32,4 +32,6 @@ Check = Callable[[Path, "Bundle", Plan], CheckResult]
 
 def checks() -> list[Check]:
     """The checks, in the order they run."""
-    return []
+    from llmmon.checks import checkov, grafana, kubernetes, telemetry
+
+    return [grafana.check, telemetry.logs, telemetry.traces, telemetry.routing, kubernetes.check, checkov.check]

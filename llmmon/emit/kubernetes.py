@@ -17,14 +17,12 @@ def object_labels(plan: Plan, component: str) -> dict[str, str]:
 
 
 def prometheus_rules(plan: Plan, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """monitoring.coreos.com/v1 PrometheusRule objects: one for the fleet-wide groups, one per static chunk."""
-    static = [g for g in groups if "-static" in g["name"]]
-    shared = [g for g in groups if g not in static]
-    objects = [_rule_object(plan, "rules", shared)]
-    for group in static:
-        suffix = group["name"].removeprefix(f"llmmon-{plan.name}-")
-        objects.append(_rule_object(plan, suffix, [group]))
-    return objects
+    """monitoring.coreos.com/v1 PrometheusRule objects, one per rule group.
+
+    Groups that list models (alerts, SLOs, per-model joins) grow with the fleet; one object each keeps every
+    object under the 256 KiB that `kubectl apply` can store in its last-applied annotation.
+    """
+    return [_rule_object(plan, group["name"].removeprefix(f"llmmon-{plan.name}-"), [group]) for group in groups]
 
 
 def _rule_object(plan: Plan, part: str, groups: list[dict[str, Any]]) -> dict[str, Any]:

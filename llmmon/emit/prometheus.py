@@ -142,7 +142,9 @@ class _Builder:
             own = [*(eq(k, v) for k, v in counter.labels), *counter.select]
             head = names[0] if len(names) == 1 else ""
             name_matcher = [] if head else [("__name__", "=~", regex_of(names))]
-            return lambda where: f"rate({selector(head, *name_matcher, *where, *own)}[{BASE_WINDOW}])"
+            # `>= 0 < +Inf` drops the NaN and Inf a single bad scrape puts into a rate, which would otherwise
+            # spread through every SLO window that averages it.
+            return lambda where: f"(rate({selector(head, *name_matcher, *where, *own)}[{BASE_WINDOW}]) >= 0 < +Inf)"
 
         def total(counter: Counter) -> str:
             """A counter summed over all its metric names. Each name is rated apart: one rate() over several
@@ -185,8 +187,11 @@ class _Builder:
                 record(name, by_model(rate(counter)), models)
         for key, gauge in sorted(preset.gauges.items()):
             name, how = GAUGE_RECORDS[key]
-            expr = by_model(lambda where, g=gauge: selector(g.metric, *where), how=how)
-            record(name, _scaled(expr, gauge), models)
+
+            def value(where: list[Matcher], g: Gauge = gauge) -> str:
+                return selector(g.metric, *where)
+
+            record(name, _scaled(by_model(value, how=how), gauge), models)
 
     # -- fleet-wide series derived from the per-model ones -------------------------------------
     def derived(self) -> None:
@@ -306,10 +311,21 @@ class _Builder:
                 groups[(a.key, a.threshold, a.tier, a.for_, mean)].append(m)
         order = {key: i for i, key in enumerate(("latency_p99", "error_rate", "ttft_p95", "gpu_utilization_low",
                                                  "throughput_low", "metrics_absent"))}
-        for (key, _, _, _, _), models in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[1][0].name)):
+        # Rules of one alert and tier must differ in their labels (promtool's duplicate-rules lint): the threshold
+        # tells them apart, and `for` where two share a threshold too.
+        shared: dict[tuple[str, float | None, str], list[Duration]] = defaultdict(list)
+        for key, threshold, tier, for_, _ in groups:
+            shared[(key, threshold, tier)].append(for_)
+        for (key, threshold, tier, for_, mean), models in sorted(groups.items(),
+                                                                 key=lambda kv: (order[kv[0][0]], kv[1][0].name)):
             alert = models[0].alert(key)
             assert alert is not None
-            self._threshold_alert(alert, models)
+            extra = {"threshold": number(threshold)} if threshold is not None else {}
+            if mean:
+                extra["statistic"] = "mean"
+            if len(set(shared[(key, threshold, tier)])) > 1:
+                extra["pending"] = str(for_)
+            self._threshold_alert(alert, models, extra)
 
     def _burn_rate(self) -> None:
         models = [m for m in self.plan.models if m.objectives]
@@ -334,10 +350,10 @@ class _Builder:
                        f"{{{{ $value | humanizePercentage }}}}, more than {factor}x the rate that spends the whole "
                        f"{window} budget; {spent} of it is gone when this fires (confirmed over {short}).")
 
-    def _threshold_alert(self, alert: Alert, models: list[Model]) -> None:
+    def _threshold_alert(self, alert: Alert, models: list[Model], extra: dict[str, str]) -> None:
         own = re_in("model", (m.name for m in models))
         t = alert.threshold
-        labels = {"severity": alert.tier}
+        labels = {"severity": alert.tier, **extra}
         model = "{{ $labels.model }}"
         if alert.key == "latency_p99":
             stat = "p99" if models[0].engine.latency else "mean"
