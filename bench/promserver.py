@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,11 +18,22 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import yaml
+
+
+def _instant(stamp: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time as the HTTP API writes it (nanoseconds, a zone)."""
+    match = re.fullmatch(r"(.+?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", stamp)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {stamp!r}")
+    whole, fraction, zone = match.groups()
+    base = datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone)).timestamp()
+    return base + (float(f"0.{fraction}") if fraction else 0.0)
 
 
 def binary() -> str | None:
@@ -99,6 +111,29 @@ class Prometheus:
                 log = self.log.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"prometheus did not load the rules:\n{log}")
             time.sleep(0.1)
+
+    def settle(self, rounds: int = 3, timeout: float = 120.0) -> None:
+        """Wait until every rule group has been evaluated `rounds` more times after all of them ran once.
+
+        Groups run concurrently, each on its own timer: an alert group evaluated before the group that records
+        its inputs sees nothing until its next cycle. Chained recording rules need one cycle per link.
+        """
+        deadline = time.monotonic() + timeout
+
+        def last() -> list[str]:
+            return [g.get("lastEvaluation", "") for g in self.get("/api/v1/rules")["groups"]]
+
+        while not (stamps := last()) or any(s.startswith("0001-") or not s for s in stamps):  # Go's zero time
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rule groups were never all evaluated: {stamps}")
+            time.sleep(0.1)
+        for _ in range(rounds):
+            mark = max(_instant(s) for s in stamps)
+            while min(_instant(s) for s in stamps) <= mark:
+                stamps = last()
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"rule groups stopped being evaluated: {stamps}")
+                time.sleep(0.1)
 
     def start(self, with_rules: bool = True) -> None:
         """Start the server and wait until it is ready (raises with its log when it is not)."""
