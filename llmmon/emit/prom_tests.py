@@ -170,7 +170,9 @@ SCENARIOS = (
 
 
 def _num(value: float) -> str:
-    return number(round(value, 9))
+    """Twelve significant digits: exact enough at any rate (a 1e-8/min step keeps its digits), free of the
+    float noise of the arithmetic (0.30000000000000004)."""
+    return number(float(f"{value:.12g}"))
 
 
 def _counter(per_second: float, steps: int) -> str:
@@ -268,8 +270,13 @@ def _value_checks(plan: Plan, scenario: str, m: Model, load: Load, eval_time: st
     spec, one = eq(SPEC_LABEL, plan.name), eq("model", m.name)
 
     def check(metric: str, scale: float, expected: float, *extra: tuple[str, str, str]) -> dict[str, Any]:
-        expr = f"round(sum({selector(metric, spec, one, *extra)}) * {number(scale)})"
-        sample = {"labels": "{}", "value": round(expected * scale)}
+        # round() of the scaled value, shifted so that the expected value sits on an integer: float noise in
+        # Prometheus cannot flip the rounding (a .5 tie could), and a failure still prints the value it read
+        scaled = expected * scale
+        shift = float(f"{scaled - round(scaled):.6g}")
+        offset = f" - {number(shift)}" if shift > 0 else f" + {number(-shift)}" if shift < 0 else ""
+        expr = f"round(sum({selector(metric, spec, one, *extra)}) * {number(scale)}{offset})"
+        sample = {"labels": "{}", "value": round(scaled)}
         return {"expr": expr, "eval_time": eval_time, "exp_samples": [sample]}
 
     if not load.present:

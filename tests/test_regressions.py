@@ -1,15 +1,8 @@
-"""Bugs the property and fault tests found in files this suite may not change, each reproduced on a small spec.
-
-Each test states the correct behaviour and is a strict xfail: a fix makes it pass, which fails the run until
-the mark (and the matching entry of KNOWN_BUGS in test_properties.py, which the random specs steer around)
-is removed.
-"""
+"""Bugs the property and fault tests found, each reproduced on a small spec: they must stay fixed."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from helpers import generate, plan_from_text, promtool
 
@@ -41,14 +34,21 @@ def test_models_alerting_in_one_tier_at_different_thresholds_pass_the_duplicate_
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="emit/prom_tests.py: value checks compare round(value * scale) exactly; when "
-                   "the expected value is a .5 tie (here an error ratio of 0.0077115, checked as 7711.5 per million) "
-                   "float noise in Prometheus decides the rounding. Fix: choose loads away from ties, or assert "
-                   "abs(value - expected) < tolerance")
 def test_generated_value_checks_hold_when_the_expected_value_is_a_rounding_tie(tmp_path: Path) -> None:
+    # an error ratio of 0.0077115 is checked per million: 7711.5 rounded, which float noise used to decide
     plan = plan_from_text(tmp_path, SPEC.format(availability=90, models="  - {name: a, alerts: {error_rate: "
                                                                         "{threshold: 7.7115%}}}"))
     bundle = generate(plan, tmp_path / "out")
     healthy = next(rel for rel, scenario in bundle.test_files.items() if scenario == "healthy")
     done = promtool("test", "rules", Path(healthy).name, cwd=(tmp_path / "out" / healthy).parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_generated_value_checks_hold_at_very_low_request_rates(tmp_path: Path) -> None:
+    # 0.0005 req/s with a 0.002% budget: a failure step of 5.742e-08 a minute, once written 5.7e-08 (9 decimals)
+    text = SPEC.replace("defaults:", "slo_window: 28d17h3m\ndefaults:").format(
+        availability=99.998, models="  - {name: a, alerts: {throughput_low: {enabled: true, threshold: 0.001}}}")
+    bundle = generate(plan_from_text(tmp_path, text), tmp_path / "out")
+    scenario = next(rel for rel, name in bundle.test_files.items() if name == "low-throughput")
+    done = promtool("test", "rules", Path(scenario).name, cwd=(tmp_path / "out" / scenario).parent)
     assert done.returncode == 0, done.stdout + done.stderr
