@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import specgen
+import specmutate
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -30,8 +31,6 @@ from llmmon.diagnostics import ExitCode, Severity
 from llmmon.generate import build
 from llmmon.output import manifest_name
 
-# Bugs elsewhere that the draws steer around, each reproduced by a strict xfail in test_known_bugs.py.
-KNOWN_BUGS = frozenset({"duplicate-alert-rules", "rounding-ties"})
 # FILE:LINE:COL: key.path: message, or FILE: message for what concerns the whole file (its size, reading it)
 DIAGNOSTIC = re.compile(r"^[^\n]+?(:\d+:\d+)?: \S.*$")
 SUMMARY = re.compile(r"^\d+ error\(s\), \d+ warning\(s\): nothing was generated$")
@@ -58,7 +57,7 @@ def _no_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @settings(max_examples=specgen.EXAMPLES["checked"], phases=specgen.PHASES,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(spec=specgen.valid_specs(avoid=KNOWN_BUGS))
+@given(spec=specgen.valid_specs())
 def test_any_valid_spec_generates_output_that_passes_every_checker(spec: dict[str, Any],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     _no_checkov(monkeypatch)
@@ -73,7 +72,7 @@ def test_any_valid_spec_generates_output_that_passes_every_checker(spec: dict[st
 
 
 @settings(max_examples=specgen.EXAMPLES["checkov"], phases=specgen.PHASES)
-@given(specs=st.lists(specgen.valid_specs(max_models=3, avoid=KNOWN_BUGS), min_size=10, max_size=10))
+@given(specs=st.lists(specgen.valid_specs(max_models=3), min_size=10, max_size=10))
 def test_the_manifests_of_random_specs_pass_checkov(specs: list[dict[str, Any]]) -> None:
     from llmmon.checks import checkov
     from llmmon.emit import kustomize
@@ -104,7 +103,7 @@ def test_the_manifests_of_random_specs_pass_checkov(specs: list[dict[str, Any]])
 
 def _bases() -> st.SearchStrategy[dict[str, Any]]:
     committed = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in SPECS]
-    return st.one_of(st.sampled_from(committed), specgen.valid_specs(max_models=4, avoid=KNOWN_BUGS))
+    return st.one_of(st.sampled_from(committed), specgen.valid_specs(max_models=4))
 
 
 def _run_cli(path: Path, out: Path) -> tuple[int, str]:
@@ -139,8 +138,7 @@ def _assert_output_checks(out: Path, name: str) -> None:
             json.loads(text)
     rules = [rel for rel in listed if rel.startswith("prometheus/rules/")]
     assert rules
-    lint = [] if "duplicate-alert-rules" in KNOWN_BUGS else ["--lint=duplicate-rules", "--lint-fatal"]
-    done = promtool("check", "rules", *lint, *(str(out / r) for r in rules))
+    done = promtool("check", "rules", "--lint=duplicate-rules", "--lint-fatal", *(str(out / r) for r in rules))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -148,7 +146,7 @@ def _assert_output_checks(out: Path, name: str) -> None:
 @given(data=st.data())
 def test_a_mutated_spec_is_refused_with_diagnostics_or_generates_checked_output(data: st.DataObject) -> None:
     base = data.draw(_bases(), label="base")
-    spec = data.draw(specgen.mutated(copy.deepcopy(base)), label="mutated")
+    spec = data.draw(specmutate.mutated(copy.deepcopy(base)), label="mutated")
     with _written(specgen.dump(spec)) as path:
         out = path.parent / "out"
         code, stderr = _run_cli(path, out)
@@ -164,7 +162,7 @@ def test_a_mutated_spec_is_refused_with_diagnostics_or_generates_checked_output(
 @given(data=st.data())
 def test_mangled_yaml_text_is_refused_with_diagnostics_or_generates_checked_output(data: st.DataObject) -> None:
     base = data.draw(_bases(), label="base")
-    text = data.draw(specgen.mangled(specgen.dump(base)), label="text")
+    text = data.draw(specmutate.mangled(specgen.dump(base)), label="text")
     with _written(text) as path:
         out = path.parent / "out"
         code, stderr = _run_cli(path, out)
@@ -183,13 +181,12 @@ def test_a_mutated_spec_that_is_accepted_passes_every_checker(data: st.DataObjec
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Exit 0 is a promise: mutants llmmon accepts are run through `llmmon validate`'s checkers in full."""
     _no_checkov(monkeypatch)
-    base = data.draw(specgen.valid_specs(max_models=4, avoid=KNOWN_BUGS), label="base")
-    with _written(specgen.dump(data.draw(specgen.mutated(base), label="mutated"))) as path:
+    base = data.draw(specgen.valid_specs(max_models=4), label="base")
+    with _written(specgen.dump(data.draw(specmutate.mutated(base), label="mutated"))) as path:
         plan, diagnostics = load(path, "spec.yaml")
         assert plan is not None or any(d.severity is Severity.ERROR for d in diagnostics)
         assume(plan is not None)  # refusals are the other properties' business; only accepted mutants count here
         assert plan is not None
-        assume(not specgen.meets_known_bug(plan, KNOWN_BUGS))
         bundle = build(plan)
         result = validate.run(bundle, plan)
     assert result.ok, "\n".join(result.findings)
