@@ -46,8 +46,25 @@ def _yaml(head: str, *documents: object) -> str:
     return comment + "---\n".join(dump(d) for d in documents)
 
 
-def build(plan: Plan) -> Bundle:
-    """Generate every output of a plan."""
+def build(plan: Plan, rules: Bundle | None = None) -> Bundle:
+    """Generate every output of a plan; `rules`, the Prometheus part of build_rules, is completed in place."""
+    bundle = rules or build_rules(plan)
+    head = header(plan)
+    assert bundle.counts is not None  # build_rules counts what it generates
+    bundle.files[f"{plan.name}-summary.md"] = _summary(plan, head, bundle.counts)
+    for emit in outputs.emitters():
+        for path, text in emit(plan, head).items():
+            if path in bundle.files:
+                raise ValueError(f"two emitters write {path}")
+            bundle.files[path] = text
+    bundle.files.update(kustomize.emit(plan, head, bundle.files))  # last: it lists every manifest above
+    return dict_sorted(bundle)
+
+
+def build_rules(plan: Plan) -> Bundle:
+    """The Prometheus part of a plan's output: rule file, PrometheusRule manifest, promtool tests, counts.
+
+    `llmmon validate` starts the promtool tests on it while the rest (dashboards above all) is generated."""
     head = header(plan)
     bundle = Bundle()
     ruleset = prometheus.build(plan)
@@ -57,7 +74,8 @@ def build(plan: Plan) -> Bundle:
     bundle.manifest_file = f"kubernetes/{plan.name}-prometheusrule.yaml"
     bundle.files[bundle.manifest_file] = _yaml(head, *kubernetes.prometheus_rules(plan, ruleset.groups))
     assertions = 0
-    for scenario, content, count in prom_tests.build(plan, f"../rules/{plan.name}.rules.yaml"):
+    groups = [g["name"] for g in ruleset.groups]
+    for scenario, content, count in prom_tests.build(plan, f"../rules/{plan.name}.rules.yaml", groups):
         path = f"prometheus/tests/{plan.name}-{scenario}.test.yaml"
         bundle.files[path] = _yaml(head, content)
         bundle.test_files[path] = scenario
@@ -73,14 +91,7 @@ def build(plan: Plan) -> Bundle:
         assertions=assertions,
         scenarios=len(bundle.test_files),
     )
-    bundle.files[f"{plan.name}-summary.md"] = _summary(plan, head, bundle.counts)
-    for emit in outputs.emitters():
-        for path, text in emit(plan, head).items():
-            if path in bundle.files:
-                raise ValueError(f"two emitters write {path}")
-            bundle.files[path] = text
-    bundle.files.update(kustomize.emit(plan, head, bundle.files))  # last: it lists every manifest above
-    return dict_sorted(bundle)
+    return bundle
 
 
 def dict_sorted(bundle: Bundle) -> Bundle:

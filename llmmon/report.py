@@ -61,7 +61,6 @@ class Outcome:
 def run(spec: Path, skip_promtool: bool = False) -> Outcome:
     """Validate a spec: spec checks, then every check on freshly generated output; nothing is printed."""
     from llmmon.compiler import load
-    from llmmon.generate import build
 
     outcome = Outcome(spec=str(spec), skip_promtool=skip_promtool)
     plan, diagnostics = load(spec, str(spec))
@@ -69,21 +68,24 @@ def run(spec: Path, skip_promtool: bool = False) -> Outcome:
     if plan is None:
         outcome.exit_code = ExitCode.USAGE
         return outcome
-    return check(outcome, plan, build(plan))
+    return check(outcome, plan)
 
 
-def check(outcome: Outcome, plan: Plan, bundle: Bundle) -> Outcome:
-    """Run every check on a built bundle, adding counts, passed checks and findings to `outcome`."""
+def check(outcome: Outcome, plan: Plan, bundle: Bundle | None = None) -> Outcome:
+    """Run every check on a plan's output (generated here unless given), adding counts, passed checks and
+    findings to `outcome`. The promtool tests start as soon as the rules are generated, before the rest."""
     from llmmon import validate
     from llmmon.checks.promtool import ToolMissing
+    from llmmon.generate import build, build_rules
 
     outcome.name = plan.name
-    c = bundle.counts
-    assert c is not None
-    outcome.counts = {"models": c.models, "rules": c.recording + c.alerting, "recording": c.recording,
-                      "alerting": c.alerting, "static": c.static}
     try:
-        result = validate.run(bundle, plan, skip_promtool=outcome.skip_promtool)
+        with validate.Session(plan, skip_promtool=outcome.skip_promtool) as session:
+            rules = bundle or build_rules(plan)
+            outcome.counts = _counts(rules)
+            session.start(rules)
+            bundle = bundle or build(plan, rules)
+            result = session.finish(bundle)
     except ToolMissing as exc:
         outcome.exit_code = ExitCode.USAGE
         outcome.findings.append(Finding(severity="error", message=str(exc), file=outcome.spec, source="llmmon",
@@ -96,6 +98,13 @@ def check(outcome: Outcome, plan: Plan, bundle: Bundle) -> Outcome:
     outcome.checks, outcome.seconds = list(result.checks), result.seconds
     outcome.exit_code = ExitCode.OK if result.ok else ExitCode.FINDINGS
     return outcome
+
+
+def _counts(bundle: Bundle) -> dict[str, int]:
+    c = bundle.counts
+    assert c is not None
+    return {"models": c.models, "rules": c.recording + c.alerting, "recording": c.recording,
+            "alerting": c.alerting, "static": c.static}
 
 
 def as_text(outcome: Outcome) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,34 +32,65 @@ class Validation:
 
 def run(bundle: Bundle, plan: Plan, skip_promtool: bool = False) -> Validation:
     """Write the bundle to a temporary folder and run every check on it; raises promtool.ToolMissing."""
-    result = Validation()
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="llmmon-validate-") as tmp:
-        root = Path(tmp)
-        output.write(root, plan.name, bundle.files, durable=False)  # a scratch folder: no fsync
-        # The checks mostly wait on external tools (checkov, amtool, kubectl): they run beside promtool,
-        # and report in the registry's order so the output stays the same from run to run.
-        rules = Validation()
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            pending = [pool.submit(check, root, bundle, plan) for check in registry.checks()]
-            if skip_promtool:
-                rules.checks.append("promtool skipped (--skip-promtool)")
-            else:
-                _promtool(root, bundle, rules)
-            for future in pending:
-                found = future.result()
-                result.findings += found.findings
-                result.checks += found.passed + [f"skipped: {line}" for line in found.skipped]
-        result.findings += rules.findings
-        result.checks += rules.checks
-        result.assertions, result.scenarios = rules.assertions, rules.scenarios
-    result.seconds = time.perf_counter() - started
-    return result
+    with Session(plan, skip_promtool) as session:
+        session.start(bundle)
+        return session.finish(bundle)
 
 
-def _promtool(root: Path, bundle: Bundle, result: Validation) -> None:
+class Session:
+    """One validation in a scratch folder, in two steps so that the slowest check starts first.
+
+    `start` takes the Prometheus part of the output (generate.build_rules) and sets promtool to work on it
+    in the background; `finish` takes the whole bundle, runs the other checks beside promtool and reports
+    everything in the registry's order, so the output stays the same from run to run.
+    """
+
+    def __init__(self, plan: Plan, skip_promtool: bool = False) -> None:
+        self.plan, self.skip_promtool = plan, skip_promtool
+        self._scratch = tempfile.TemporaryDirectory(prefix="llmmon-validate-")
+        self.root = Path(self._scratch.name)
+        # promtool in one thread (it waits on its processes), the checks in two (they wait on amtool, kubectl)
+        self._pool = ThreadPoolExecutor(max_workers=3)
+        self._rules: Future[Validation] | None = None
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._scratch.cleanup()
+
+    def start(self, rules: Bundle) -> None:
+        """Write the rule and test files and start promtool on them."""
+        output.write(self.root, self.plan.name, rules.files, durable=False)  # a scratch folder: no fsync
+        if not self.skip_promtool:
+            binary = promtool.find()  # ToolMissing here, before anything else runs
+            self._rules = self._pool.submit(_promtool, binary, self.root, rules)
+
+    def finish(self, bundle: Bundle) -> Validation:
+        """Write the rest of the bundle, run every other check, wait for promtool."""
+        output.write(self.root, self.plan.name, bundle.files, durable=False)
+        pending = [self._pool.submit(check, self.root, bundle, self.plan) for check in registry.checks()]
+        result = Validation()
+        for future in pending:
+            found = future.result()
+            result.findings += found.findings
+            result.checks += found.passed + [f"skipped: {line}" for line in found.skipped]
+        if self._rules is None:
+            result.checks.append("promtool skipped (--skip-promtool)")
+        else:
+            rules = self._rules.result()
+            result.findings += rules.findings
+            result.checks += rules.checks
+            result.assertions, result.scenarios = rules.assertions, rules.scenarios
+        result.seconds = time.perf_counter() - self._started
+        return result
+
+
+def _promtool(binary: str, root: Path, bundle: Bundle) -> Validation:
     """promtool check rules on the rule file and the PrometheusRule, and promtool test rules, side by side."""
-    binary = promtool.find()
+    result = Validation()
     with ThreadPoolExecutor(max_workers=2) as pool:  # the checks run while the tests do
         plain = pool.submit(promtool.check_rules, binary, root / bundle.rules_file, bundle.ruleset, bundle.rules_file)
         manifest = pool.submit(promtool.check_manifest, binary, root / bundle.manifest_file, bundle.ruleset,
@@ -73,3 +104,4 @@ def _promtool(root: Path, bundle: Bundle, result: Validation) -> None:
     if tests.ok:
         result.checks.append(f"promtool test rules: {tests.assertions_passed} assertions in "
                              f"{tests.scenarios_passed} scenarios passed")
+    return result

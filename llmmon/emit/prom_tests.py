@@ -20,7 +20,7 @@ from llmmon.promql import SPEC_LABEL, eq, number, selector
 from llmmon.slo import BURN_WINDOWS
 
 STEP_MINUTES = 1  # input series resolution
-EVAL_MINUTES = 2  # rule evaluation interval in the tests: half the work of 1m, same verdicts
+EVAL_MINUTES = 5  # rule evaluation interval in the tests
 TOKENS_IN, TOKENS_OUT = 400.0, 600.0  # tokens/s of a busy model: 1000 in all
 CPU_CORES = 2.0
 
@@ -309,8 +309,11 @@ def _pending(m: Model, expected: dict[str, str]) -> int:
     return next(a.for_.ms for a in m.alerts if a.name == expected["alertname"])
 
 
-def build(plan: Plan, rule_file: str) -> list[tuple[str, dict[str, Any], int]]:
-    """One promtool test file per scenario: (scenario name, file content, number of assertions)."""
+def build(plan: Plan, rule_file: str, groups: list[str]) -> list[tuple[str, dict[str, Any], int]]:
+    """One promtool test file per scenario: (scenario name, file content, number of assertions).
+
+    `groups` are the rule groups in dependency order: promtool evaluates groups in a random order unless told,
+    and a chain of recording rules evaluated backwards lags one evaluation per link."""
     longest = max([a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS])
     files = []
     for scenario in SCENARIOS:
@@ -321,7 +324,7 @@ def build(plan: Plan, rule_file: str) -> list[tuple[str, dict[str, Any], int]]:
         # behind it for the 1h token rate of the cost check.
         needed = max((_pending(m, e) for m in plan.models for e in expectations[m.name]), default=longest)
         eval_minutes = max(30, needed // 60000 + 20, 70 if scenario.name == "healthy" else 0)
-        eval_minutes += eval_minutes % EVAL_MINUTES  # on the evaluation grid
+        eval_minutes = -(-eval_minutes // EVAL_MINUTES) * EVAL_MINUTES  # on the evaluation grid
         steps, eval_time = eval_minutes + 1, f"{eval_minutes}m"
         series = _Series(plan, steps)
         checks: list[dict[str, Any]] = []
@@ -336,6 +339,7 @@ def build(plan: Plan, rule_file: str) -> list[tuple[str, dict[str, Any], int]]:
             checks.extend(_value_checks(plan, scenario.name, m, load, eval_time))
         group = {"name": f"{scenario.name}: {scenario.description}", "interval": f"{STEP_MINUTES}m",
                  "input_series": series.items, "promql_expr_test": checks}
-        content = {"rule_files": [rule_file], "evaluation_interval": f"{EVAL_MINUTES}m", "tests": [group]}
+        content = {"rule_files": [rule_file], "evaluation_interval": f"{EVAL_MINUTES}m",
+                   "group_eval_order": groups, "tests": [group]}
         files.append((scenario.name, content, len(checks)))
     return files
