@@ -97,7 +97,7 @@ def _window(seconds: float) -> str:
     return f"{round(seconds)}s"
 
 
-def test_file(inc: Incident, fleet: Fleet, plan: Plan, rules: Path, lead_in: float) -> dict[str, Any]:
+def promtool_test(inc: Incident, fleet: Fleet, plan: Plan, rules: Path, lead_in: float) -> dict[str, Any]:
     """The promtool unit test replaying one incident against one rule file."""
     interval = fleet.interval
     steps = round((lead_in + inc.observe) / interval)
@@ -145,7 +145,7 @@ def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, 
             folder: Path) -> Outcome:
     """Replay one incident against one rule set with promtool."""
     path = folder / f"{inc.name}.{ruleset}.test.yaml"
-    path.write_text(yaml.safe_dump(test_file(inc, fleet, plan, rules, lead_in), sort_keys=False, width=1 << 20),
+    path.write_text(yaml.safe_dump(promtool_test(inc, fleet, plan, rules, lead_in), sort_keys=False, width=1 << 20),
                     encoding="utf-8")
     began = time.perf_counter()
     done = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, check=False,
