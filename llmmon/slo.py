@@ -36,6 +36,13 @@ BURN_WINDOWS = (
 
 BASE_WINDOW = Duration.parse("5m")
 
+# Windows longer than FAST_LIMIT (1d, 3d, the SLO window) average a sampled copy of the 30m window, recorded
+# once every SAMPLE_EVERY by a group of its own: 48 samples a day instead of 1440 at a 1m evaluation. Those
+# windows only serve ticket pairs (`for: 15m`) and the budget, where a 30-minute lag is noise; the page pairs
+# read windows up to 6h, averaged from the 5m rates recorded every evaluation.
+SAMPLE_EVERY = Duration.parse("30m")
+FAST_LIMIT = Duration.parse("6h")
+
 
 def recorded_windows(slo_window: Duration) -> tuple[Duration, ...]:
     """Every window an SLO ratio is recorded for: the burn-rate windows and the SLO window itself."""

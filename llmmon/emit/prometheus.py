@@ -17,7 +17,7 @@ from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model, Plan
 from llmmon.promql import SPEC_LABEL, eq, number, quote, re_in, regex_of, selector
-from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, recorded_windows
+from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, FAST_LIMIT, SAMPLE_EVERY, recorded_windows
 from llmmon.units import Duration
 
 INFO = "llmmon:model_info"
@@ -80,12 +80,13 @@ class _Builder:
         """A selector of a series llmmon records for this spec."""
         return selector(metric, eq(SPEC_LABEL, self.plan.name), *matchers)
 
-    def group(self, suffix: str, build: Any) -> None:
+    def group(self, suffix: str, build: Any, interval: Duration | None = None) -> None:
         self.rules, self.covers = [], []
         build()
         if self.rules:
             name = f"llmmon-{self.plan.name}-{suffix}"
-            self.out.groups.append({"name": name, "rules": self.rules})
+            every = {"interval": str(interval)} if interval else {}
+            self.out.groups.append({"name": name, **every, "rules": self.rules})
             for i, models in enumerate(self.covers):
                 self.out.models_of[(name, i + 1)] = models
         self.rules, self.covers = [], []
@@ -294,12 +295,20 @@ class _Builder:
             w = str(window)
             if window != BASE_WINDOW:
                 for name in (SLO_REQUESTS, SLO_ERRORS):
-                    self.record(name + w, f"avg_over_time({self.rec(name + '5m')}[{w}])", all_slo)
+                    source = name + ("5m" if window.ms <= FAST_LIMIT.ms else _sampled())
+                    self.record(name + w, f"avg_over_time({self.rec(source)}[{w}])", all_slo)
             req = self.rec(SLO_REQUESTS + w)
             self.record(SLO_RATIO + w, f"{self.rec(SLO_ERRORS + w)}\n/\n({req} > 0)\nor\n0 * {req}", all_slo)
         ratio = self.rec(SLO_RATIO + str(self.plan.slo_window))
         self.record(AVAILABILITY, f"1 - {ratio}", all_slo)
         self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", all_slo)
+
+    def slo_samples(self) -> None:
+        """The 30m window, copied once every SAMPLE_EVERY: what the long windows average (see llmmon.slo)."""
+        all_slo = [m for m in self.plan.models if m.objectives]
+        if all_slo:
+            for name in (SLO_REQUESTS, SLO_ERRORS):
+                self.record(name + _sampled(), self.rec(name + str(SAMPLE_EVERY)), all_slo)
 
     # -- alerts ----------------------------------------------------------------------------------
     def alerts(self) -> None:
@@ -396,6 +405,11 @@ def _histogram_record(base: str, histogram: Histogram) -> str:
     return base if histogram.scale == 1 else base.replace("_seconds", "_ms")
 
 
+def _sampled() -> str:
+    """Operation suffix of the sampled 30m window: `rate30m_every30m`."""
+    return f"{SAMPLE_EVERY}_every{SAMPLE_EVERY}"
+
+
 def _per_model(m: Model, expr: str) -> str:
     return f"label_replace({expr}, \"model\", {quote(m.name)}, \"\", \"\")"
 
@@ -422,6 +436,7 @@ def build(plan: Plan) -> RuleSet:
     b.group("model", b.derived)
     b.group("cost", b.cost)
     b.group("slo", b.slos)
+    b.group("slo-sampled", b.slo_samples, interval=SAMPLE_EVERY)
     b.group("alerts", b.alerts)
     return b.out
 
