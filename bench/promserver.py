@@ -59,6 +59,21 @@ def backfill(openmetrics: Path, data_dir: Path, max_block: str = "2h") -> str:
     return done.stdout
 
 
+def flattened(rules: Path, folder: Path) -> Path:
+    """A copy of a rule file whose groups all run at the global evaluation interval.
+
+    A group evaluated every 30m would keep the probe and the measurement waiting half an hour for its first
+    run; its cost per evaluation does not depend on how often it runs (bench/rule_cost.py measures it at the
+    global interval and amortises it over its own)."""
+    doc = yaml.safe_load(rules.read_text(encoding="utf-8"))
+    for g in doc["groups"]:
+        g.pop("interval", None)
+    path = folder / f"{rules.stem}.flat.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, width=1 << 20), encoding="utf-8")
+    return path
+
+
 class Prometheus:
     """One Prometheus process; use as a context manager (started on enter, stopped by PID on exit)."""
 

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from bench.exporter import Exporter
-from bench.promserver import Prometheus, backfill
+from bench.promserver import Prometheus, backfill, flattened
 from bench.render import openmetrics
 from bench.traffic import Behaviour, Labels, Series, Target, series, steady_timeline
 from llmmon.compiler import load
@@ -42,7 +42,7 @@ from llmmon.units import Duration
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGN_RULES = ROOT / "bench" / "design_rules.yaml"
-RULESETS = ("llmmon", "design", "proposal")  # proposal: llmmon's rules with long SLO windows every 5m
+RULESETS = ("llmmon", "design")
 SHORT_RANGE_S = 300  # ranges up to 5m read only recent samples: their series need no long history
 RECENT_S = 3600  # history of every other series
 _RANGE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^{}]*\})?\[(\d+[smhdwy])\]")
@@ -171,19 +171,22 @@ def probe(folder: Path, rules: list[Path], exporter: Exporter, selectors: list[t
 
 
 def write_history(folder: Path, targets: list[Target], extra: Labels, spans: dict[tuple[str, Labels], float],
-                  values: dict[tuple[str, Labels], float], end: int, steps: tuple[int, int], jobs: int) -> int:
+                  values: dict[tuple[str, Labels], float], end: int, scrape: int, every: dict[str, int],
+                  evaluation: int, jobs: int) -> int:
     """Backfill the history into folder/blocks, in `jobs` time slices converted by promtool in parallel.
 
-    Scraped series have a sample every scrape interval, recorded ones every evaluation (`steps`)."""
+    Scraped series have a sample every `scrape` seconds, recorded ones as often as their group runs (`every`
+    by name, else every `evaluation`)."""
     items: dict[tuple[float, int], list[tuple[Series, Any, Labels]]] = {}
     for t in targets:
         for s in series(t):
             span = spans.get((s.name, tuple(sorted(s.labels + extra))), RECENT_S)
-            items.setdefault((span, steps[0]), []).append((s, t.timeline, extra))
+            items.setdefault((span, scrape), []).append((s, t.timeline, extra))
     for (name, labels), value in values.items():
         span = spans[(name, labels)]
         constant = Series(name, labels, "gauge", _constant(value), name, "gauge")
-        items.setdefault((span, steps[1]), []).append((constant, steady_timeline(TRAFFIC, end - span), ()))
+        step = every.get(name, evaluation)
+        items.setdefault((span, step), []).append((constant, steady_timeline(TRAFFIC, end - span), ()))
     start = end - int(max(span for span, _ in items))
     cuts = [start + (end - start) * i // jobs for i in range(jobs)] + [end + 1]
     samples = 0
@@ -228,6 +231,13 @@ def _cpu(text: str) -> float:
     return float(found.group(1)) if found else math.nan
 
 
+def recorded_every(rules: Path, default: int) -> dict[str, int]:
+    """Recorded series name → seconds between its samples (its group's interval, else `default`)."""
+    doc = yaml.safe_load(rules.read_text(encoding="utf-8"))
+    every = _intervals(doc, default)
+    return {r["record"]: int(every[g["name"]]) for g in doc["groups"] for r in g["rules"] if "record" in r}
+
+
 def _intervals(doc: dict[str, Any], default: float) -> dict[str, float]:
     """group name → its evaluation interval in seconds."""
     return {g["name"]: Duration.parse(g["interval"]).ms / 1000 if "interval" in g else default for g in doc["groups"]}
@@ -236,16 +246,17 @@ def _intervals(doc: dict[str, Any], default: float) -> dict[str, float]:
 def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, settings: Settings) -> Cost:
     """Run one rule set alone on a copy of the backfilled TSDB and read what each cycle costs.
 
-    A group with an interval of its own (k cycles long) counts 1/k of its evaluation time in each cycle."""
+    Every group runs at the global interval (see `flattened`); one with an interval of its own, k cycles
+    long, counts 1/k of its evaluation time in each cycle."""
     data = folder / "data"
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-al", str(blocks), str(data)], check=True)
     interval = Duration.parse(settings.evaluation).ms / 1000
     doc = yaml.safe_load(rules.read_text())
-    every = _intervals(doc, interval)
-    want = {name: max(2, math.ceil((settings.warmup + settings.cycles) * interval / own))
-            for name, own in every.items()}
-    with Prometheus(folder, [rules], [exporter.address], scrape_interval=settings.scrape,
+    own = _intervals(doc, interval)
+    every = {name: interval for name in own}
+    want = {name: settings.warmup + settings.cycles for name in own}
+    with Prometheus(folder, [flattened(rules, folder)], [exporter.address], scrape_interval=settings.scrape,
                     evaluation_interval=settings.evaluation, data_dir=data) as prom:
         seen: dict[str, list[tuple[float, float, float]]] = {}
         cpu_at: list[tuple[float, float]] = []
@@ -265,10 +276,10 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
             time.sleep(min(2.0, interval / 6))
         names = "|".join(sorted({r["record"] for g in doc["groups"] for r in g["rules"] if "record" in r}))
         recorded = int(float(prom.query(f'count({{__name__=~"{names}"}})')[0]["value"][1])) if names else 0
-    each = [g for g in every if every[g] == interval]
-    other = [g for g in every if every[g] != interval]
-    skip = {g: min(want[g] - 1, math.ceil(settings.warmup * interval / every[g])) for g in every}  # warm-up runs
-    amortised = sum(statistics.median(r[1] for r in seen[g][skip[g]:]) * interval / every[g] for g in other)
+    each = [g for g in own if own[g] == interval]
+    other = [g for g in own if own[g] != interval]
+    skip = dict.fromkeys(own, settings.warmup)  # warm-up runs
+    amortised = sum(statistics.median(r[1] for r in seen[g][skip[g]:]) * interval / own[g] for g in other)
     window = range(settings.warmup, settings.warmup + settings.cycles)
     totals = [sum(seen[g][i][1] for g in each) + amortised for i in window]
     written_per_cycle = [sum(seen[g][i][2] for g in each) for i in window]
@@ -278,27 +289,6 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
                 seconds=statistics.median(totals), max_group=max(by_group.values()),
                 samples=statistics.median(written_per_cycle), recorded_series=recorded,
                 cpu=(c1 - c0) / max(1e-9, (t1 - t0) / interval), cycles=totals, by_group=by_group)
-
-
-def long_windows_every(rules_text: str, interval: str, fast_until: float = 6 * 3600) -> str:
-    """A PROPOSAL, not what llmmon generates: its rules with the SLO windows longer than 6h (and what is derived
-    from them) moved to a group of their own evaluated every `interval`. Tickets on those windows wait 15m
-    anyway; pages use the 1h and 6h windows, which stay in the fast group."""
-    doc = yaml.safe_load(rules_text)
-    groups: list[dict[str, Any]] = []
-    for g in doc["groups"]:
-        if not g["name"].endswith("-slo"):
-            groups.append(g)
-            continue
-        fast: list[dict[str, Any]] = []
-        slow: list[dict[str, Any]] = []
-        for rule in g["rules"]:
-            window = re.search(r"rate(\d+[smhdw])$", rule.get("record", ""))
-            derived = rule.get("record") in ("slo:availability:ratio", "slo:error_budget_remaining:ratio")
-            long_window = window is not None and Duration.parse(window[1]).ms / 1000 > fast_until
-            (slow if long_window or derived else fast).append(rule)
-        groups += [{**g, "rules": fast}, {"name": g["name"] + "-long", "interval": interval, "rules": slow}]
-    return str(yaml.safe_dump({"groups": groups}, sort_keys=False, width=1 << 20))
 
 
 def run_size(models: int, settings: Settings, work: Path) -> Row:
@@ -313,8 +303,6 @@ def run_size(models: int, settings: Settings, work: Path) -> Row:
     rules = {name: folder / f"{name}.rules.yaml" for name in RULESETS}
     rules["llmmon"].write_text(bundle.files[bundle.rules_file], encoding="utf-8")
     shutil.copyfile(DESIGN_RULES, rules["design"])
-    slow_every = f"{5 * Duration.parse(settings.evaluation).ms // 1000}s"  # 5m at the default 1m
-    rules["proposal"].write_text(long_windows_every(bundle.files[bundle.rules_file], slow_every), encoding="utf-8")
     selectors = [*long_ranges(rules["llmmon"].read_text()), *long_ranges(rules["design"].read_text())]
     step = int(Duration.parse(settings.scrape).ms / 1000)
     now = int(time.time()) // step * step
@@ -323,10 +311,13 @@ def run_size(models: int, settings: Settings, work: Path) -> Row:
                for m in plan.models]
     with Exporter(targets) as exporter:
         extra: Labels = (("instance", exporter.address), ("job", "llm"))
-        spans, values = probe(folder / "probe", [rules["llmmon"], rules["design"]], exporter, selectors, settings)
+        probing = folder / "probe"
+        spans, values = probe(probing, [flattened(path, probing) for path in rules.values()], exporter, selectors,
+                              settings)
         end = int(time.time()) // step * step - step
         evaluation = int(Duration.parse(settings.evaluation).ms / 1000)
-        samples = write_history(folder, targets, extra, spans, values, end, (step, evaluation), settings.jobs)
+        every = {name: s for path in rules.values() for name, s in recorded_every(path, evaluation).items()}
+        samples = write_history(folder, targets, extra, spans, values, end, step, every, evaluation, settings.jobs)
         costs = {name: measure(folder / name, folder / "blocks", path, exporter, settings)
                  for name, path in rules.items()}
     raw = sum(len(series(t)) for t in targets)
@@ -337,14 +328,13 @@ def run_size(models: int, settings: Settings, work: Path) -> Row:
 def table(rows: list[Row]) -> str:
     """The Markdown table of the README."""
     lines = ["| models × replicas | raw series | history samples | design: rules | design: eval s/cycle "
-             "| llmmon: rules | llmmon: eval s/cycle | llmmon: series recorded | design ÷ llmmon "
-             "| proposal: eval s/cycle | design ÷ proposal |", "|" + "---:|" * 11]
+             "| design: series recorded | llmmon: rules | llmmon: eval s/cycle | llmmon: series recorded "
+             "| design ÷ llmmon |", "|" + "---:|" * 10]
     for r in rows:
-        mine, design, proposal = r.costs["llmmon"], r.costs["design"], r.costs.get("proposal")
-        extra = (f"{proposal.seconds:.3f} | {_ratio(design.seconds, proposal.seconds)}" if proposal else "— | —")
+        mine, design = r.costs["llmmon"], r.costs["design"]
         lines.append(f"| {r.models} × {r.replicas} | {r.raw_series:,} | {r.history_samples / 1e6:.1f} M "
-                     f"| {design.rules} | {design.seconds:.3f} | {mine.rules} | {mine.seconds:.3f} "
-                     f"| {mine.recorded_series:,} | {_ratio(design.seconds, mine.seconds)} | {extra} |")
+                     f"| {design.rules} | {design.seconds:.3f} | {design.recorded_series:,} | {mine.rules} "
+                     f"| {mine.seconds:.3f} | {mine.recorded_series:,} | {_ratio(design.seconds, mine.seconds)} |")
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from bench.exporter import Exporter
-from bench.promserver import Prometheus, backfill
+from bench.promserver import Prometheus, backfill, flattened
 from bench.render import openmetrics
 from bench.traffic import Behaviour, Target, Timeline, histogram_quantile, series
 from helpers import generate, plan_from_text
@@ -116,7 +116,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             openmetrics(((s, t.timeline, extra) for t in targets for s in series(t)), times, out)
             out.write("# EOF\n")
         backfill(history, tmp / "data")
-        with Prometheus(tmp / "prom", [tmp / "out" / bundle.rules_file], [exporter.address],
+        # the sampled long-window group runs every 30m: at the server's 1s here, so its first run is not 30m away
+        rules = flattened(tmp / "out" / bundle.rules_file, tmp / "rules")
+        with Prometheus(tmp / "prom", [rules], [exporter.address],
                         scrape_interval=f"{STEP_S}s", data_dir=tmp / "data") as prom:
             deadline = time.monotonic() + 60
             while not _ready(prom, plan):
