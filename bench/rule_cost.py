@@ -8,7 +8,8 @@ an hour, backfilled with promtool. Then each rule set runs alone on a fresh copy
 `prometheus_rule_group_last_duration_seconds` of every group for several cycles: the total per cycle (median),
 the samples the rules write and the series they record.
 
-Run: .venv/bin/python -m bench.rule_cost [--sizes 10,100,500] [--replicas 4] [--history 7d] [--cycles 4]
+Run: .venv/bin/python -m bench.rule_cost [--sizes 10,100,500] [--replicas 4] [--history 7d] [--evaluation 30s]
+[--cycles 3] (about 6 minutes at 10 models, 7 at 100, 10 at 500 on a 2-core machine)
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Settings:
     replicas: int = 4
     history: float = 7 * 86400.0  # seconds
     scrape: str = "1m"
-    evaluation: str = "1m"
+    evaluation: str = "30s"
     cycles: int = 3
     warmup: int = 1
     jobs: int = 2
@@ -358,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--history", default="7d")
     parser.add_argument("--scrape", default="1m", help="scrape interval, also the history's resolution")
-    parser.add_argument("--evaluation", default="1m")
+    parser.add_argument("--evaluation", default="30s", help="rule evaluation interval (kube-prometheus-stack: 30s)")
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2)
