@@ -15,8 +15,7 @@ export LLMMON_CHECKOV ?= $(CURDIR)/$(CHECKOV)
 
 # The demo leaves out the checkov scan (2-3 s on its own); `make test` and a plain `llmmon validate` run it.
 demo: install tools
-	@$(BIN)/llmmon generate $(SPEC)
-	@LLMMON_CHECKOV=off $(BIN)/llmmon validate $(SPEC)
+	@LLMMON_CHECKOV=off $(BIN)/llmmon generate $(SPEC) --validate
 
 test: install tools lint unit
 

@@ -73,16 +73,28 @@ def generate(
     = False,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help=(
         "Seconds to wait while another llmmon run writes DIR (default: fail at once)."))] = 0.0,
+    validate: Annotated[bool, typer.Option("--validate", help=(
+        "First run every check of `llmmon validate` on the output; write DIR only when they pass."))] = False,
 ) -> None:
     """Compile SPEC into rules, tests and manifests under DIR (only changed files are written).
 
-    Example: llmmon generate specs/example.yaml -o out/
+    Example: llmmon generate specs/example.yaml -o out/ --validate
     """
     from llmmon import output
     from llmmon.generate import build
 
     plan = _load(spec)
     bundle = build(plan)
+    if validate and not check:
+        from llmmon import report
+
+        outcome = report.check(report.Outcome(spec=str(spec)), plan, bundle)
+        text, problems = report.as_text(outcome)
+        typer.echo(problems, err=True, nl=False)
+        typer.echo(text, nl=False)
+        if outcome.exit_code != ExitCode.OK:
+            _err(f"llmmon: nothing written: {out} is as it was")
+            raise typer.Exit(outcome.exit_code)
     try:
         if check:
             changes = output.compare(out, plan.name, bundle.files)

@@ -209,6 +209,37 @@ def test_validate_the_example_passes_with_a_summary() -> None:
     assert result.stderr == ""
 
 
+@needs_promtool
+def test_generate_validate_checks_then_writes_in_one_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke("generate", SPEC, "-o", str(out), "--validate")
+
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    assert "promtool test rules: 48 assertions in 8 scenarios passed" in result.stdout
+    assert result.stdout.rstrip().endswith("unchanged)") and "wrote" in result.stdout
+    assert (out / "prometheus" / "rules" / "llm-platform.rules.yaml").is_file()
+
+
+@needs_promtool
+def test_generate_validate_writes_nothing_when_a_check_fails(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmmon.checks import registry
+
+    def broken(root: Path, bundle: object, plan: object) -> registry.CheckResult:
+        return registry.CheckResult(findings=["grafana/llm-platform-sre.json: a planted finding"])
+
+    monkeypatch.setattr(registry, "checks", lambda: [broken])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous output\n", encoding="utf-8")
+    result = invoke("generate", SPEC, "-o", str(out), "--validate")
+
+    assert result.exit_code == ExitCode.FINDINGS, result.stdout + result.stderr
+    assert "a planted finding" in result.stderr and "nothing written" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    _no_traceback(result)
+
+
 @pytest.mark.parametrize("promtool_env", ["nonexistent", "unset"])
 def test_validate_without_promtool_exits_two_and_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, promtool_env: str
