@@ -43,6 +43,7 @@ COST_PER_MTOK = "llm_cost_per_million_tokens"
 SLO_REQUESTS = "model:slo_requests:rate"
 SLO_ERRORS = "model:slo_errors:rate"
 SLO_RATIO = "model:slo_errors:ratio_rate"
+SAMPLED = f"{SAMPLE_EVERY}_every{SAMPLE_EVERY}"  # suffix of the sampled 30m window: rate30m_every30m
 AVAILABILITY = "slo:availability:ratio"
 BUDGET = "slo:error_budget_remaining:ratio"
 GAUGE_RECORDS = {"running": ("model:llm_requests_running:sum", "sum"),
@@ -295,7 +296,7 @@ class _Builder:
             w = str(window)
             if window != BASE_WINDOW:
                 for name in (SLO_REQUESTS, SLO_ERRORS):
-                    source = name + ("5m" if window.ms <= FAST_LIMIT.ms else _sampled())
+                    source = name + ("5m" if window.ms <= FAST_LIMIT.ms else SAMPLED)
                     self.record(name + w, f"avg_over_time({self.rec(source)}[{w}])", all_slo)
             req = self.rec(SLO_REQUESTS + w)
             self.record(SLO_RATIO + w, f"{self.rec(SLO_ERRORS + w)}\n/\n({req} > 0)\nor\n0 * {req}", all_slo)
@@ -308,7 +309,7 @@ class _Builder:
         all_slo = [m for m in self.plan.models if m.objectives]
         if all_slo:
             for name in (SLO_REQUESTS, SLO_ERRORS):
-                self.record(name + _sampled(), self.rec(name + str(SAMPLE_EVERY)), all_slo)
+                self.record(name + SAMPLED, self.rec(name + str(SAMPLE_EVERY)), all_slo)
 
     # -- alerts ----------------------------------------------------------------------------------
     def alerts(self) -> None:
@@ -403,11 +404,6 @@ class _Builder:
 def _histogram_record(base: str, histogram: Histogram) -> str:
     """The recorded name of a histogram: `base` for seconds, `..._ms` for millisecond histograms."""
     return base if histogram.scale == 1 else base.replace("_seconds", "_ms")
-
-
-def _sampled() -> str:
-    """Operation suffix of the sampled 30m window: `rate30m_every30m`."""
-    return f"{SAMPLE_EVERY}_every{SAMPLE_EVERY}"
 
 
 def _per_model(m: Model, expr: str) -> str:
