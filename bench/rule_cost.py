@@ -255,14 +255,13 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
     interval = Duration.parse(settings.evaluation).ms / 1000
     doc = yaml.safe_load(rules.read_text())
     own = _intervals(doc, interval)
-    every = {name: interval for name in own}
-    want = {name: settings.warmup + settings.cycles for name in own}
+    runs_wanted = settings.warmup + settings.cycles
     with Prometheus(folder, [flattened(rules, folder)], [exporter.address], scrape_interval=settings.scrape,
                     evaluation_interval=settings.evaluation, data_dir=data) as prom:
         seen: dict[str, list[tuple[float, float, float]]] = {}
         cpu_at: list[tuple[float, float]] = []
-        deadline = time.monotonic() + max(every.values()) * max(want.values()) + interval * 4 + 600
-        while len(seen) < len(every) or any(len(seen[g]) < want[g] for g in every):
+        deadline = time.monotonic() + interval * (runs_wanted + 4) + 600
+        while len(seen) < len(own) or any(len(seen[g]) < runs_wanted for g in own):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"rule groups did not run often enough:\n{prom.log.read_text()[-2000:]}")
             text = prom.metrics()
@@ -279,13 +278,12 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
         recorded = int(float(prom.query(f'count({{__name__=~"{names}"}})')[0]["value"][1])) if names else 0
     each = [g for g in own if own[g] == interval]
     other = [g for g in own if own[g] != interval]
-    skip = dict.fromkeys(own, settings.warmup)  # warm-up runs
-    amortised = sum(statistics.median(r[1] for r in seen[g][skip[g]:]) * interval / own[g] for g in other)
+    by_group = {g: statistics.median(r[1] for r in seen[g][settings.warmup:]) for g in own}
+    amortised = sum(by_group[g] * interval / own[g] for g in other)
     window = range(settings.warmup, settings.warmup + settings.cycles)
     totals = [sum(seen[g][i][1] for g in each) + amortised for i in window]
     written_per_cycle = [sum(seen[g][i][2] for g in each) for i in window]
     (t0, c0), (t1, c1) = cpu_at[0], cpu_at[-1]
-    by_group = {g: statistics.median(r[1] for r in seen[g][skip[g]:]) for g in every}
     return Cost(rules=sum(len(g["rules"]) for g in doc["groups"]), groups=len(doc["groups"]),
                 seconds=statistics.median(totals), max_group=max(by_group.values()),
                 samples=statistics.median(written_per_cycle), recorded_series=recorded,
