@@ -36,12 +36,24 @@ BURN_WINDOWS = (
 
 BASE_WINDOW = Duration.parse("5m")
 
-# Windows longer than FAST_LIMIT (1d, 3d, the SLO window) average a sampled copy of the 30m window, recorded
-# once every SAMPLE_EVERY by a group of its own: 48 samples a day instead of 1440 at a 1m evaluation. Those
-# windows only serve ticket pairs (`for: 15m`) and the budget, where a 30-minute lag is noise; the page pairs
-# read windows up to 6h, averaged from the 5m rates recorded every evaluation.
+# How often each window is recomputed. Windows up to LIVE_LIMIT (5m, 30m, 1h: the fast page pair) at every
+# evaluation, from the 5m rates. Windows up to FAST_LIMIT (2h, 6h) by a group of their own every MEDIUM_EVERY,
+# from the same 5m rates: a 6h average reads 720 samples at a 30s evaluation, and a window that long moves little
+# in 5 minutes. Longer windows (1d, 3d, the SLO window) every SAMPLE_EVERY, averaging a copy of the 30m window
+# taken at that cadence: 48 samples a day instead of 2880. Every window is then copied, at every evaluation, to
+# the series alerts and dashboards read, so a slower group only delays a window by its cadence. Long windows
+# serve ticket pairs (`for: 15m`) and the budget; the 6h page pair (a 6x burn, hours to reach) lags 5m at most.
+LIVE_LIMIT = Duration.parse("1h")
+MEDIUM_EVERY = Duration.parse("5m")
 SAMPLE_EVERY = Duration.parse("30m")
 FAST_LIMIT = Duration.parse("6h")
+
+
+def cadence(window: Duration) -> Duration | None:
+    """How often a window is recomputed: None for every evaluation."""
+    if window.ms <= LIVE_LIMIT.ms:
+        return None
+    return MEDIUM_EVERY if window.ms <= FAST_LIMIT.ms else SAMPLE_EVERY
 
 
 def recorded_windows(slo_window: Duration) -> tuple[Duration, ...]:

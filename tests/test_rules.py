@@ -77,10 +77,61 @@ def test_a_total_outage_pages_within_five_minutes(tmp_path: Path) -> None:
     ], [ok, failed])
 
 
+def test_gpu_and_cpu_count_for_the_model_whose_pod_regex_names_the_pod(tmp_path: Path) -> None:
+    text = _spec(tmp_path, 2).replace("costs: {gpu_hourly: {H100: 2.50}}",
+                                      "costs: {gpu_hourly: {H100: 2.50}, cpu_core_hourly: 0.05}")
+    generate(plan_from_text(tmp_path, text), tmp_path / "out")
+
+    def gpu(pod: str, index: int, percent: int, namespace: str = "serving") -> dict[str, str]:
+        return {"series": f'DCGM_FI_DEV_GPU_UTIL{{gpu="{index}", namespace="{namespace}", pod="{pod}"}}',
+                "values": f"{percent}x120"}
+
+    def cpu(pod: str, cores: int, namespace: str = "serving") -> dict[str, str]:
+        return {"series": f'container_cpu_usage_seconds_total{{container="server", namespace="{namespace}", '
+                          f'pod="{pod}"}}', "values": f"0+{cores * 60}x120"}
+
+    series = [gpu("m0-a", 0, 40), gpu("m0-a", 1, 60), gpu("m1-a", 0, 90), gpu("other-x", 0, 10),
+              gpu("m0-b", 0, 5, namespace="elsewhere"), cpu("m0-a", 2), cpu("m1-a", 1), cpu("other-x", 7),
+              cpu("m0-b", 9, namespace="elsewhere")]
+    labels = 'llmmon_spec="cost"'
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": "llmmon:pod_model_info", "eval_time": "30m", "exp_samples": [
+            {"labels": f'{{__name__="llmmon:pod_model_info", {labels}, model="m0", namespace="serving", pod="m0-a"}}',
+             "value": 1},
+            {"labels": f'{{__name__="llmmon:pod_model_info", {labels}, model="m1", namespace="serving", pod="m1-a"}}',
+             "value": 1}]},
+        {"expr": "model:llm_gpu_utilization:ratio", "eval_time": "30m", "exp_samples": [
+            {"labels": f'{{__name__="model:llm_gpu_utilization:ratio", {labels}, model="m0"}}', "value": 0.5},
+            {"labels": f'{{__name__="model:llm_gpu_utilization:ratio", {labels}, model="m1"}}', "value": 0.9}]},
+        {"expr": "model:llm_cpu_cores:rate5m", "eval_time": "30m", "exp_samples": [
+            {"labels": f'{{__name__="model:llm_cpu_cores:rate5m", {labels}, model="m0"}}', "value": 2},
+            {"labels": f'{{__name__="model:llm_cpu_cores:rate5m", {labels}, model="m1"}}', "value": 1}]},
+    ], series)
+
+
+def test_latency_slo_counts_good_requests_whatever_the_le_spelling(tmp_path: Path) -> None:
+    """A rolling upgrade can leave replicas printing a bound as `2.0` (Python clients) and as `2` (Go)."""
+    text = _spec(tmp_path).replace("slo: {availability: 99.9}",
+                                   "slo: {availability: 99.9, latency: {threshold: 2s, target: 99}}")
+    generate(plan_from_text(tmp_path, text), tmp_path / "out")
+    metric = "vllm:e2e_request_latency_seconds"
+    series = [_vllm(f"{metric}_bucket", 60, pod="m0-0", le="2.0"), _vllm(f"{metric}_bucket", 60, pod="m0-0", le="+Inf"),
+              _vllm(f"{metric}_count", 60, pod="m0-0"),
+              _vllm(f"{metric}_bucket", 120, pod="m0-1", le="2"), _vllm(f"{metric}_bucket", 180, pod="m0-1", le="+Inf"),
+              _vllm(f"{metric}_count", 180, pod="m0-1")]
+    # 60 of 240 requests a minute take over 2s; half of them take at most 2 × 120/180 s.
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": 'round(model:slo_errors:ratio_rate5m{slo="latency"} * 1000)', "eval_time": "30m", "exp_samples": [
+            {"labels": '{engine="vllm", llmmon_spec="cost", model="m0", slo="latency"}', "value": 250}]},
+        {"expr": "round(model:llm_request_duration_seconds:p50 * 1000)", "eval_time": "30m", "exp_samples": [
+            {"labels": '{engine="vllm", llmmon_spec="cost", model="m0"}', "value": 1333}]},
+    ], series)
+
+
 def test_burn_rate_factors_are_derived_from_the_slo_window(tmp_path: Path) -> None:
     plan = plan_from_text(tmp_path, _spec(tmp_path, window="28d"))
-    exprs = [r["expr"] for r in prometheus.build(plan).rules if r.get("alert") == "ErrorBudgetBurn"]
-    factors = [re.search(r"\(([\d.]+) \* \(1 - slo:objective", e)[1] for e in exprs]  # type: ignore[index]
+    exprs = [r["expr"] for r in prometheus.build(plan).rules if r.get("record") == "slo:burn_threshold:ratio"]
+    factors = [re.match(r"([\d.]+) \* \(1 - slo:objective", e)[1] for e in exprs]  # type: ignore[index]
     assert factors == ["13.44", "2.8", "5.6", "2.8", "0.9333"]
 
 

@@ -17,7 +17,7 @@ from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model, Plan
 from llmmon.promql import SPEC_LABEL, eq, number, quote, re_in, regex_of, selector
-from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, FAST_LIMIT, SAMPLE_EVERY, recorded_windows
+from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, MEDIUM_EVERY, SAMPLE_EVERY, BurnWindow, cadence, recorded_windows
 from llmmon.units import Duration
 
 INFO = "llmmon:model_info"
@@ -38,6 +38,12 @@ TOKENS = "model:llm_tokens:rate5m"
 TOKENS_1H = "model:llm_tokens:rate1h"
 GPU_UTIL = "model:llm_gpu_utilization:ratio"
 CPU_CORES = "model:llm_cpu_cores:rate5m"
+POD_MODEL = "llmmon:pod_model_info"
+DCGM_UTIL = "DCGM_FI_DEV_GPU_UTIL"
+CPU_SECONDS = "container_cpu_usage_seconds_total"
+# Pods are mapped to models this often; a new pod's GPU and CPU series count for its model from the next run.
+POD_MAP_EVERY = Duration.parse("5m")
+POD_MAP_LOOKBACK = Duration.parse("10m")  # two runs: one late or failed run loses nothing
 COST_PER_HOUR = "llm_cost_per_hour"
 COST_PER_MTOK = "llm_cost_per_million_tokens"
 SLO_REQUESTS = "model:slo_requests:rate"
@@ -46,6 +52,7 @@ SLO_RATIO = "model:slo_errors:ratio_rate"
 SAMPLED = f"{SAMPLE_EVERY}_every{SAMPLE_EVERY}"  # suffix of the sampled 30m window: rate30m_every30m
 AVAILABILITY = "slo:availability:ratio"
 BUDGET = "slo:error_budget_remaining:ratio"
+BURN_THRESHOLD = "slo:burn_threshold:ratio"
 GAUGE_RECORDS = {"running": ("model:llm_requests_running:sum", "sum"),
                  "waiting": ("model:llm_requests_waiting:sum", "sum"),
                  "kv_cache": ("model:llm_kv_cache_usage:ratio", "avg")}
@@ -53,6 +60,9 @@ QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 # Models per static group: keeps each PrometheusRule object well under Kubernetes' size limits
 # (262144 bytes of annotations for `kubectl apply`'s last-applied configuration).
 STATIC_CHUNK = 100
+# Static series only change with the rules: their groups run this often, well inside the 5m an instant query looks
+# back, so joins always find them (7 rules a model: 3500 at 500 models, 70 ms of a Prometheus' time per run).
+STATIC_EVERY = Duration.parse("2m")
 
 
 @dataclass
@@ -80,6 +90,12 @@ class _Builder:
     def rec(self, metric: str, *matchers: tuple[str, str, str]) -> str:
         """A selector of a series llmmon records for this spec."""
         return selector(metric, eq(SPEC_LABEL, self.plan.name), *matchers)
+
+    def among(self, models: Iterable[Model]) -> list[Matcher]:
+        """A matcher selecting `models` among the spec's recorded series; none when they are all of them (a
+        regex of every model name costs Prometheus a lookup per name at every evaluation)."""
+        names = {m.name for m in models}
+        return [] if names >= {m.name for m in self.plan.models} else [re_in("model", names)]
 
     def group(self, suffix: str, build: Any, interval: Duration | None = None) -> None:
         self.rules, self.covers = [], []
@@ -135,8 +151,13 @@ class _Builder:
                     _per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
                     for m in models)
             keys = ", ".join(["model", *([extra] if extra else [])])
-            return (f"{how} by ({keys}) (\n  label_replace(\n    {series([namespaces])},\n    \"served_model\", "
-                    f"\"$1\", {quote(preset.model_label or '')}, \"(.*)\"\n  )\n  * on (namespace, served_model) "
+            # Replicas are summed (or averaged) first: the label copy and the join then touch one series per
+            # model instead of one per pod (a quarter of the work at 4 replicas).
+            label = preset.model_label or ""
+            grouping = ", ".join(["namespace", label, *([extra] if extra else [])])
+            inner = f"{how} by ({grouping}) ({series([namespaces])})"
+            return (f"{how} by ({keys}) (\n  label_replace(\n    {inner},\n    \"served_model\", "
+                    f"\"$1\", {quote(label)}, \"(.*)\"\n  )\n  * on (namespace, served_model) "
                     f"group_left (model)\n  {info}\n)")
 
         def rate(counter: Counter, suffix: str = "") -> Callable[[list[Matcher]], str]:
@@ -157,24 +178,19 @@ class _Builder:
                 out = f"{out}\n+ on (model)\n(\n{part}\nor on (model)\n0 * {parts[0]}\n)"
             return out
 
-        own = re_in("model", (m.name for m in models))
+        own = self.among(models)
         # The `engine` label keeps each engine's rule distinct (promtool's duplicate-rules lint).
         record = functools.partial(self.record, engine=preset.name)
         record(REQUESTS, total(preset.requests), models)
-        record(ERRORS, f"{by_model(rate(preset.errors))}\nor on (model)\n0 * {self.rec(REQUESTS, own)}", models)
+        record(ERRORS, f"{by_model(rate(preset.errors))}\nor on (model)\n0 * {self.rec(REQUESTS, *own)}", models)
         for base, histogram in ((LATENCY, preset.latency), (TTFT, preset.ttft)):
             if histogram is None:
                 continue
             name = _histogram_record(base, histogram)
-            buckets = rate(Counter(histogram.metric), "_bucket")
-
-            def normalised(where: list[Matcher], b: Callable[[list[Matcher]], str] = buckets) -> str:
-                return f"label_replace({b(where)}, \"le\", \"$1\", \"le\", \"(.+)\\\\.0\")"
-
-            record(f"{name}_bucket:rate5m", by_model(normalised, "le"), models)
+            record(f"{name}_bucket:rate5m", by_model(rate(Counter(histogram.metric), "_bucket"), "le"), models)
             record(f"{name}_count:rate5m", by_model(rate(Counter(histogram.metric), "_count")), models)
             if name != base:  # a histogram in another unit: its quantiles are converted to seconds here
-                bucket, count = self.rec(name + "_bucket:rate5m", own), self.rec(name + "_count:rate5m", own)
+                bucket, count = self.rec(name + "_bucket:rate5m", *own), self.rec(name + "_count:rate5m", *own)
                 for label, q in QUANTILES.items():
                     record(f"{base}:{label}", f"histogram_quantile({number(q)}, {bucket}) * {number(histogram.scale)}"
                            f"\nand on (model)\n({count} > 0)", models)
@@ -217,16 +233,40 @@ class _Builder:
         self.record(TOKENS_1H, f"avg_over_time({self.rec(TOKENS)}[1h])", models)
 
     # -- GPU utilisation and cost --------------------------------------------------------------
+    def pod_models(self) -> None:
+        """Which model each pod belongs to, by the models' pod regexes: recorded once every POD_MAP_EVERY, so
+        the per-model regexes run there and not at every evaluation. A pod two regexes match goes to the first
+        model of the spec (the compiler already refuses regexes that select each other's pods)."""
+        names = [n for n, wanted in ((DCGM_UTIL, self._dcgm_models()), (CPU_SECONDS, self.plan.cpu_core_hourly))
+                 if wanted]
+        if not names:
+            return
+        metric = eq("__name__", names[0]) if len(names) == 1 else ("__name__", "=~", regex_of(names))
+        terms = [_per_model(m, f"group by (namespace, pod) ({selector('', metric, eq('namespace', m.namespace), ('pod', '=~', m.pods))})")  # noqa: E501
+                 for m in self.plan.models]
+        self.record(POD_MODEL, _union(terms, "or on (namespace, pod)"), self.plan.models)
+
+    def _dcgm_models(self) -> list[Model]:
+        return [m for m in self.plan.models if m.gpu_type] if self.plan.gpu_exporter == "dcgm" else []
+
+    def _pod_join(self, models: Iterable[Model]) -> str:
+        # topk keeps one model per pod while a spec change moves a pod: both mappings are then in the lookback.
+        mapping = f"last_over_time({self.rec(POD_MODEL, *self.among(models))}[{POD_MAP_LOOKBACK}])"
+        return f"* on (namespace, pod) group_left (model)\n  topk by (namespace, pod) (1, {mapping})"
+
     def cost(self) -> None:
         plan = self.plan
-        gpu_terms = [(m, t) for m in plan.models if (t := self._gpu_term(m))]
-        if gpu_terms:
+        namespaces = re_in("namespace", (m.namespace for m in plan.models))
+        if dcgm := self._dcgm_models():
+            util = selector(DCGM_UTIL, re_in("namespace", (m.namespace for m in dcgm)))
+            self.record(GPU_UTIL, f"avg by (model) (\n  {util}\n  {self._pod_join(dcgm)}\n) / 100", dcgm)
+        elif gpu_terms := [(m, t) for m in plan.models if (t := self._gpu_term(m))]:
             self.record(GPU_UTIL, "\nor\n".join(t for _, t in gpu_terms), [m for m, _ in gpu_terms])
         gpu_cost = self.rec(GPU_COST)
         if plan.cpu_core_hourly:
-            terms = [_per_model(m, f"sum(rate({selector('container_cpu_usage_seconds_total', eq('namespace', m.namespace), ('pod', '=~', m.pods), ('container', '!=', ''))}[{BASE_WINDOW}]))")  # noqa: E501
-                     for m in plan.models]
-            self.record(CPU_CORES, "\nor\n".join(terms), plan.models)
+            cpu = selector(CPU_SECONDS, namespaces, ("container", "!=", ""))
+            self.record(CPU_CORES, f"sum by (model) (\n  sum by (namespace, pod) (rate({cpu}[{BASE_WINDOW}]))\n  "
+                        f"{self._pod_join(plan.models)}\n)", plan.models)
             cpu = f"{number(plan.cpu_core_hourly)} * {self.rec(CPU_CORES)}"
             cost = (f"{gpu_cost}\n+ on (model) group_left ()\n(\n  {cpu}\n"
                     f"  or on (model)\n  0 * {gpu_cost}\n)")
@@ -239,8 +279,6 @@ class _Builder:
     def _gpu_term(self, m: Model) -> str | None:
         kind = self.plan.gpu_exporter
         pods = ("pod", "=~", m.pods)
-        if kind == "dcgm" and m.gpu_type:
-            return _per_model(m, f"avg({selector('DCGM_FI_DEV_GPU_UTIL', eq('namespace', m.namespace), pods)}) / 100")
         if kind == "nvml" and m.gpu_type:
             nodes = f"max by (node) ({selector('kube_pod_info', eq('namespace', m.namespace), pods)})"
             return _per_model(m, f"avg(nvidia_smi_utilization_gpu_ratio * on (node) group_left () {nodes})")
@@ -262,10 +300,10 @@ class _Builder:
             models = having(kind)
             if not models:
                 continue
-            own = re_in("model", (m.name for m in models))
+            own = self.among(models)
             if errors:
-                self.record(SLO_REQUESTS + "5m", self.rec(source, own), models, slo=kind)
-                self.record(SLO_ERRORS + "5m", self.rec(errors, own), models, slo=kind)
+                self.record(SLO_REQUESTS + "5m", self.rec(source, *own), models, slo=kind)
+                self.record(SLO_ERRORS + "5m", self.rec(errors, *own), models, slo=kind)
                 continue
             # Models are grouped by the recorded histogram they use (its unit) and the bucket of their threshold;
             # each group is one term of a single rule: two rules may not record the same name and labels.
@@ -281,35 +319,64 @@ class _Builder:
             terms = []
             for (name, le), group in sorted(groups.items()):
                 totals[name].extend(group)
-                sel = re_in("model", (m.name for m in group))
-                good = self.rec(name + "_bucket:rate5m", sel, le)
-                terms.append(f"clamp_min(\n  {self.rec(name + '_count:rate5m', sel)}\n"
+                sel = self.among(group)
+                good = self.rec(name + "_bucket:rate5m", *sel, le)
+                terms.append(f"clamp_min(\n  {self.rec(name + '_count:rate5m', *sel)}\n"
                              f"  - on (model) group_left ()\n  sum by (model) ({good}),\n  0\n)")
-            requests = [self.rec(name + "_count:rate5m", re_in("model", (m.name for m in ms)))
+            requests = [self.rec(name + "_count:rate5m", *self.among(ms))
                         for name, ms in sorted(totals.items())]
             self.record(SLO_REQUESTS + "5m", "\nor\n".join(requests), models, slo=kind)
             self.record(SLO_ERRORS + "5m", "\nor\n".join(terms), models, slo=kind)
-        all_slo = [m for m in self.plan.models if m.objectives]
-        if not all_slo:
+        self.windows(None)
+
+    def _slo_models(self) -> list[Model]:
+        return [m for m in self.plan.models if m.objectives]
+
+    def windows(self, every: Duration | None) -> None:
+        """The SLO windows recomputed at one cadence (None: every evaluation); see llmmon.slo."""
+        models = self._slo_models()
+        if not models:
             return
-        for window in recorded_windows(self.plan.slo_window):
+        if every == SAMPLE_EVERY:  # the 30m window sampled at this cadence: what the longer windows average
+            for name in (SLO_REQUESTS, SLO_ERRORS):
+                self.record(name + SAMPLED, self.rec(name + str(SAMPLE_EVERY)), models)
+        suffix = f"_every{every}" if every else ""
+        for window in (w for w in recorded_windows(self.plan.slo_window) if cadence(w) == every):
             w = str(window)
             if window != BASE_WINDOW:
                 for name in (SLO_REQUESTS, SLO_ERRORS):
-                    source = name + ("5m" if window.ms <= FAST_LIMIT.ms else SAMPLED)
-                    self.record(name + w, f"avg_over_time({self.rec(source)}[{w}])", all_slo)
-            req = self.rec(SLO_REQUESTS + w)
-            self.record(SLO_RATIO + w, f"{self.rec(SLO_ERRORS + w)}\n/\n({req} > 0)\nor\n0 * {req}", all_slo)
-        ratio = self.rec(SLO_RATIO + str(self.plan.slo_window))
-        self.record(AVAILABILITY, f"1 - {ratio}", all_slo)
-        self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", all_slo)
+                    source = name + (SAMPLED if every == SAMPLE_EVERY else str(BASE_WINDOW))
+                    self.record(name + w + suffix, f"avg_over_time({self.rec(source)}[{w}])", models)
+            req = self.rec(SLO_REQUESTS + w + suffix)
+            self.record(SLO_RATIO + w + suffix, f"{self.rec(SLO_ERRORS + w + suffix)}\n/\n({req} > 0)\nor\n0 * {req}",
+                        models)
 
-    def slo_samples(self) -> None:
-        """The 30m window, copied once every SAMPLE_EVERY: what the long windows average (see llmmon.slo)."""
-        all_slo = [m for m in self.plan.models if m.objectives]
-        if all_slo:
-            for name in (SLO_REQUESTS, SLO_ERRORS):
-                self.record(name + SAMPLED, self.rec(name + str(SAMPLE_EVERY)), all_slo)
+    def slo_budget(self) -> None:
+        """Every window a slower group recomputes, copied at every evaluation; the availability and budget."""
+        models = self._slo_models()
+        if not models:
+            return
+        for window in recorded_windows(self.plan.slo_window):
+            if cadence(window):
+                self.record(SLO_RATIO + str(window), self.slo_read(SLO_RATIO, window), models)
+        ratio = self.rec(SLO_RATIO + str(self.plan.slo_window))
+        self.record(AVAILABILITY, f"1 - {ratio}", models)
+        self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", models)
+
+    def slo_read(self, name: str, window: Duration) -> str:
+        """A window's latest value, wherever its cadence records it."""
+        every = cadence(window)
+        if every is None:
+            return self.rec(name + str(window))
+        return f"last_over_time({self.rec(f'{name}{window}_every{every}')}[{Duration(every.ms * 2)}])"
+
+    def burn_thresholds(self) -> None:
+        """The error ratio above which each burn-rate pair fires, per model and SLO: factor × (1 − objective).
+        As static as the objectives, so recorded at their cadence rather than computed twice in every alert."""
+        models = self._slo_models()
+        for pair in BURN_WINDOWS if models else ():
+            self.record(BURN_THRESHOLD, f"{number(pair.factor(self.plan.slo_window))} * (1 - {self.rec(OBJECTIVE)})",
+                        models, **_pair_labels(pair))
 
     # -- alerts ----------------------------------------------------------------------------------
     def alerts(self) -> None:
@@ -342,59 +409,58 @@ class _Builder:
         if not models:
             return
         window = self.plan.slo_window
-        objective = self.rec(OBJECTIVE)
         for pair in BURN_WINDOWS:
             factor = number(pair.factor(window))
             long_, short = str(pair.long), str(pair.short)
+            threshold = self.rec(BURN_THRESHOLD, *(eq(k, v) for k, v in _pair_labels(pair).items()))
 
-            def over(w: str, factor: str = factor) -> str:
-                return f"{self.rec(SLO_RATIO + w)} > on (model, slo) group_left () ({factor} * (1 - {objective}))"
+            def over(w: str, threshold: str = threshold) -> str:
+                return f"{self.rec(SLO_RATIO + w)} > on (model, slo) group_left () {threshold}"
 
             expr = (f"(\n  {over(long_)}\n  and on (model, slo)\n  {over(short)}\n)\nand on (model, slo)\n"
-                    f"({self.rec(SLO_REQUESTS + long_)} >= on (model) group_left () {self.rec(MIN_RATE)})")
+                    f"({self.slo_read(SLO_REQUESTS, pair.long)} >= on (model) group_left () {self.rec(MIN_RATE)})")
             spent = f"{number(round(pair.budget_fraction * 100, 6))}%"
             self.alert("ErrorBudgetBurn", expr, pair.for_, models,
-                       {"severity": pair.tier, "long_window": long_, "short_window": short},
-                       "An LLM model is burning its error budget too fast",
+                       _pair_labels(pair), "An LLM model is burning its error budget too fast",
                        f"{{{{ $labels.model }}}}: the {{{{ $labels.slo }}}} error ratio over {long_} is "
                        f"{{{{ $value | humanizePercentage }}}}, more than {factor}x the rate that spends the whole "
                        f"{window} budget; {spent} of it is gone when this fires (confirmed over {short}).")
 
     def _threshold_alert(self, alert: Alert, models: list[Model], extra: dict[str, str]) -> None:
-        own = re_in("model", (m.name for m in models))
+        own = self.among(models)
         t = alert.threshold
         labels = {"severity": alert.tier, **extra}
         model = "{{ $labels.model }}"
         if alert.key == "latency_p99":
             stat = "p99" if models[0].engine.latency else "mean"
-            expr = f"{self.rec(LATENCY + ':' + stat, own)} > {number(t or 0)}"
+            expr = f"{self.rec(LATENCY + ':' + stat, *own)} > {number(t or 0)}"
             text = (f"{stat} end-to-end latency of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
                     f"(threshold {number(t or 0)}s).")
             summary = f"LLM {stat} latency is above its threshold"
         elif alert.key == "ttft_p95":
-            expr = f"{self.rec(TTFT + ':p95', own)} > {number(t or 0)}"
+            expr = f"{self.rec(TTFT + ':p95', *own)} > {number(t or 0)}"
             text = (f"p95 time to first token of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
                     f"(threshold {number(t or 0)}s).")
             summary = "LLM time to first token is above its threshold"
         elif alert.key == "error_rate":
-            expr = f"{self.rec(ERROR_RATIO, own)} > {number(t or 0)}"
+            expr = f"{self.rec(ERROR_RATIO, *own)} > {number(t or 0)}"
             text = (f"{{{{ $value | humanizePercentage }}}} of requests to {model} failed over the last 5m "
                     f"(threshold {_pct(t)}).")
             summary = "LLM requests are failing"
         elif alert.key == "gpu_utilization_low":
-            expr = (f"{self.rec(GPU_UTIL, own)} < {number(t or 0)}\nand on (model)\n"
-                    f"{self.rec(REQUESTS, own)} > 0")
+            expr = (f"{self.rec(GPU_UTIL, *own)} < {number(t or 0)}\nand on (model)\n"
+                    f"{self.rec(REQUESTS, *own)} > 0")
             text = (f"GPUs of {model} are {{{{ $value | humanizePercentage }}}} busy while it serves traffic "
                     f"(threshold {_pct(t)}): the allocation may be larger than the load needs.")
             summary = "GPUs allocated to an LLM model are mostly idle"
         elif alert.key == "throughput_low":
-            expr = (f"{self.rec(REQUESTS, own)} < {number(t or 0)}\nand on (model)\n"
-                    f"{self.rec(REQUESTS_1H, own)} > 0")
+            expr = (f"{self.rec(REQUESTS, *own)} < {number(t or 0)}\nand on (model)\n"
+                    f"{self.rec(REQUESTS_1H, *own)} > 0")
             text = (f"{model} serves {{{{ $value | printf \"%.2f\" }}}} requests/s over the last 5m, below "
                     f"{number(t or 0)} req/s, after traffic in the last hour.")
             summary = "LLM request throughput dropped"
         else:
-            expr = f"{self.rec(INFO, own)}\nunless on (model)\n{self.rec(REQUESTS, own)}"
+            expr = f"{self.rec(INFO, *own)}\nunless on (model)\n{self.rec(REQUESTS, *own)}"
             text = (f"No request metrics of {model} (engine {{{{ $labels.engine }}}}, namespace "
                     f"{{{{ $labels.namespace }}}}) for {alert.for_}: its pods are down or no longer scraped.")
             summary = "Metrics of an LLM model are missing"
@@ -404,6 +470,21 @@ class _Builder:
 def _histogram_record(base: str, histogram: Histogram) -> str:
     """The recorded name of a histogram: `base` for seconds, `..._ms` for millisecond histograms."""
     return base if histogram.scale == 1 else base.replace("_seconds", "_ms")
+
+
+def _pair_labels(pair: BurnWindow) -> dict[str, str]:
+    """What tells burn-rate pairs apart: on their alerts and on their thresholds."""
+    return {"severity": pair.tier, "long_window": str(pair.long), "short_window": str(pair.short)}
+
+
+def _union(terms: list[str], op: str) -> str:
+    """`a op b op c ...` nested as a balanced tree: Prometheus matches each `or` against everything on its left,
+    so a flat chain of n terms costs n²/2 label hashes, a balanced one n·log n. Left terms still win."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    left, right = _union(terms[:half], op), _union(terms[half:], op)
+    return f"{left if half == 1 else f'({left})'}\n{op}\n{right if len(terms) - half == 1 else f'({right})'}"
 
 
 def _per_model(m: Model, expr: str) -> str:
@@ -423,16 +504,21 @@ def build(plan: Plan) -> RuleSet:
     b = _Builder(plan)
     chunks = [plan.models[i:i + STATIC_CHUNK] for i in range(0, len(plan.models), STATIC_CHUNK)]
     for n, chunk in enumerate(chunks, 1):
-        b.group("static" if len(chunks) == 1 else f"static-{n:03d}", lambda ms=chunk: b.static(ms))
+        b.group("static" if len(chunks) == 1 else f"static-{n:03d}", lambda ms=chunk: b.static(ms),
+                interval=STATIC_EVERY)
+    b.group("thresholds", b.burn_thresholds, interval=STATIC_EVERY)
     by_engine: dict[str, list[Model]] = defaultdict(list)
     for m in plan.models:
         by_engine[m.engine.name].append(m)
     for name, models in sorted(by_engine.items()):
         b.group(f"engine-{name}", lambda p=models[0].engine, ms=models: b.engine(p, ms))
     b.group("model", b.derived)
+    b.group("pods", b.pod_models, interval=POD_MAP_EVERY)
     b.group("cost", b.cost)
     b.group("slo", b.slos)
-    b.group("slo-sampled", b.slo_samples, interval=SAMPLE_EVERY)
+    for every in (MEDIUM_EVERY, SAMPLE_EVERY):
+        b.group(f"slo-every{every}", lambda e=every: b.windows(e), interval=every)
+    b.group("slo-budget", b.slo_budget)
     b.group("alerts", b.alerts)
     return b.out
 

@@ -63,13 +63,15 @@ class Histogram:
 
 
 def le_matcher(histogram: Histogram, bound: float) -> Matcher:
-    """The `le` matcher of a native bound, after llmmon's normalisation of `2.0` to `2`.
+    """The `le` matcher of a native bound, as exposed: Go clients print a whole bound as `2`, Python's as `2.0`,
+    so both are matched (the recorded buckets keep `le` as scraped; histogram_quantile merges equal bounds).
 
     Engines with irrational bounds (TGI: 1.5^k × 0.0001, le_style "repr") print them with more digits
     than one can rely on; those are matched on their first six significant digits, cut, not rounded.
     """
     if histogram.le_style != "repr":
-        return ("le", "=", f"{bound:.12g}")
+        text = f"{bound:.12g}"
+        return ("le", "=~", f"{re.escape(text)}|{re.escape(text)}\\.0") if bound == int(bound) else ("le", "=", text)
     text = repr(float(bound))
     match = re.match(r"^(0\.0*)?", text)
     lead = len(match.group(0)) if match else 0
