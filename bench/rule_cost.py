@@ -85,6 +85,7 @@ class Settings:
     cycles: int = 5
     warmup: int = 1
     jobs: int = 2
+    settle: float = SHORT_RANGE_S  # cycles count from this long after the history ends (see `measure`)
 
 
 @dataclass
@@ -249,9 +250,9 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
     """Run one rule set alone on a copy of the backfilled TSDB and read what each cycle costs.
 
     Every group runs at the global interval (see `flattened`); one with an interval of its own, k cycles
-    long, counts 1/k of its evaluation time in each cycle. Cycles count from SHORT_RANGE_S after the backfill's
-    `end`: until then a 5m range also reaches into the backfilled blocks, which never happens on a server that
-    has been running (the last hours live in its head block)."""
+    long, counts 1/k of its evaluation time in each cycle. Cycles count from `settings.settle` (5m) after the
+    backfill's `end`: until then a 5m range also reaches into the backfilled blocks, which never happens on a
+    server that has been running (the last hours live in its head block)."""
     data = folder / "data"
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-al", str(blocks), str(data)], check=True)
@@ -263,7 +264,7 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
                     evaluation_interval=settings.evaluation, data_dir=data) as prom:
         seen: dict[str, list[tuple[float, float, float]]] = {}
         cpu_at: list[tuple[float, float]] = []
-        fresh = end + SHORT_RANGE_S
+        fresh = end + settings.settle
         deadline = time.monotonic() + max(0.0, fresh - time.time()) + interval * (runs_wanted + 4) + 600
         while len(seen) < len(own) or any(len(seen[g]) < runs_wanted for g in own):
             if time.monotonic() > deadline:

@@ -172,7 +172,8 @@ def test_a_total_outage_pages_sooner_with_llmmon_than_with_the_design_rules() ->
 
 @pytest.mark.slow
 def test_a_small_rule_cost_run_measures_both_rule_sets(tmp_path: Path) -> None:
-    settings = rule_cost.Settings(replicas=2, history=3600.0, scrape="2s", evaluation="1s", cycles=2, warmup=1)
+    settings = rule_cost.Settings(replicas=2, history=3600.0, scrape="2s", evaluation="1s", cycles=2, warmup=1,
+                                  settle=0.0)  # no wait for 5m ranges to leave the backfilled blocks
     row = rule_cost.run_size(3, settings, tmp_path)
     assert row.raw_series > 200
     assert row.history_samples > row.raw_series
