@@ -43,7 +43,7 @@ DCGM_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 CPU_SECONDS = "container_cpu_usage_seconds_total"
 # Pods are mapped to models this often; a new pod's GPU and CPU series count for its model from the next run.
 POD_MAP_EVERY = Duration.parse("5m")
-POD_MAP_LOOKBACK = Duration.parse("10m")  # two runs: one late or failed run loses nothing
+POD_MAP_LOOKBACK = Duration(POD_MAP_EVERY.ms * 2)  # two runs: one late or failed run loses nothing
 COST_PER_HOUR = "llm_cost_per_hour"
 COST_PER_MTOK = "llm_cost_per_million_tokens"
 SLO_REQUESTS = "model:slo_requests:rate"
@@ -340,16 +340,14 @@ class _Builder:
         if every == SAMPLE_EVERY:  # the 30m window sampled at this cadence: what the longer windows average
             for name in (SLO_REQUESTS, SLO_ERRORS):
                 self.record(name + SAMPLED, self.rec(name + str(SAMPLE_EVERY)), models)
-        suffix = f"_every{every}" if every else ""
         for window in (w for w in recorded_windows(self.plan.slo_window) if cadence(w) == every):
-            w = str(window)
             if window != BASE_WINDOW:
                 for name in (SLO_REQUESTS, SLO_ERRORS):
                     source = name + (SAMPLED if every == SAMPLE_EVERY else str(BASE_WINDOW))
-                    self.record(name + w + suffix, f"avg_over_time({self.rec(source)}[{w}])", models)
-            req = self.rec(SLO_REQUESTS + w + suffix)
-            self.record(SLO_RATIO + w + suffix, f"{self.rec(SLO_ERRORS + w + suffix)}\n/\n({req} > 0)\nor\n0 * {req}",
-                        models)
+                    self.record(_window_record(name, window), f"avg_over_time({self.rec(source)}[{window}])", models)
+            req = self.rec(_window_record(SLO_REQUESTS, window))
+            errors = self.rec(_window_record(SLO_ERRORS, window))
+            self.record(_window_record(SLO_RATIO, window), f"{errors}\n/\n({req} > 0)\nor\n0 * {req}", models)
 
     def slo_budget(self) -> None:
         """Every window a slower group recomputes, copied at every evaluation; the availability and budget."""
@@ -365,10 +363,8 @@ class _Builder:
 
     def slo_read(self, name: str, window: Duration) -> str:
         """A window's latest value, wherever its cadence records it."""
-        every = cadence(window)
-        if every is None:
-            return self.rec(name + str(window))
-        return f"last_over_time({self.rec(f'{name}{window}_every{every}')}[{Duration(every.ms * 2)}])"
+        latest, every = self.rec(_window_record(name, window)), cadence(window)
+        return latest if every is None else f"last_over_time({latest}[{Duration(every.ms * 2)}])"
 
     def burn_thresholds(self) -> None:
         """The error ratio above which each burn-rate pair fires, per model and SLO: factor × (1 − objective).
@@ -405,7 +401,7 @@ class _Builder:
             self._threshold_alert(alert, models, extra)
 
     def _burn_rate(self) -> None:
-        models = [m for m in self.plan.models if m.objectives]
+        models = self._slo_models()
         if not models:
             return
         window = self.plan.slo_window
@@ -470,6 +466,13 @@ class _Builder:
 def _histogram_record(base: str, histogram: Histogram) -> str:
     """The recorded name of a histogram: `base` for seconds, `..._ms` for millisecond histograms."""
     return base if histogram.scale == 1 else base.replace("_seconds", "_ms")
+
+
+def _window_record(name: str, window: Duration) -> str:
+    """Where a window of an SLO series is recorded: `<name><window>`, suffixed `_every<cadence>` when a slower
+    group recomputes it (llmmon.slo.cadence)."""
+    every = cadence(window)
+    return f"{name}{window}" + (f"_every{every}" if every else "")
 
 
 def _pair_labels(pair: BurnWindow) -> dict[str, str]:
