@@ -98,7 +98,7 @@ class Prometheus:
         """prometheus.yml: one scrape job for the targets, the rule files, the intervals."""
         return {"global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval,
                            "evaluation_interval": self.evaluation_interval},
-                "rule_files": [str(p) for p in self.rule_files] if with_rules else [],
+                "rule_files": [str(p.resolve()) for p in self.rule_files] if with_rules else [],
                 "scrape_configs": [{"job_name": "llm", "static_configs": [{"targets": self.targets}]}]}
 
     def _write_config(self, with_rules: bool) -> Path:
@@ -118,10 +118,17 @@ class Prometheus:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"targets {self.targets} were not scraped within {timeout:.0f} s")
             time.sleep(0.2)
+        self.reload(deadline - time.monotonic())
+
+    def reload(self, timeout: float = 120.0) -> None:
+        """Write the config with `rule_files` and make the server load it (SIGHUP); return once it serves
+        exactly those files' groups."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
         self._write_config(with_rules=True)
         os.kill(self.process.pid, signal.SIGHUP)
-        wanted = len(self.rule_files)
-        while len({g["file"] for g in self.get("/api/v1/rules")["groups"]}) < wanted:
+        wanted = {str(p.resolve()) for p in self.rule_files}
+        while {g["file"] for g in self.get("/api/v1/rules")["groups"]} != wanted:
             if time.monotonic() > deadline:
                 log = self.log.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"prometheus did not load the rules:\n{log}")
