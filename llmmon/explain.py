@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmmon.model import Alert, Model, Objective, Plan
-from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, FAST_LIMIT, LIVE_LIMIT, MEDIUM_EVERY, SAMPLE_EVERY, BurnWindow
+from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, FAST_LIMIT, MEDIUM_EVERY, SAMPLE_EVERY, SLOW_PAIR_EVERY, BurnWindow
 from llmmon.units import Duration, format_number
 
 STEP = Duration.parse("1m")  # scrape and rule-evaluation interval the outage times assume by default
@@ -25,9 +25,10 @@ def _notes(step: Duration) -> tuple[str, ...]:
         f"Outage times are the latest a steady total outage fires the pair, with scrape and rule evaluation every "
         f"{step} and a full window of history; it fires one interval sooner when Prometheus happens to evaluate "
         "the SLO rule group before the alert group (checked with `promtool test rules` in both orders).",
-        f"Windows over {LIVE_LIMIT} are recomputed less often than every evaluation (up to {FAST_LIMIT}: every "
-        f"{MEDIUM_EVERY}; longer: every {SAMPLE_EVERY}), so on a running Prometheus a pair reading them can fire up "
-        "to that much later than shown (promtool evaluates every group at every step).",
+        f"Only the windows of the first pair ({BURN_WINDOWS[0].long}, {BURN_WINDOWS[0].short}) are recomputed at every "
+        f"evaluation; the others less often (up to {FAST_LIMIT}: every {MEDIUM_EVERY}; longer: every {SAMPLE_EVERY}) "
+        f"and the pairs reading them are evaluated every {SLOW_PAIR_EVERY}, so on a running Prometheus such a pair can "
+        "fire up to that much later than shown (promtool evaluates every group at every step).",
     )
 
 

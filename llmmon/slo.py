@@ -22,6 +22,8 @@ class BurnWindow:
         return round(self.budget_fraction * slo_window.ms / self.long.ms, 4)
 
 
+BASE_WINDOW = Duration.parse("5m")
+
 # Google SRE Workbook, "Alerting on SLOs": two page pairs, ticket pairs. Pages have no `for`: the short window
 # already debounces them, and a total outage pages within 3 minutes (2m `for` made it 5; bench/alerting.py).
 # The 6h/30m ticket at 2.5% opens a ticket for a 5x burn (0.5% errors on 99.9%) within 4 hours, where the
@@ -34,26 +36,32 @@ BURN_WINDOWS = (
     BurnWindow(Duration.parse("3d"), Duration.parse("6h"), 0.10, "warning", Duration.parse("15m")),
 )
 
-BASE_WINDOW = Duration.parse("5m")
-
-# How often each window is recomputed. Windows up to LIVE_LIMIT (5m, 30m, 1h: the fast page pair) at every
-# evaluation, from the 5m rates. Windows up to FAST_LIMIT (2h, 6h) by a group of their own every MEDIUM_EVERY,
-# from the same 5m rates: a 6h average reads 720 samples at a 30s evaluation, and a window that long moves little
-# in 5 minutes. Longer windows (1d, 3d, the SLO window) every SAMPLE_EVERY, averaging a copy of the 30m window
-# taken at that cadence: 48 samples a day instead of 2880. Every window is then copied, at every evaluation, to
-# the series alerts and dashboards read, so a slower group only delays a window by its cadence. Long windows
-# serve ticket pairs (`for: 15m`) and the budget; the 6h page pair (a 6x burn, hours to reach) lags 5m at most.
-LIVE_LIMIT = Duration.parse("1h")
+# How often each window is recomputed. The windows of the fast page pair (1h and 5m: a total outage pages in
+# minutes) at every evaluation, from the 5m rates. Other windows up to FAST_LIMIT (30m, 2h, 6h) by a group of their
+# own every MEDIUM_EVERY, from the same 5m rates: a 6h average reads 720 samples at a 30s evaluation, and the pairs
+# reading them (a 6x burn, hours to reach) need not be faster. Longer windows (1d, 3d, the SLO window) every
+# SAMPLE_EVERY, averaging a copy of the 30m window taken at that cadence: 48 samples a day instead of 2880.
+# Alerts read each window where it is recorded, so a slower group delays a pair by its cadence at most; ticket
+# pairs hold for 15m anyway.
+LIVE = (BASE_WINDOW, BURN_WINDOWS[0].long)  # the fast page pair (1h/5m)
 MEDIUM_EVERY = Duration.parse("5m")
 SAMPLE_EVERY = Duration.parse("30m")
 FAST_LIMIT = Duration.parse("6h")
+# The pairs reading windows recomputed less often than every evaluation are evaluated this often, and so are the
+# copies of those windows dashboards read (under the names without `_every...`), the availability and the budget.
+SLOW_PAIR_EVERY = Duration.parse("2m")
 
 
 def cadence(window: Duration) -> Duration | None:
     """How often a window is recomputed: None for every evaluation."""
-    if window.ms <= LIVE_LIMIT.ms:
+    if window in LIVE:
         return None
     return MEDIUM_EVERY if window.ms <= FAST_LIMIT.ms else SAMPLE_EVERY
+
+
+def live(pair: BurnWindow) -> bool:
+    """Whether both windows of a pair are recomputed at every evaluation (its alert is then evaluated as often)."""
+    return cadence(pair.long) is None and cadence(pair.short) is None
 
 
 def recorded_windows(slo_window: Duration) -> tuple[Duration, ...]:

@@ -10,6 +10,8 @@ import yaml
 
 from helpers import EXAMPLE, ROOT, generate, plan_from_text, plan_of, promtool
 from llmmon.emit import prometheus
+from llmmon.promql import number
+from llmmon.slo import BURN_WINDOWS
 from llmmon.validate import run as validate
 
 ONE_MODEL = """\
@@ -130,9 +132,29 @@ def test_latency_slo_counts_good_requests_whatever_the_le_spelling(tmp_path: Pat
 
 def test_burn_rate_factors_are_derived_from_the_slo_window(tmp_path: Path) -> None:
     plan = plan_from_text(tmp_path, _spec(tmp_path, window="28d"))
-    exprs = [r["expr"] for r in prometheus.build(plan).rules if r.get("record") == "slo:burn_threshold:ratio"]
-    factors = [re.match(r"([\d.]+) \* \(1 - slo:objective", e)[1] for e in exprs]  # type: ignore[index]
-    assert factors == ["13.44", "2.8", "5.6", "2.8", "0.9333"]
+    exprs = [r["expr"] for r in prometheus.build(plan).rules if r.get("alert") == "ErrorBudgetBurn"]
+    thresholds = [float(re.search(r"ratio_rate\w+\{[^}]*\}(?:\[\w+\]\))? > ([\d.e-]+)", e)[1])  # type: ignore[index]
+                  for e in exprs]
+    assert thresholds == pytest.approx([f * 0.001 for f in (13.44, 2.8, 5.6, 2.8, 0.9333)])
+
+
+def test_burn_rate_alerts_join_objectives_set_model_by_model(tmp_path: Path) -> None:
+    """Past MAX_BURN_TERMS distinct objectives the alerts join the objective series; the generated promtool tests
+    (an outage of the first model pages, the others stay quiet) still pass."""
+    models = prometheus.MAX_BURN_TERMS + 1
+    lines = "\n".join(f"  - {{name: m{i}, gpus: {{type: H100, count: 8}}, slo: {{availability: {99 + i / 100}}}}}"
+                      for i in range(models))
+    plan = plan_from_text(tmp_path, ONE_MODEL.format(models=lines, window="30d"))
+    alerts = [r for r in prometheus.build(plan).rules if r.get("alert") == "ErrorBudgetBurn"]
+    factors = {(p.tier, str(p.long)): p.factor(plan.slo_window) for p in BURN_WINDOWS}
+    assert len(alerts) == len(factors) == 5
+    for alert in alerts:  # each pair its own factor
+        factor = factors[(alert["labels"]["severity"], alert["labels"]["long_window"])]
+        assert alert["expr"].count(f"group_left () ({number(factor)} * (1 - slo:objective:ratio") == 2, alert
+    generate(plan, tmp_path / "out")
+    for test_file in sorted((tmp_path / "out/prometheus/tests").glob("*.yaml")):
+        done = promtool("test", "rules", str(test_file), cwd=test_file.parent)
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_computed_rules_do_not_grow_with_the_fleet(tmp_path: Path) -> None:

@@ -8,16 +8,27 @@ Per-model settings (objectives, minimum request rates, GPU prices) are small sta
 from __future__ import annotations
 
 import functools
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llmmon import slo
 from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model, Plan
 from llmmon.promql import SPEC_LABEL, eq, number, quote, re_in, regex_of, selector
-from llmmon.slo import BASE_WINDOW, BURN_WINDOWS, MEDIUM_EVERY, SAMPLE_EVERY, BurnWindow, cadence, recorded_windows
+from llmmon.slo import (
+    BASE_WINDOW,
+    BURN_WINDOWS,
+    MEDIUM_EVERY,
+    SAMPLE_EVERY,
+    SLOW_PAIR_EVERY,
+    BurnWindow,
+    cadence,
+    recorded_windows,
+)
 from llmmon.units import Duration
 
 INFO = "llmmon:model_info"
@@ -30,6 +41,7 @@ ERRORS = "model:llm_request_errors:rate5m"
 ERROR_RATIO = "model:llm_request_errors:ratio_rate5m"
 REQUESTS_1H = "model:llm_requests:rate1h"
 LATENCY = "model:llm_request_duration_seconds"
+SLO_BUCKET = "_slo_bucket:rate5m"  # the buckets at SLO thresholds only: model:llm_request_duration_seconds_slo_bucket
 LATENCY_MEAN = "model:llm_request_duration_seconds:mean"
 TTFT = "model:llm_time_to_first_token_seconds"
 INPUT_TOKENS = "model:llm_input_tokens:rate5m"
@@ -52,7 +64,6 @@ SLO_RATIO = "model:slo_errors:ratio_rate"
 SAMPLED = f"{SAMPLE_EVERY}_every{SAMPLE_EVERY}"  # suffix of the sampled 30m window: rate30m_every30m
 AVAILABILITY = "slo:availability:ratio"
 BUDGET = "slo:error_budget_remaining:ratio"
-BURN_THRESHOLD = "slo:burn_threshold:ratio"
 GAUGE_RECORDS = {"running": ("model:llm_requests_running:sum", "sum"),
                  "waiting": ("model:llm_requests_waiting:sum", "sum"),
                  "kv_cache": ("model:llm_kv_cache_usage:ratio", "avg")}
@@ -63,6 +74,13 @@ STATIC_CHUNK = 100
 # Static series only change with the rules: their groups run this often, well inside the 5m an instant query looks
 # back, so joins always find them (7 rules a model: 3500 at 500 models, 70 ms of a Prometheus' time per run).
 STATIC_EVERY = Duration.parse("2m")
+# Buckets, quantiles, tokens, gauges and cost feed dashboards and alerts held for minutes (latency, TTFT, idle GPUs):
+# recomputed this often instead of at every evaluation. Most raw series of an engine are buckets: at 500 models ×
+# 4 replicas, 44,000 of the 58,000 it reads, 0.30 s of a Prometheus' time per run (bench/rule_cost.py).
+DETAIL_EVERY = Duration.parse("2m")
+# Burn-rate alerts compare with constants, one term per (SLO kind, objective, minimum rate); past this many terms
+# (objectives set model by model) they join the objective series instead.
+MAX_BURN_TERMS = 12
 
 
 @dataclass
@@ -140,83 +158,61 @@ class _Builder:
 
     # -- per engine: raw series → one series per model ----------------------------------------
     def engine(self, preset: Preset, models: list[Model]) -> None:
-        """Raw series of one engine → one series per model, named the same whatever the engine."""
-        namespaces = re_in("namespace", (m.namespace for m in models))
-        info = self.rec(INFO, eq("engine", preset.name))
-
-        def by_model(series: Callable[[list[Matcher]], str], extra: str = "", how: str = "sum") -> str:
-            if preset.by_pod:  # no model label: one term per model, selected by namespace and pod name
-                by = f" by ({extra})" if extra else ""
-                return "\nor\n".join(
-                    _per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
-                    for m in models)
-            keys = ", ".join(["model", *([extra] if extra else [])])
-            # Replicas are summed (or averaged) first: the label copy and the join then touch one series per
-            # model instead of one per pod (a quarter of the work at 4 replicas).
-            label = preset.model_label or ""
-            grouping = ", ".join(["namespace", label, *([extra] if extra else [])])
-            inner = f"{how} by ({grouping}) ({series([namespaces])})"
-            return (f"{how} by ({keys}) (\n  label_replace(\n    {inner},\n    \"served_model\", "
-                    f"\"$1\", {quote(label)}, \"(.*)\"\n  )\n  * on (namespace, served_model) "
-                    f"group_left (model)\n  {info}\n)")
-
-        def rate(counter: Counter, suffix: str = "") -> Callable[[list[Matcher]], str]:
-            names = [n + suffix for n in counter.names]
-            own = [*(eq(k, v) for k, v in counter.labels), *counter.select]
-            head = names[0] if len(names) == 1 else ""
-            name_matcher = [] if head else [("__name__", "=~", regex_of(names))]
-            # `>= 0 < +Inf` drops the NaN and Inf a single bad scrape puts into a rate, which would otherwise
-            # spread through every SLO window that averages it.
-            return lambda where: f"(rate({selector(head, *name_matcher, *where, *own)}[{BASE_WINDOW}]) >= 0 < +Inf)"
-
-        def total(counter: Counter) -> str:
-            """A counter summed over all its metric names. Each name is rated apart: one rate() over several
-            names would hold series whose labels are equal once the names are dropped."""
-            parts = [by_model(rate(replace(counter, metric=name, also=()))) for name in counter.names]
-            out = parts[0]
-            for part in parts[1:]:
-                out = f"{out}\n+ on (model)\n(\n{part}\nor on (model)\n0 * {parts[0]}\n)"
-            return out
-
-        own = self.among(models)
-        # The `engine` label keeps each engine's rule distinct (promtool's duplicate-rules lint).
-        record = functools.partial(self.record, engine=preset.name)
-        record(REQUESTS, total(preset.requests), models)
-        record(ERRORS, f"{by_model(rate(preset.errors))}\nor on (model)\n0 * {self.rec(REQUESTS, *own)}", models)
-        for base, histogram in ((LATENCY, preset.latency), (TTFT, preset.ttft)):
-            if histogram is None:
-                continue
+        """What SLOs and pages read, at every evaluation: requests, errors, and of each histogram its count and
+        the buckets at the SLO thresholds (two of fifteen at one threshold), named the same whatever the engine."""
+        raw = _Raw(self, preset, models)
+        record = functools.partial(self.record, engine=preset.name)  # keeps engines' rules distinct (promtool lint)
+        record(REQUESTS, raw.total(preset.requests), models)
+        record(ERRORS, f"{raw.by_model(raw.rate(preset.errors))}\nor on (model)\n0 * "
+               f"{self.rec(REQUESTS, *self.among(models))}", models)
+        for base, histogram in raw.histograms():
             name = _histogram_record(base, histogram)
-            record(f"{name}_bucket:rate5m", by_model(rate(Counter(histogram.metric), "_bucket"), "le"), models)
-            record(f"{name}_count:rate5m", by_model(rate(Counter(histogram.metric), "_count")), models)
+            record(f"{name}_count:rate5m", raw.by_model(raw.rate(Counter(histogram.metric), "_count")), models)
+            if bounds := _slo_bounds(base, histogram, models):
+                record(f"{name}{SLO_BUCKET}", raw.by_model(raw.rate(Counter(histogram.metric), "_bucket", bounds),
+                                                           "le"), models)
+
+    def engine_detail(self, preset: Preset, models: list[Model]) -> None:
+        """What dashboards and the slower alerts read, every DETAIL_EVERY: every bucket (for quantiles), latency
+        sums, tokens and load gauges. Most raw series of an engine are buckets, so most of its work runs here."""
+        raw = _Raw(self, preset, models)
+        own = self.among(models)
+        record = functools.partial(self.record, engine=preset.name)
+        for base, histogram in raw.histograms():
+            name = _histogram_record(base, histogram)
+            record(f"{name}_bucket:rate5m", raw.by_model(raw.rate(Counter(histogram.metric), "_bucket"), "le"), models)
             if name != base:  # a histogram in another unit: its quantiles are converted to seconds here
                 bucket, count = self.rec(name + "_bucket:rate5m", *own), self.rec(name + "_count:rate5m", *own)
                 for label, q in QUANTILES.items():
                     record(f"{base}:{label}", f"histogram_quantile({number(q)}, {bucket}) * {number(histogram.scale)}"
                            f"\nand on (model)\n({count} > 0)", models)
             if base == LATENCY:
-                record(f"{LATENCY}_sum:rate5m", by_model(rate(Counter(histogram.metric), "_sum")), models)
+                record(f"{LATENCY}_sum:rate5m", raw.by_model(raw.rate(Counter(histogram.metric), "_sum")), models)
         if preset.latency is None and preset.latency_sum is not None:  # mean latency only
-            spent = by_model(rate(preset.latency_sum))
+            spent = raw.by_model(raw.rate(preset.latency_sum))
             record(f"{LATENCY}_sum:rate5m", f"{spent} * {number(preset.latency_sum_scale)}", models)
-            record(f"{LATENCY}_count:rate5m", total(preset.requests), models)
+            record(f"{LATENCY}_count:rate5m", raw.total(preset.requests), models)
         for name, counter in ((INPUT_TOKENS, preset.input_tokens), (OUTPUT_TOKENS, preset.output_tokens)):
             if counter is not None:
-                record(name, by_model(rate(counter)), models)
+                record(name, raw.by_model(raw.rate(counter)), models)
         for key, gauge in sorted(preset.gauges.items()):
             name, how = GAUGE_RECORDS[key]
 
             def value(where: list[Matcher], g: Gauge = gauge) -> str:
                 return selector(g.metric, *where)
 
-            record(name, _scaled(by_model(value, how=how), gauge), models)
+            record(name, _scaled(raw.by_model(value, how=how), gauge), models)
 
     # -- fleet-wide series derived from the per-model ones -------------------------------------
     def derived(self) -> None:
-        models = self.plan.models
+        """The error ratio the error-rate alert reads, at every evaluation."""
         requests = self.rec(REQUESTS)
-        self.record(ERROR_RATIO, f"{self.rec(ERRORS)}\n/\n({requests} > 0)\nor\n0 * {requests}", models)
-        self.record(REQUESTS_1H, f"avg_over_time({requests}[1h])", models)
+        self.record(ERROR_RATIO, f"{self.rec(ERRORS)}\n/\n({requests} > 0)\nor\n0 * {requests}", self.plan.models)
+
+    def derived_detail(self) -> None:
+        """Quantiles, mean latency, tokens and the 1h request rate, every DETAIL_EVERY."""
+        models = self.plan.models
+        self.record(REQUESTS_1H, f"avg_over_time({self.rec(REQUESTS)}[1h])", models)
         seconds = {LATENCY: [m.engine.latency for m in models], TTFT: [m.engine.ttft for m in models]}
         for record, histograms in seconds.items():
             if not any(h and h.scale == 1 for h in histograms):
@@ -320,7 +316,7 @@ class _Builder:
             for (name, le), group in sorted(groups.items()):
                 totals[name].extend(group)
                 sel = self.among(group)
-                good = self.rec(name + "_bucket:rate5m", *sel, le)
+                good = self.rec(name + SLO_BUCKET, *sel, le)
                 terms.append(f"clamp_min(\n  {self.rec(name + '_count:rate5m', *sel)}\n"
                              f"  - on (model) group_left ()\n  sum by (model) ({good}),\n  0\n)")
             requests = [self.rec(name + "_count:rate5m", *self.among(ms))
@@ -339,7 +335,7 @@ class _Builder:
             return
         if every == SAMPLE_EVERY:  # the 30m window sampled at this cadence: what the longer windows average
             for name in (SLO_REQUESTS, SLO_ERRORS):
-                self.record(name + SAMPLED, self.rec(name + str(SAMPLE_EVERY)), models)
+                self.record(name + SAMPLED, self.slo_read(name, SAMPLE_EVERY), models)
         for window in (w for w in recorded_windows(self.plan.slo_window) if cadence(w) == every):
             if window != BASE_WINDOW:
                 for name in (SLO_REQUESTS, SLO_ERRORS):
@@ -350,7 +346,7 @@ class _Builder:
             self.record(_window_record(SLO_RATIO, window), f"{errors}\n/\n({req} > 0)\nor\n0 * {req}", models)
 
     def slo_budget(self) -> None:
-        """Every window a slower group recomputes, copied at every evaluation; the availability and budget."""
+        """Every window a slower group recomputes, copied for dashboards every SLOW_PAIR_EVERY; availability, budget."""
         models = self._slo_models()
         if not models:
             return
@@ -361,22 +357,14 @@ class _Builder:
         self.record(AVAILABILITY, f"1 - {ratio}", models)
         self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", models)
 
-    def slo_read(self, name: str, window: Duration) -> str:
+    def slo_read(self, name: str, window: Duration, *matchers: Matcher) -> str:
         """A window's latest value, wherever its cadence records it."""
-        latest, every = self.rec(_window_record(name, window)), cadence(window)
+        latest, every = self.rec(_window_record(name, window), *matchers), cadence(window)
         return latest if every is None else f"last_over_time({latest}[{Duration(every.ms * 2)}])"
-
-    def burn_thresholds(self) -> None:
-        """The error ratio above which each burn-rate pair fires, per model and SLO: factor × (1 − objective).
-        As static as the objectives, so recorded at their cadence rather than computed twice in every alert."""
-        models = self._slo_models()
-        for pair in BURN_WINDOWS if models else ():
-            self.record(BURN_THRESHOLD, f"{number(pair.factor(self.plan.slo_window))} * (1 - {self.rec(OBJECTIVE)})",
-                        models, **_pair_labels(pair))
 
     # -- alerts ----------------------------------------------------------------------------------
     def alerts(self) -> None:
-        self._burn_rate()
+        self._burn_rate(fast=True)
         groups: dict[tuple[str, float | None, str, Duration, bool], list[Model]] = defaultdict(list)
         for m in self.plan.models:
             for a in m.alerts:
@@ -400,27 +388,47 @@ class _Builder:
                 extra["pending"] = str(for_)
             self._threshold_alert(alert, models, extra)
 
-    def _burn_rate(self) -> None:
-        models = self._slo_models()
-        if not models:
+    def slow_burn_alerts(self) -> None:
+        """The burn-rate pairs reading windows a slower group recomputes: evaluated every SLOW_PAIR_EVERY, as their
+        inputs change every 5m or 30m."""
+        self._burn_rate(fast=False)
+
+    def _burn_rate(self, fast: bool) -> None:
+        """One rule per burn-rate pair whose windows are all recomputed at every evaluation (`fast`) or not.
+        Models sharing an SLO kind, objective and minimum request rate form one term comparing with constants
+        (Prometheus compares a series with a number far faster than it joins it to a per-model threshold series):
+        three terms for a fleet whose models share their objectives."""
+        classes: dict[tuple[str, float, float], list[Model]] = defaultdict(list)
+        for m in self._slo_models():
+            for o in m.objectives:
+                classes[(o.kind, o.budget, m.min_request_rate)].append(m)
+        if not classes:
             return
         window = self.plan.slo_window
-        for pair in BURN_WINDOWS:
+        joined = len(classes) > MAX_BURN_TERMS  # objectives set model by model: join them instead
+        for pair in (p for p in BURN_WINDOWS if slo.live(p) == fast):
             factor = number(pair.factor(window))
+            if joined:
+                over = f"on (model, slo) group_left () ({factor} * (1 - {self.rec(OBJECTIVE)}))"
+                terms = [self._burn_term(pair, [], over, f"on (model) group_left () {self.rec(MIN_RATE)}")]
+            else:
+                terms = [self._burn_term(pair, [eq("slo", kind), *self.among(models)],
+                                         number(round(pair.factor(window) * budget, 12)), number(min_rate))
+                         for (kind, budget, min_rate), models in sorted(classes.items())]
             long_, short = str(pair.long), str(pair.short)
-            threshold = self.rec(BURN_THRESHOLD, *(eq(k, v) for k, v in _pair_labels(pair).items()))
-
-            def over(w: str, threshold: str = threshold) -> str:
-                return f"{self.rec(SLO_RATIO + w)} > on (model, slo) group_left () {threshold}"
-
-            expr = (f"(\n  {over(long_)}\n  and on (model, slo)\n  {over(short)}\n)\nand on (model, slo)\n"
-                    f"({self.slo_read(SLO_REQUESTS, pair.long)} >= on (model) group_left () {self.rec(MIN_RATE)})")
             spent = f"{number(round(pair.budget_fraction * 100, 6))}%"
-            self.alert("ErrorBudgetBurn", expr, pair.for_, models,
-                       _pair_labels(pair), "An LLM model is burning its error budget too fast",
+            self.alert("ErrorBudgetBurn", "\nor\n".join(terms if len(terms) == 1 else (f"({t})" for t in terms)),
+                       pair.for_, self._slo_models(), _pair_labels(pair),
+                       "An LLM model is burning its error budget too fast",
                        f"{{{{ $labels.model }}}}: the {{{{ $labels.slo }}}} error ratio over {long_} is "
                        f"{{{{ $value | humanizePercentage }}}}, more than {factor}x the rate that spends the whole "
                        f"{window} budget; {spent} of it is gone when this fires (confirmed over {short}).")
+
+    def _burn_term(self, pair: BurnWindow, which: list[Matcher], over: str, enough: str) -> str:
+        """Both windows of `pair` above `over` while the long window's request rate is at least `enough`."""
+        return (f"(\n  {self.slo_read(SLO_RATIO, pair.long, *which)} > {over}\n  and on (model, slo)\n  "
+                f"{self.slo_read(SLO_RATIO, pair.short, *which)} > {over}\n)\nand on (model, slo)\n"
+                f"{self.slo_read(SLO_REQUESTS, pair.long, *which)} >= {enough}")
 
     def _threshold_alert(self, alert: Alert, models: list[Model], extra: dict[str, str]) -> None:
         own = self.among(models)
@@ -463,6 +471,70 @@ class _Builder:
         self.alert(alert.name, expr, alert.for_, models, labels, summary, text)
 
 
+class _Raw:
+    """Selectors of one engine's raw series, aggregated to one series per model of the spec."""
+
+    def __init__(self, builder: _Builder, preset: Preset, models: list[Model]) -> None:
+        self.preset, self.models = preset, models
+        self.namespaces = re_in("namespace", (m.namespace for m in models))
+        self.info = builder.rec(INFO, eq("engine", preset.name))
+
+    def histograms(self) -> list[tuple[str, Histogram]]:
+        """(recorded base name, histogram) of the latency and TTFT histograms the engine has."""
+        return [(base, h) for base, h in ((LATENCY, self.preset.latency), (TTFT, self.preset.ttft)) if h is not None]
+
+    def by_model(self, series: Callable[[list[Matcher]], str], extra: str = "", how: str = "sum") -> str:
+        preset = self.preset
+        if preset.by_pod:  # no model label: one term per model, selected by namespace and pod name
+            by = f" by ({extra})" if extra else ""
+            return "\nor\n".join(
+                _per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
+                for m in self.models)
+        keys = ", ".join(["model", *([extra] if extra else [])])
+        # Replicas are summed (or averaged) first: the label copy and the join then touch one series per
+        # model instead of one per pod (a quarter of the work at 4 replicas).
+        label = preset.model_label or ""
+        grouping = ", ".join(["namespace", label, *([extra] if extra else [])])
+        inner = f"{how} by ({grouping}) ({series([self.namespaces])})"
+        return (f"{how} by ({keys}) (\n  label_replace(\n    {inner},\n    \"served_model\", "
+                f"\"$1\", {quote(label)}, \"(.*)\"\n  )\n  * on (namespace, served_model) "
+                f"group_left (model)\n  {self.info}\n)")
+
+    @staticmethod
+    def rate(counter: Counter, suffix: str = "", *extra: Matcher) -> Callable[[list[Matcher]], str]:
+        names = [n + suffix for n in counter.names]
+        own = [*(eq(k, v) for k, v in counter.labels), *counter.select, *extra]
+        head = names[0] if len(names) == 1 else ""
+        name_matcher = [] if head else [("__name__", "=~", regex_of(names))]
+        # `>= 0 < +Inf` drops the NaN and Inf a single bad scrape puts into a rate, which would otherwise
+        # spread through every SLO window that averages it.
+        return lambda where: f"(rate({selector(head, *name_matcher, *where, *own)}[{BASE_WINDOW}]) >= 0 < +Inf)"
+
+    def total(self, counter: Counter) -> str:
+        """A counter summed over all its metric names. Each name is rated apart: one rate() over several
+        names would hold series whose labels are equal once the names are dropped."""
+        parts = [self.by_model(self.rate(replace(counter, metric=name, also=()))) for name in counter.names]
+        out = parts[0]
+        for part in parts[1:]:
+            out = f"{out}\n+ on (model)\n(\n{part}\nor on (model)\n0 * {parts[0]}\n)"
+        return out
+
+
+def _slo_bounds(base: str, histogram: Histogram, models: list[Model]) -> Matcher | None:
+    """The `le` matcher of every bucket an SLO threshold of these models falls on, or None without such SLOs."""
+    kind = "latency" if base == LATENCY else "ttft"
+    alternatives: list[str] = []
+    for m in models:
+        objective = m.objective(kind)
+        if objective is None or objective.threshold is None:
+            continue
+        native = histogram.bucket_at(objective.threshold)
+        assert native is not None  # checked when the spec was resolved
+        _, op, value = le_matcher(histogram, native)
+        alternatives.append(value if op == "=~" else re.escape(value))
+    return ("le", "=~", "|".join(sorted(set(alternatives)))) if alternatives else None
+
+
 def _histogram_record(base: str, histogram: Histogram) -> str:
     """The recorded name of a histogram: `base` for seconds, `..._ms` for millisecond histograms."""
     return base if histogram.scale == 1 else base.replace("_seconds", "_ms")
@@ -476,7 +548,7 @@ def _window_record(name: str, window: Duration) -> str:
 
 
 def _pair_labels(pair: BurnWindow) -> dict[str, str]:
-    """What tells burn-rate pairs apart: on their alerts and on their thresholds."""
+    """What tells burn-rate pairs' alerts apart."""
     return {"severity": pair.tier, "long_window": str(pair.long), "short_window": str(pair.short)}
 
 
@@ -509,20 +581,23 @@ def build(plan: Plan) -> RuleSet:
     for n, chunk in enumerate(chunks, 1):
         b.group("static" if len(chunks) == 1 else f"static-{n:03d}", lambda ms=chunk: b.static(ms),
                 interval=STATIC_EVERY)
-    b.group("thresholds", b.burn_thresholds, interval=STATIC_EVERY)
     by_engine: dict[str, list[Model]] = defaultdict(list)
     for m in plan.models:
         by_engine[m.engine.name].append(m)
     for name, models in sorted(by_engine.items()):
         b.group(f"engine-{name}", lambda p=models[0].engine, ms=models: b.engine(p, ms))
+        b.group(f"engine-{name}-detail", lambda p=models[0].engine, ms=models: b.engine_detail(p, ms),
+                interval=DETAIL_EVERY)
     b.group("model", b.derived)
+    b.group("model-detail", b.derived_detail, interval=DETAIL_EVERY)
     b.group("pods", b.pod_models, interval=POD_MAP_EVERY)
-    b.group("cost", b.cost)
+    b.group("cost", b.cost, interval=DETAIL_EVERY)
     b.group("slo", b.slos)
     for every in (MEDIUM_EVERY, SAMPLE_EVERY):
         b.group(f"slo-every{every}", lambda e=every: b.windows(e), interval=every)
-    b.group("slo-budget", b.slo_budget)
+    b.group("slo-budget", b.slo_budget, interval=SLOW_PAIR_EVERY)
     b.group("alerts", b.alerts)
+    b.group("alerts-slow-burn", b.slow_burn_alerts, interval=SLOW_PAIR_EVERY)
     return b.out
 
 
