@@ -138,6 +138,18 @@ def test_burn_rate_factors_are_derived_from_the_slo_window(tmp_path: Path) -> No
     assert thresholds == pytest.approx([f * 0.001 for f in (13.44, 2.8, 5.6, 2.8, 0.9333)])
 
 
+def test_burn_rate_terms_select_models_only_where_a_kind_has_several_objectives(tmp_path: Path) -> None:
+    """Only models with an objective have series of its kind: a term covering all of them needs no model regex."""
+    lines = ("  - {name: m0, gpus: {type: H100, count: 8}, slo: {latency: {threshold: 2s, target: 99}}}\n"
+             "  - {name: m1, gpus: {type: H100, count: 8}}\n"
+             "  - {name: m2, gpus: {type: H100, count: 8}, slo: {availability: 99.5}}")
+    plan = plan_from_text(tmp_path, ONE_MODEL.format(models=lines, window="30d"))
+    page = next(r["expr"] for r in prometheus.build(plan).rules if r.get("alert") == "ErrorBudgetBurn")
+    assert 'slo="latency"} > 0.144' in page
+    assert 'slo="availability", model=~"m0|m1"} > 0.0144' in page
+    assert 'slo="availability", model=~"m2"} > 0.072' in page
+
+
 def test_burn_rate_alerts_join_objectives_set_model_by_model(tmp_path: Path) -> None:
     """Past MAX_BURN_TERMS distinct objectives the alerts join the objective series; the generated promtool tests
     (an outage of the first model pages, the others stay quiet) still pass."""

@@ -109,11 +109,13 @@ class _Builder:
         """A selector of a series llmmon records for this spec."""
         return selector(metric, eq(SPEC_LABEL, self.plan.name), *matchers)
 
-    def among(self, models: Iterable[Model]) -> list[Matcher]:
-        """A matcher selecting `models` among the spec's recorded series; none when they are all of them (a
-        regex of every model name costs Prometheus a lookup per name at every evaluation)."""
+    def among(self, models: Iterable[Model], kind: str | None = None) -> list[Matcher]:
+        """A matcher selecting `models` among the spec's recorded series (of SLO `kind`: only models with that
+        objective have them); none when they are all of them (a regex of every model name costs Prometheus a
+        lookup per name at every evaluation)."""
         names = {m.name for m in models}
-        return [] if names >= {m.name for m in self.plan.models} else [re_in("model", names)]
+        every = {m.name for m in self.plan.models if kind is None or m.objective(kind)}
+        return [] if names >= every else [re_in("model", names)]
 
     def group(self, suffix: str, build: Any, interval: Duration | None = None) -> None:
         self.rules, self.covers = [], []
@@ -412,7 +414,7 @@ class _Builder:
                 over = f"on (model, slo) group_left () ({factor} * (1 - {self.rec(OBJECTIVE)}))"
                 terms = [self._burn_term(pair, [], over, f"on (model) group_left () {self.rec(MIN_RATE)}")]
             else:
-                terms = [self._burn_term(pair, [eq("slo", kind), *self.among(models)],
+                terms = [self._burn_term(pair, [eq("slo", kind), *self.among(models, kind)],
                                          number(round(pair.factor(window) * budget, 12)), number(min_rate))
                          for (kind, budget, min_rate), models in sorted(classes.items())]
             long_, short = str(pair.long), str(pair.short)
