@@ -379,7 +379,7 @@ def table(rows: list[Row]) -> str:
 
 def _ratio(a: float, b: float) -> str:
     ratio = a / max(b, 1e-9)
-    return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.2f}×"
+    return f"{ratio:.1f}×" if ratio >= 10 else f"{ratio:.2f}×"
 
 
 def growth(rows: list[Row], ruleset: str) -> float | None:
