@@ -2,7 +2,9 @@
 
 Rules are aggregated `by (model)` across the fleet: one rule per signal and engine, not one per model.
 Per-model settings (objectives, minimum request rates, GPU prices) are small static series joined by
-`model`; threshold alerts get one rule per distinct (threshold, tier, for), selecting their models.
+`model`; burn-rate alerts compare with their thresholds as numbers, one term per distinct objective, and
+threshold alerts get one rule per distinct (threshold, tier, for), selecting their models. Groups run as often
+as what they compute can change: only what the fast page reads is recomputed at every evaluation.
 """
 
 from __future__ import annotations
