@@ -19,7 +19,7 @@ from typing import Any
 from llmmon import slo
 from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
 from llmmon.engines.base import Matcher
-from llmmon.model import Alert, Model, Plan
+from llmmon.model import Alert, Model, Objective, Plan
 from llmmon.promql import SPEC_LABEL, eq, number, quote, re_in, regex_of, selector
 from llmmon.slo import (
     BASE_WINDOW,
@@ -311,10 +311,8 @@ class _Builder:
             for m in models:
                 histogram = m.engine.latency if kind == "latency" else m.engine.ttft
                 objective = m.objective(kind)
-                assert histogram is not None and objective is not None and objective.threshold is not None
-                native = histogram.bucket_at(objective.threshold)
-                assert native is not None  # checked when the spec was resolved
-                groups[(_histogram_record(source, histogram), le_matcher(histogram, native))].append(m)
+                assert histogram is not None and objective is not None
+                groups[(_histogram_record(source, histogram), _threshold_le(histogram, objective))].append(m)
             totals: dict[str, list[Model]] = defaultdict(list)
             terms = []
             for (name, le), group in sorted(groups.items()):
@@ -402,8 +400,9 @@ class _Builder:
         Models sharing an SLO kind, objective and minimum request rate form one term comparing with constants
         (Prometheus compares a series with a number far faster than it joins it to a per-model threshold series):
         three terms for a fleet whose models share their objectives."""
+        covered = self._slo_models()
         classes: dict[tuple[str, float, float], list[Model]] = defaultdict(list)
-        for m in self._slo_models():
+        for m in covered:
             for o in m.objectives:
                 classes[(o.kind, o.budget, m.min_request_rate)].append(m)
         if not classes:
@@ -422,7 +421,7 @@ class _Builder:
             long_, short = str(pair.long), str(pair.short)
             spent = f"{number(round(pair.budget_fraction * 100, 6))}%"
             self.alert("ErrorBudgetBurn", "\nor\n".join(terms if len(terms) == 1 else (f"({t})" for t in terms)),
-                       pair.for_, self._slo_models(), _pair_labels(pair),
+                       pair.for_, covered, _pair_labels(pair),
                        "An LLM model is burning its error budget too fast",
                        f"{{{{ $labels.model }}}}: the {{{{ $labels.slo }}}} error ratio over {long_} is "
                        f"{{{{ $value | humanizePercentage }}}}, more than {factor}x the rate that spends the whole "
@@ -529,14 +528,18 @@ def _slo_bounds(base: str, histogram: Histogram, models: list[Model]) -> Matcher
     kind = "latency" if base == LATENCY else "ttft"
     alternatives: list[str] = []
     for m in models:
-        objective = m.objective(kind)
-        if objective is None or objective.threshold is None:
-            continue
-        native = histogram.bucket_at(objective.threshold)
-        assert native is not None  # checked when the spec was resolved
-        _, op, value = le_matcher(histogram, native)
-        alternatives.append(value if op == "=~" else re.escape(value))
+        if objective := m.objective(kind):
+            _, op, value = _threshold_le(histogram, objective)
+            alternatives.append(value if op == "=~" else re.escape(value))
     return ("le", "=~", "|".join(sorted(set(alternatives)))) if alternatives else None
+
+
+def _threshold_le(histogram: Histogram, objective: Objective) -> Matcher:
+    """The `le` matcher of the bucket a latency or TTFT objective's threshold falls on."""
+    assert objective.threshold is not None
+    native = histogram.bucket_at(objective.threshold)
+    assert native is not None  # checked when the spec was resolved
+    return le_matcher(histogram, native)
 
 
 def _histogram_record(base: str, histogram: Histogram) -> str:
