@@ -225,12 +225,14 @@ def _engine_series(p: Preset, served: str, share: float) -> list[Maker]:
 
     def counter(c: Counter, extra: Labels, fn: Callable[[Behaviour], float]) -> Maker:
         family, kind = (c.metric[:-6], "counter") if c.metric.endswith("_total") else (c.metric, "unknown")
-        return _maker(c.metric, own + tuple(c.labels) + extra, "counter", fn, family, kind)
+        labels = () if c.by_pod else own  # vLLM's HTTP counters carry no model label: the pod says which model
+        return _maker(c.metric, labels + tuple(c.labels) + extra, "counter", fn, family, kind)
 
     if p.errors.metric in p.requests.names:  # one family split by outcome
-        makers.append(counter(p.requests, tuple(p.ok_labels), lambda b: b.rps * (1 - b.error_ratio) * share))
+        makers.append(counter(p.requests, tuple(p.requests.synth) + tuple(p.ok_labels),
+                              lambda b: b.rps * (1 - b.error_ratio) * share))
     else:  # a total and a separate failure counter
-        makers.append(counter(p.requests, (), lambda b: b.rps * share))
+        makers.append(counter(p.requests, tuple(p.requests.synth), lambda b: b.rps * share))
     makers.append(counter(p.errors, tuple(p.errors.synth), lambda b: b.rps * b.error_ratio * share))
     for histogram, which in ((p.latency, "latency"), (p.ttft, "ttft")):
         if histogram is not None:

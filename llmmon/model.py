@@ -13,7 +13,7 @@ from typing import Any
 from llmmon import spec as s
 from llmmon import telemetry
 from llmmon.diagnostics import Diagnostic, Severity, SpecError, has_errors
-from llmmon.engines import PRESETS, Preset
+from llmmon.engines import PRESETS, Preset, preset_for, variants
 from llmmon.pods import overlaps
 from llmmon.regex import check_re2, example_match
 from llmmon.slo import BURN_WINDOWS
@@ -232,6 +232,14 @@ class _Resolver:
         if engine is None:
             self.report(engine_path, f"engine {engine_name!r} has no preset in this version of llmmon",
                         f"available: {', '.join(sorted(PRESETS))}")
+        version, version_path = self.pick(index, "engine_version")
+        if engine is not None and version is not None:
+            engine = preset_for(engine_name, version)
+            if engine is None:
+                known = [v.version for v in variants(engine_name) if v.version]
+                self.report(version_path, f"model {ms.name!r}: engine {engine_name} has no preset for version "
+                            f"{version!r}", f"known versions: {', '.join(known)}" if known else
+                            f"engine {engine_name} has one preset; remove engine_version")
         namespace, _ = self.pick(index, "namespace")
         if namespace is None:
             self.report(("models", index), f"model {ms.name!r}: namespace is not set here or in defaults")
@@ -252,7 +260,8 @@ class _Resolver:
                             f"did you mean {close[0]!r}?" if close else f"add `{ms.gpus.type}: <price per hour>`")
             else:
                 gpu_cost = ms.gpus.count * rates[ms.gpus.type]
-        if engine and engine.by_pod and not problem and pod_example is None:
+        by_pod = engine and (engine.by_pod or engine.requests.by_pod or engine.errors.by_pod)
+        if engine and by_pod and not problem and pod_example is None:
             self.report(("models", index, "pods"), f"model {ms.name!r}: engine {engine.name} has no model label, "
                         f"so its series are selected by pod name, and llmmon cannot build a pod name matching "
                         f"{pods!r} for the generated tests", "use a simpler regex such as `<name>-.*`")
@@ -396,8 +405,12 @@ class _Resolver:
             return False
         histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else None)
         if histogram and threshold >= histogram.seconds[-1]:
+            near = ", ".join(_fmt(b) for b in histogram.seconds[-2:])
+            version = f" in {engine.name} {engine.version}" if engine and engine.version else ""
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s can never be exceeded: "
-                        f"the largest bucket of {histogram.metric} is {_fmt(histogram.seconds[-1])}s")
+                        f"the largest bucket of {histogram.metric}{version} is {_fmt(histogram.seconds[-1])}s, and "
+                        f"histogram_quantile never returns more (nearest buckets: {near})",
+                        "a threshold below the largest bucket, or the engine_version the servers run")
             return False
         if histogram and threshold < histogram.seconds[0]:  # inside the first bucket quantiles interpolate from 0
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s is below the smallest bucket of "

@@ -104,6 +104,16 @@ Percent = Annotated[
 ]
 Number = Annotated[float, PlainValidator(_plain_number), WithJsonSchema({"type": "number"})]
 Text = Annotated[str, PlainValidator(_text), WithJsonSchema({"type": "string", "minLength": 1})]
+
+
+def _version(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise PydanticCustomError("version", f"quote the version, e.g. \"0.10\": YAML reads {value!r} as a number, "
+                                  "and 0.10 as 0.1")
+    return _text(value)
+
+
+EngineVersion = Annotated[str, PlainValidator(_version), WithJsonSchema({"type": "string", "minLength": 1})]
 DnsLabel = Annotated[str, _pattern(DNS_LABEL, "a DNS-1123 label (lowercase letters, digits, '-'; 63 at most)"),
                      WithJsonSchema({"type": "string", "pattern": DNS_LABEL.pattern})]
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # Service names: a DNS-1123 label led by a letter
@@ -268,6 +278,9 @@ class Defaults(Strict):
     """Settings every model inherits; a model may override any key."""
 
     engine: Literal[ENGINES] | None = Field(None, description="Metric preset of the serving engine.")  # type: ignore[valid-type]
+    engine_version: EngineVersion | None = Field(None, description=(
+        "Version line of the engine (vllm: 0.5, 0.8, 0.10; sglang: 0.4, 0.5): picks the bucket sets and names "
+        "that version exposes; default: the newest (see `llmmon engines`)."))
     namespace: DnsLabel | None = Field(None, description="Kubernetes namespace of the serving pods.")
     slo: Slo | None = None
     alerts: Alerts | None = None

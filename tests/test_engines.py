@@ -85,7 +85,7 @@ def test_check_metrics_flags_a_deprecated_vllm_metric(tmp_path: Path) -> None:
         'vllm:gpu_cache_usage_perc{engine="0",model_name="meta-llama/Meta-Llama-3-70B-Instruct"} 0.4\n')
     code, out = _vllm(tmp_path, text)
     assert code == 0  # llmmon relies on the new name, which is there too
-    assert re.search(r"vllm:gpu_cache_usage_perc\s+deprecated\s+removed in the V1 engine; use vllm:kv_cache_usage_perc",
+    assert re.search(r"vllm:gpu_cache_usage_perc\s+deprecated\s+the V0-era name",
                      out)
 
 

@@ -5,7 +5,7 @@ so only the mean latency is known (a latency SLO is refused; the p99 alert compa
 first-response histogram is opt-in (`--metrics-config histogram_latencies=true`) and in milliseconds.
 """
 
-from llmmon.engines.base import Counter, Gauge, Histogram, Preset
+from llmmon.engines.base import Counter, Gauge, Histogram, Preset, Semantics
 
 FIRST_RESPONSE_BUCKETS_MS = (100.0, 500.0, 2000.0, 5000.0)
 
@@ -21,4 +21,10 @@ PRESET = Preset(
                    le_style="go"),
     gpu_utilization=Gauge("nv_gpu_utilization", per_model=False),
     notes="mean latency only (microsecond counters); first-response histogram in ms, opt-in; no token counters",
+    semantics=Semantics(
+        request="an inference request, successful or failed (nv_inference_request_success + _failure)",
+        error="a failed inference request (nv_inference_request_failure)",
+        errors_before_first=True,
+        empty_errors="Triton creates the failure counter at 0 for every loaded model"),
+    verified=("triton.txt",),
 )
