@@ -102,6 +102,11 @@ def _mine(m: Model, labels: dict[str, str], by_pod: bool = False) -> bool:
     return by_pod or label is None or labels.get(label) == m.served_name
 
 
+def _found(m: Model, counter: Counter, samples: Samples) -> bool:
+    return any(_mine(m, s, counter.by_pod) and matches(s, _matchers(counter))
+               for name in counter.names for s in _series(samples, name))
+
+
 def _counter(m: Model, signal: str, counter: Counter, samples: Samples, families: set[str],
              errors: bool = False) -> list[Row]:
     rows = []
@@ -112,11 +117,12 @@ def _counter(m: Model, signal: str, counter: Counter, samples: Samples, families
             continue
         declared = name in families or name.removesuffix("_total") in families or bool(_series(samples, name))
         semantics = m.engine.semantics
-        if errors and semantics and not semantics.errors_before_first:
+        requests = _found(m, m.engine.requests, samples)  # "absent reads as 0" holds only beside a request counter
+        if errors and requests and semantics and not semantics.errors_before_first:
             seen = _seen(m, name, samples, counter)
             rows.append(Row(m.name, signal, describe(counter), EMPTY,
                             (f"{seen}; " if seen else "") + (semantics.empty_errors or "appears on the first error")))
-        elif errors and declared:
+        elif errors and requests and declared:
             rows.append(Row(m.name, signal, describe(counter), EMPTY, "declared; no sample yet"))
         else:
             rows.append(Row(m.name, signal, describe(counter) if errors else name, MISSING,
@@ -155,7 +161,9 @@ def _histogram(m: Model, signal: str, h: Histogram, kind: str, samples: Samples)
     name = h.metric + "_bucket"
     bounds = _bounds(m, h, samples)
     if bounds is None:
-        return [Row(m.name, signal, name, MISSING, _missing_detail(m, name, samples))]
+        detail = _missing_detail(m, name, samples)
+        return [Row(m.name, signal, name, MISSING, detail + (f"; the histogram is opt-in ({h.opt_in})" if h.opt_in
+                                                            else ""))]
     rows = [Row(m.name, signal, name, PRESENT, f"{len(bounds)} buckets")]
     seconds = [b * h.scale for b in bounds]
     objective = m.objective(kind)
@@ -255,7 +263,7 @@ def _model(m: Model, samples: Samples, families: set[str]) -> list[Row]:
             rows.append(Row(m.name, key, name, PRESENT, "" if name == gauge.metric else
                             f"the earlier name; the rules read {gauge.metric} or {name}"))
     for old in e.deprecated:
-        if _series(samples, old.old):
+        if any(_series(samples, old.old + suffix) for suffix in ("", "_count")):  # a counter, gauge or histogram
             hint = f"use {old.new}" if old.new else "no replacement"
             rows.append(Row(m.name, "deprecated", old.old, DEPRECATED, f"{old.note}; {hint}"))
     return rows

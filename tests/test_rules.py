@@ -64,19 +64,65 @@ def test_cost_per_million_tokens_is_5_56_for_8_h100_at_2_50_serving_1000_tokens_
     ], series)
 
 
+def _http(status: str, values: str, handler: str = "/v1/chat/completions") -> dict[str, str]:
+    """vLLM's API-server counter as prometheus-fastapi-instrumentator exposes it: no model label, the pod's."""
+    return {"series": f'http_requests_total{{handler="{handler}", method="POST", namespace="serving", pod="m0-0", '
+                      f'status="{status}"}}', "values": values}
+
+
 def test_a_total_outage_pages_within_five_minutes(tmp_path: Path) -> None:
     plan = plan_from_text(tmp_path, _spec(tmp_path))
     generate(plan, tmp_path / "out")
-    # 10 req/s healthy for an hour, then every request fails from minute 60 on.
-    ok = {"series": 'vllm:request_success_total{finished_reason="stop", model_name="m0", namespace="serving"}',
-          "values": "0+600x60 36000+0x60"}
-    failed = {"series": 'vllm:request_success_total{finished_reason="error", model_name="m0", namespace="serving"}',
-              "values": "0+0x60 600+600x59"}
+    # 10 req/s healthy for an hour, then the API server answers every request with 5xx from minute 60 on; the
+    # engine's own counter shows only the reasons a real vLLM shows (no "error" reason ever appears).
+    ok, failed = _http("2xx", "0+600x60 36000+0x60"), _http("5xx", "_x60 600+600x59")
+    finished = {"series": 'vllm:request_success_total{finished_reason="stop", model_name="m0", namespace="serving", '
+                          'pod="m0-0"}', "values": "0+600x60 36000+0x60"}
     page = 'group(ALERTS{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="m0"})'
     _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
         {"expr": page, "eval_time": "59m", "exp_samples": []},
         {"expr": page, "eval_time": "65m", "exp_samples": [{"labels": "{}", "value": 1}]},
-    ], [ok, failed])
+    ], [ok, failed, finished])
+
+
+def test_vllm_4xx_answers_and_other_handlers_are_not_errors(tmp_path: Path) -> None:
+    """Statuses are grouped (2xx/4xx/5xx): a 4xx may be a prompt too long or a 429, so it is the client's; GETs
+    of /metrics and /health are not requests to a model."""
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    series = [_http("2xx", "0+540x30"), _http("4xx", "0+60x30"), _http("5xx", "0+0x30"),
+              {"series": 'http_requests_total{handler="/metrics", method="GET", namespace="serving", pod="m0-0", '
+                         'status="5xx"}', "values": "0+600x30"}]
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": 'round(model:llm_requests:rate5m{model="m0"} * 100)', "eval_time": "20m",
+         "exp_samples": [{"labels": '{engine="vllm", llmmon_spec="cost", model="m0"}', "value": 1000}]},
+        {"expr": 'model:llm_request_errors:ratio_rate5m{model="m0"}', "eval_time": "20m",
+         "exp_samples": [{"labels": '{__name__="model:llm_request_errors:ratio_rate5m", engine="vllm", '
+                                    'llmmon_spec="cost", model="m0"}', "value": 0}]},
+    ], series)
+
+
+def test_vllm_error_ratio_is_0_not_empty_before_the_first_5xx(tmp_path: Path) -> None:
+    """The instrumentator creates the 5xx series on the first 5xx: until then the ratio is 0, never absent."""
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": 'model:llm_request_errors:rate5m{model="m0"}', "eval_time": "20m",
+         "exp_samples": [{"labels": '{__name__="model:llm_request_errors:rate5m", engine="vllm", llmmon_spec="cost", '
+                                    'model="m0"}', "value": 0}]},
+    ], [_http("2xx", "0+600x30")])
+
+
+def test_the_kv_cache_gauge_is_read_under_its_old_name_during_a_rolling_upgrade(tmp_path: Path) -> None:
+    """vLLM renamed vllm:gpu_cache_usage_perc to vllm:kv_cache_usage_perc: a pod on either version counts."""
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    old = {"series": 'vllm:gpu_cache_usage_perc{model_name="m0", namespace="serving", pod="m0-0"}', "values": "0.5x30"}
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": 'model:llm_kv_cache_usage:ratio{model="m0"}', "eval_time": "20m",
+         "exp_samples": [{"labels": '{__name__="model:llm_kv_cache_usage:ratio", engine="vllm", llmmon_spec="cost", '
+                                    'model="m0"}', "value": 0.5}]},
+    ], [old])
 
 
 def test_gpu_and_cpu_count_for_the_model_whose_pod_regex_names_the_pod(tmp_path: Path) -> None:

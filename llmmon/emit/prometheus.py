@@ -497,9 +497,8 @@ class _Raw:
         preset = self.preset
         if preset.by_pod or by_pod:  # no model label: one term per model, selected by namespace and pod name
             by = f" by ({extra})" if extra else ""
-            return "\nor\n".join(
-                _per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
-                for m in self.models)
+            return _union([_per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
+                           for m in self.models], "or")
         keys = ", ".join(["model", *([extra] if extra else [])])
         # Replicas are summed (or averaged) first: the label copy and the join then touch one series per
         # model instead of one per pod (a quarter of the work at 4 replicas).

@@ -45,6 +45,7 @@ class Histogram:
     buckets: tuple[float, ...]
     scale: float = 1.0
     le_style: str = "python"
+    opt_in: str = ""  # the engine flag that turns the histogram on, when it is off by default
 
     @property
     def seconds(self) -> tuple[float, ...]:

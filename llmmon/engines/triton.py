@@ -18,9 +18,10 @@ PRESET = Preset(
     latency_sum=Counter("nv_inference_request_duration_us"),
     latency_sum_scale=1e-6,
     ttft=Histogram("nv_inference_first_response_histogram_ms", FIRST_RESPONSE_BUCKETS_MS, scale=0.001,
-                   le_style="go"),
+                   le_style="go", opt_in="--metrics-config histogram_latencies=true"),
     gpu_utilization=Gauge("nv_gpu_utilization", per_model=False),
-    notes="mean latency only (microsecond counters); first-response histogram in ms, opt-in; no token counters",
+    notes="mean latency only (microsecond counters); first-response histogram in ms, opt-in, its buckets not "
+          "checked on a real page; no token counters",
     semantics=Semantics(
         request="an inference request, successful or failed (nv_inference_request_success + _failure)",
         error="a failed inference request (nv_inference_request_failure)",
