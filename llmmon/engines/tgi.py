@@ -33,5 +33,4 @@ PRESET = Preset(
         errors_before_first=False,
         empty_errors="the failure counter appears on the first failure of each `err`: absent (or only "
                      "err=\"validation\") means no server error yet (read as 0 while requests exist)"),
-    verified=("tgi.txt",),
 )

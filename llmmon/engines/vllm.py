@@ -71,7 +71,8 @@ PRESET = Preset(
 
 # V0 engine at 0.8 and early V1 (0.7-0.9): today's bucket sets, the KV gauge under its old name.
 V08 = replace(PRESET, title="vLLM 0.7-0.9 (V0 engine, early V1)", version="0.8",
-              verified=("vllm-0.8-v1-early.txt",), markers=("vllm:gpu_cache_usage_perc",))
+              verified=("vllm-0.8-v1-early.txt", "vllm-v1-finished-reasons.txt"),
+              markers=("vllm:gpu_cache_usage_perc",))
 
 # vLLM ~0.5: short bucket sets (e2e 1 ... 60 s, TTFT up to 10 s) and no HTTP counters on the page.
 V05 = replace(
