@@ -268,3 +268,53 @@ def test_values_from_the_spec_cannot_break_out_of_promql_strings(tmp_path: Path)
     done = promtool("check", "rules", str(out / "prometheus/rules/cost.rules.yaml"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "or vector(1)" not in "".join(r["expr"] for r in ruleset.rules)
+
+
+SEED_AND_VLLM = """\
+apiVersion: llmmon/v1
+kind: MonitoringSpec
+metadata: {name: race, runbook_base_url: "https://runbooks.example.com"}
+defaults: {namespace: serving, slo: {availability: 99.9}}
+models:
+  - {name: v, engine: vllm}
+  - {name: s, engine: openai-compatible}
+alert_tiers:
+  critical: {for: 10m, receiver: pager}
+  warning: {for: 5m, receiver: pager}
+  info: {for: 30m, receiver: pager}
+receivers:
+  pager: {pagerduty: {routing_key_file: /etc/am/pd}}
+gpu_exporter: {kind: none}
+"""
+
+
+@pytest.mark.parametrize("finished", [False, True], ids=["http-only", "with-finished-reasons"])
+def test_a_vllm_answering_10_percent_5xx_pages_in_the_same_minute_as_the_seed_contract(tmp_path: Path,
+                                                                                      finished: bool) -> None:
+    """vLLM's series as vLLM exposes them (HTTP counters without a model label, the pod's labels; the engine's
+    finished-reason counter showing only stop and length) against the seed contract at the same traffic."""
+    plan = plan_from_text(tmp_path, SEED_AND_VLLM)
+    generate(plan, tmp_path / "out")
+    # 10 req/s; from minute 60 one request in ten fails (the 5xx series appears with its first answer)
+    bad_v, ok_before = "_x60 0+60x60", "0+600x60 36000+540x60"
+    series = [
+        {"series": 'http_requests_total{handler="/v1/chat/completions", method="POST", namespace="serving", '
+                   'pod="v-0", status="2xx"}', "values": ok_before},
+        {"series": 'http_requests_total{handler="/v1/chat/completions", method="POST", namespace="serving", '
+                   'pod="v-0", status="5xx"}', "values": bad_v},
+        {"series": 'llm_requests_total{model="s", namespace="serving", pod="s-0", status="success"}',
+         "values": ok_before},
+        {"series": 'llm_requests_total{model="s", namespace="serving", pod="s-0", status="error"}', "values": bad_v},
+    ]
+    if finished:
+        series += [{"series": f'vllm:request_success_total{{finished_reason="{reason}", model_name="v", '
+                              f'namespace="serving", pod="v-0"}}', "values": values}
+                   for reason, values in (("stop", "0+500x60 30000+450x60"), ("length", "0+100x60 6000+90x60"))]
+    page = 'ALERTS{{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="{}"}}'
+    tests: list[dict[str, object]] = []
+    for minute in range(58, 100):  # both page in the same evaluation, never one before the other
+        tests.append({"expr": f'(count({page.format("v")}) or vector(0)) - (count({page.format("s")}) or vector(0))',
+                      "eval_time": f"{minute}m", "exp_samples": [{"labels": "{}", "value": 0}]})
+    tests.append({"expr": f'group({page.format("v")}) + group({page.format("s")})', "eval_time": "99m",
+                  "exp_samples": [{"labels": "{}", "value": 2}]})
+    _run_test(tmp_path, "out/prometheus/rules/race.rules.yaml", tests, series)
