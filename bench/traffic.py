@@ -234,6 +234,13 @@ def _engine_series(p: Preset, served: str, share: float) -> list[Maker]:
     else:  # a total and a separate failure counter
         makers.append(counter(p.requests, tuple(p.requests.synth), lambda b: b.rps * share))
     makers.append(counter(p.errors, tuple(p.errors.synth), lambda b: b.rps * b.error_ratio * share))
+    if p.engine_errors is not None and p.engine_errors.metric not in (p.requests.metric, p.errors.metric):
+        # The engine's own finished-request counter, as a real vLLM shows it: requests answered 5xx never finish
+        # in the engine, and no "error" reason appears; nine in ten stop, one in ten hits the length limit.
+        engine = Counter(p.engine_errors.metric)
+        for reason, part in (("stop", 0.9), ("length", 0.1)):
+            makers.append(counter(engine, (("finished_reason", reason),),
+                                  lambda b, part=part: b.rps * (1 - b.error_ratio) * part * share))
     for histogram, which in ((p.latency, "latency"), (p.ttft, "ttft")):
         if histogram is not None:
             makers.extend(_histogram(histogram, own, which, share))
