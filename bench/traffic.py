@@ -238,9 +238,12 @@ def _engine_series(p: Preset, served: str, share: float) -> list[Maker]:
         # The engine's own finished-request counter, as a real vLLM shows it: requests answered 5xx never finish
         # in the engine, and no "error" reason appears; nine in ten stop, one in ten hits the length limit.
         engine = Counter(p.engine_errors.metric)
+
+        def finished(part: float) -> Callable[[Behaviour], float]:
+            return lambda b: b.rps * (1 - b.error_ratio) * part * share
+
         for reason, part in (("stop", 0.9), ("length", 0.1)):
-            makers.append(counter(engine, (("finished_reason", reason),),
-                                  lambda b, part=part: b.rps * (1 - b.error_ratio) * part * share))
+            makers.append(counter(engine, (("finished_reason", reason),), finished(part)))
     for histogram, which in ((p.latency, "latency"), (p.ttft, "ttft")):
         if histogram is not None:
             makers.extend(_histogram(histogram, own, which, share))

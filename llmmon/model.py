@@ -13,7 +13,8 @@ from typing import Any
 from llmmon import spec as s
 from llmmon import telemetry
 from llmmon.diagnostics import Diagnostic, Severity, SpecError, has_errors
-from llmmon.engines import PRESETS, Preset, preset_for, variants
+from llmmon.engines import PRESETS, Preset, edge, preset_for, variants
+from llmmon.engines.edge import Edge
 from llmmon.pods import overlaps
 from llmmon.regex import check_re2, example_match
 from llmmon.slo import BURN_WINDOWS
@@ -74,6 +75,7 @@ class Model:
     objectives: tuple[Objective, ...]
     min_request_rate: float
     alerts: tuple[Alert, ...]  # enabled alerts only
+    edge: Edge | None = None  # requests and errors counted in front of the engine (spec `errors`)
 
     def objective(self, kind: str) -> Objective | None:
         """The objective of a kind, if the model has one."""
@@ -273,7 +275,15 @@ class _Resolver:
         return Model(name=ms.name, engine=engine, namespace=namespace, served_name=ms.served_name or ms.name,
                      pods=pods, pod_example=pod_example, gpu_type=ms.gpus.type if ms.gpus else None,
                      gpu_count=ms.gpus.count if ms.gpus else 0, gpu_hourly_cost=gpu_cost,
-                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts)
+                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts, edge=self._edge(index))
+
+    def _edge(self, index: int) -> Edge | None:
+        errors, _ = self.pick(index, "errors")
+        if errors is None:
+            return None
+        ms = self.spec.models[index]
+        namespace, _ = self.pick(index, "namespace")
+        return edge.resolve(errors.source, errors.name or ms.name, namespace or "", errors.metric, errors.status_label)
 
     def _target(self, value: float, path: Path, name: str) -> float | None:
         if not 0 < value < 100:

@@ -274,6 +274,18 @@ class Gpus(Strict):
     count: int = Field(ge=1, le=100_000, description="Number of GPUs allocated to the model.")
 
 
+class ErrorSource(Strict):
+    """Where a model's requests and errors are counted when not by its engine: in front of it."""
+
+    source: Literal["ingress-nginx", "istio", "http"] = Field(description=(
+        "ingress-nginx: nginx_ingress_controller_requests; istio: istio_requests_total (reporter=destination); "
+        "http: plain HTTP instrumentation on the serving pods."))
+    name: Ident | None = Field(None, description="The Ingress (ingress-nginx) or workload (istio); default: the "
+                               "model's name.")
+    metric: Text | None = Field(None, description="http only: the request counter; default http_requests_total.")
+    status_label: Ident | None = Field(None, description="http only: the label holding the status; default status.")
+
+
 class Defaults(Strict):
     """Settings every model inherits; a model may override any key."""
 
@@ -288,6 +300,9 @@ class Defaults(Strict):
         "Container port (name or number) the serving pods expose metrics on, scraped by the generated "
         "PodMonitor; default per engine: vllm 8000, sglang 30000, tgi 80, triton 8002, otherwise `http`."))
     metrics_path: UrlPath | None = Field(None, description="HTTP path of the serving pods' metrics; default /metrics.")
+    errors: ErrorSource | None = Field(None, description=(
+        "Count requests and errors at the edge (ingress, mesh, HTTP instrumentation) instead of from the engine: "
+        "a crashed engine counts nothing, the proxy in front of it sees the 5xx."))
 
 
 class ModelSpec(Defaults):

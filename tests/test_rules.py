@@ -318,3 +318,52 @@ def test_a_vllm_answering_10_percent_5xx_pages_in_the_same_minute_as_the_seed_co
     tests.append({"expr": f'group({page.format("v")}) + group({page.format("s")})', "eval_time": "99m",
                   "exp_samples": [{"labels": "{}", "value": 2}]})
     _run_test(tmp_path, "out/prometheus/rules/race.rules.yaml", tests, series)
+
+
+EDGE = """\
+apiVersion: llmmon/v1
+kind: MonitoringSpec
+metadata: {{name: edge, runbook_base_url: "https://runbooks.example.com"}}
+defaults: {{namespace: serving, engine: vllm, slo: {{availability: 99.9}}}}
+models:
+  - {{name: m0, errors: {errors}}}
+alert_tiers:
+  critical: {{for: 10m, receiver: pager}}
+  warning: {{for: 5m, receiver: pager}}
+  info: {{for: 30m, receiver: pager}}
+receivers:
+  pager: {{pagerduty: {{routing_key_file: /etc/am/pd}}}}
+gpu_exporter: {{kind: none}}
+"""
+
+
+@pytest.mark.parametrize(("errors", "ok", "bad"), [
+    ("{source: ingress-nginx, name: chat}",
+     'nginx_ingress_controller_requests{ingress="chat", namespace="ingress", status="200", method="POST"}',
+     'nginx_ingress_controller_requests{ingress="chat", namespace="ingress", status="502", method="POST"}'),
+    ("{source: istio}",
+     'istio_requests_total{reporter="destination", destination_workload="m0", '
+     'destination_workload_namespace="serving", response_code="200"}',
+     'istio_requests_total{reporter="destination", destination_workload="m0", '
+     'destination_workload_namespace="serving", response_code="503"}'),
+    ("{source: http, metric: gateway_requests_total, status_label: code}",
+     'gateway_requests_total{namespace="serving", pod="m0-1", code="200"}',
+     'gateway_requests_total{namespace="serving", pod="m0-1", code="500"}'),
+])
+def test_a_crashed_engine_pages_through_the_errors_counted_at_the_edge(tmp_path: Path, errors: str, ok: str,
+                                                                       bad: str) -> None:
+    """The engine stops counting at minute 60 (it crashed); only the proxy sees the 5xx answers."""
+    source = re.findall(r"source: ([\w-]+)", errors)[0]
+    plan = plan_from_text(tmp_path, EDGE.format(errors=errors))
+    generate(plan, tmp_path / "out")
+    engine = {"series": 'http_requests_total{handler="/v1/chat/completions", method="POST", namespace="serving", '
+                        'pod="m0-1", status="2xx"}', "values": "0+600x60 _x60"}
+    series = [engine, {"series": ok, "values": "0+600x60 36000+0x60"}, {"series": bad, "values": "_x60 600+600x59"}]
+    page = 'group(ALERTS{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="m0"})'
+    _run_test(tmp_path, "out/prometheus/rules/edge.rules.yaml", [
+        {"expr": 'model:llm_request_errors:ratio_rate5m{model="m0"}', "eval_time": "50m",
+         "exp_samples": [{"labels": '{__name__="model:llm_request_errors:ratio_rate5m", llmmon_spec="edge", '
+                                    f'model="m0", source="{source}"}}', "value": 0}]},
+        {"expr": page, "eval_time": "59m", "exp_samples": []},
+        {"expr": page, "eval_time": "65m", "exp_samples": [{"labels": "{}", "value": 1}]},
+    ], series)

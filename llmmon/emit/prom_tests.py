@@ -215,6 +215,10 @@ class _Series:
         failed = {**err_base, **dict(e.errors.labels), **dict(e.errors.synth)}
         ok_rps, failed_rps = load.rps * (1 - load.error_ratio), load.rps * load.error_ratio
         latency_limits = _limits(m, "latency_p99", "latency")
+        if m.edge is not None:  # requests and errors counted in front of the engine: the proxy's series
+            where = {**(pod_only if m.edge.by_pod else {}), **dict(m.edge.labels)}
+            self.add(m.edge.metric, {**where, **dict([m.edge.ok_synth])}, _counter(ok_rps, s))
+            self.add(m.edge.metric, {**where, **dict([m.edge.error_synth])}, _counter(failed_rps, s))
         if e.histogram_backed_requests and e.latency and e.errors.metric == e.requests.metric:
             # requests are the histogram's own count, failures a label of it (OpenTelemetry)
             self._histogram(e.latency, ok, ok_rps, load.latency, latency_limits)

@@ -166,10 +166,12 @@ class _Builder:
         the buckets at the SLO thresholds (two of fifteen at one threshold), named the same whatever the engine."""
         raw = _Raw(self, preset, models)
         record = functools.partial(self.record, engine=preset.key)  # keeps engines' rules distinct (promtool lint)
-        record(REQUESTS, raw.total(preset.requests), models)
-        # Most failure series appear on the first failure: "absent" reads as 0 while the model has requests.
-        record(ERRORS, f"{raw.by_model(raw.rate(preset.errors), by_pod=preset.errors.by_pod)}\nor on (model)\n0 * "
-               f"{self.rec(REQUESTS, *self.among(models))}", models)
+        if own := [m for m in models if m.edge is None]:  # the others count requests at the edge (group "edge")
+            counted = _Raw(self, preset, own)
+            record(REQUESTS, counted.total(preset.requests), own)
+            # Most failure series appear on the first failure: "absent" reads as 0 while the model has requests.
+            record(ERRORS, f"{counted.by_model(counted.rate(preset.errors), by_pod=preset.errors.by_pod)}\n"
+                   f"or on (model)\n0 * {self.rec(REQUESTS, *self.among(own))}", own)
         for base, histogram in raw.histograms():
             name = _histogram_record(base, histogram)
             record(f"{name}_count:rate5m", raw.by_model(raw.rate(Counter(histogram.metric), "_count")), models)
@@ -212,6 +214,26 @@ class _Builder:
 
                 terms.append(raw.by_model(value, how=how))
             record(name, _scaled("\nor on (model)\n".join(terms) if len(terms) > 1 else terms[0], gauge), models)
+
+    # -- requests and errors counted in front of the engine -----------------------------------
+    def edge(self) -> None:
+        """Request and error rates of the models with an `errors` source, one term per model (each selects its own
+        ingress, workload or pods), recorded under the names the engine groups use, told apart by `source`."""
+        by_source: dict[str, list[Model]] = defaultdict(list)
+        for m in self.plan.models:
+            if m.edge is not None:
+                by_source[m.edge.source].append(m)
+        for source, models in sorted(by_source.items()):
+            def term(m: Model, errors: bool) -> str:
+                e = m.edge
+                assert e is not None
+                where = [eq("namespace", m.namespace), ("pod", "=~", m.pods)] if e.by_pod else []
+                sel = selector(e.metric, *where, *(eq(k, v) for k, v in e.labels), *([e.error] if errors else []))
+                return _per_model(m, f"sum ((rate({sel}[{BASE_WINDOW}]) >= 0 < +Inf))")
+
+            self.record(REQUESTS, _union([term(m, False) for m in models], "or"), models, source=source)
+            self.record(ERRORS, f"{_union([term(m, True) for m in models], 'or')}\nor on (model)\n0 * "
+                        f"{self.rec(REQUESTS, eq('source', source), *self.among(models))}", models, source=source)
 
     # -- fleet-wide series derived from the per-model ones -------------------------------------
     def derived(self) -> None:
@@ -602,6 +624,7 @@ def build(plan: Plan) -> RuleSet:
         b.group(f"engine-{name}", lambda p=models[0].engine, ms=models: b.engine(p, ms))
         b.group(f"engine-{name}-detail", lambda p=models[0].engine, ms=models: b.engine_detail(p, ms),
                 interval=DETAIL_EVERY)
+    b.group("edge", b.edge)
     b.group("model", b.derived)
     b.group("model-detail", b.derived_detail, interval=DETAIL_EVERY)
     b.group("pods", b.pod_models, interval=POD_MAP_EVERY)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmmon.engines import PRESETS, Preset, describe, variants
+from llmmon.engines import PRESETS, Preset, describe, edge, variants
 
 
 def _summary(presets: list[Preset]) -> list[str]:
@@ -50,4 +50,7 @@ def listing() -> str:
     for preset in presets:
         for v in variants(preset.name):
             lines += ["", *_variant(v, v is preset)]
+    lines += ["", "errors at the edge (any engine; spec `errors: {source: ...}`): requests and errors from",
+              *(f"  {source:<14} {edge.resolve(source, '<name>', '<namespace>', None, None).describe()}"
+                for source in ("ingress-nginx", "istio", "http"))]
     return "\n".join(lines) + "\n"
