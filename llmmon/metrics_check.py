@@ -22,6 +22,7 @@ PRESENT, MISSING, DEPRECATED, NOT_A_BUCKET, OPTIONAL_MISSING = (
     "present", "missing", "deprecated", "not a bucket", "missing (optional)")
 EMPTY = "none yet (read as 0)"  # an error counter that appears on the first failure, as its engine documents
 NEVER_FIRES = "never fires"  # an alert threshold at or past the largest scraped bucket
+ELSEWHERE = "on another page"  # an edge source: the proxy's /metrics, not the engine's
 VERSION_OK, VERSION_MISMATCH, VERSION_DIFFERS, VERSION_UNKNOWN = "matches", "mismatch", "differs", "unknown"
 FAILING = {MISSING, NOT_A_BUCKET, NEVER_FIRES, VERSION_MISMATCH}
 FORMAT_VERSION = 1
@@ -238,8 +239,11 @@ def _version(m: Model, samples: Samples) -> list[Row]:
 def _model(m: Model, samples: Samples, families: set[str]) -> list[Row]:
     e = m.engine
     rows = _version(m, samples)
-    rows += _counter(m, "requests", e.requests, samples, families)
-    rows += _counter(m, "errors", e.errors, samples, families, errors=True)
+    if m.edge is not None:
+        rows += _edge(m, samples)
+    else:
+        rows += _counter(m, "requests", e.requests, samples, families)
+        rows += _counter(m, "errors", e.errors, samples, families, errors=True)
     if e.engine_errors:  # the engine's own counter: secondary, informative only
         found = [s for s in _series(samples, e.engine_errors.metric)
                  if _mine(m, s) and matches(s, _matchers(e.engine_errors))]
@@ -267,6 +271,17 @@ def _model(m: Model, samples: Samples, families: set[str]) -> list[Row]:
             hint = f"use {old.new}" if old.new else "no replacement"
             rows.append(Row(m.name, "deprecated", old.old, DEPRECATED, f"{old.note}; {hint}"))
     return rows
+
+
+def _edge(m: Model, samples: Samples) -> list[Row]:
+    """Requests and errors of a model counted at the edge: on the proxy's page, not the engine's."""
+    e = m.edge
+    assert e is not None
+    found = [s for s in _series(samples, e.metric) if all(s.get(k) == v for k, v in e.labels)]
+    if found:
+        return [Row(m.name, "requests (edge)", e.metric, PRESENT, f"{len(found)} series ({e.source})")]
+    return [Row(m.name, "requests (edge)", e.metric, ELSEWHERE,
+                f"counted by {e.source}: check that page (a 5xx series appears on the first 5xx)")]
 
 
 def render(rows: list[Row]) -> str:

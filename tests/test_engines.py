@@ -255,3 +255,13 @@ def test_llmmon_engines_shows_every_version_and_what_counts_as_an_error() -> Non
         assert text in out, text
     for real in re.findall(r"tests/expositions/real/([\w.-]+\.txt)", out):
         assert (EXPOSITIONS / "real" / real).is_file(), real
+
+
+def test_check_metrics_sends_an_edge_counted_model_to_the_proxys_page(tmp_path: Path) -> None:
+    spec = _write(tmp_path, "vllm", "errors: {source: istio}")
+    result = CliRunner().invoke(app, ["check-metrics", str(spec), "--metrics-file",
+                                      str(EXPOSITIONS / "real" / "vllm-0.10-v1.txt"), "--format", "json"])
+    rows = {r["signal"]: r for r in json.loads(result.stdout)["rows"]}
+    assert "errors" not in rows
+    assert rows["requests (edge)"]["status"] == "on another page"
+    assert "counted by istio" in rows["requests (edge)"]["detail"]
