@@ -205,7 +205,7 @@ def infer_version(m: Model, samples: Samples) -> tuple[Preset | None, str]:
                 else:
                     score -= 2
         for marker in v.markers:
-            if _series(samples, marker):
+            if any(_mine(m, s) for s in _series(samples, marker)):
                 score += 1
                 why.append(marker)
         scored.append((score, v, why))

@@ -265,3 +265,12 @@ def test_check_metrics_sends_an_edge_counted_model_to_the_proxys_page(tmp_path: 
     assert "errors" not in rows
     assert rows["requests (edge)"]["status"] == "on another page"
     assert "counted by istio" in rows["requests (edge)"]["detail"]
+
+
+def test_the_version_is_read_only_from_the_models_own_series(tmp_path: Path) -> None:
+    """A page of another model says nothing about this model's engine version."""
+    result = CliRunner().invoke(app, ["check-metrics", str(ROOT / "specs/vllm.yaml"), "--metrics-file",
+                                      str(EXPOSITIONS / "real" / "vllm-0.5.txt"), "--model", "llama-3-70b",
+                                      "--format", "json"])
+    rows = {r["signal"]: r for r in json.loads(result.stdout)["rows"]}
+    assert rows["version"]["status"] == "unknown"
