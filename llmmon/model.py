@@ -17,7 +17,7 @@ from llmmon.engines import PRESETS, Preset
 from llmmon.pods import overlaps
 from llmmon.regex import check_re2, example_match
 from llmmon.slo import BURN_WINDOWS
-from llmmon.units import Duration
+from llmmon.units import Duration, looks_like_ratio
 from llmmon.yamlpos import Document, Path
 
 # alert key → (alert name, unit of its threshold, built-in default threshold, default tier, default enabled)
@@ -152,7 +152,11 @@ class _Resolver:
         if not spec.metadata.runbook_base_url:
             self.report(("metadata",), "runbook_base_url is not set: alerts will carry no runbook_url",
                         severity=Severity.WARNING)
-        if spec.tracing and not 1 <= spec.tracing.sampling <= 10:
+        if spec.tracing and looks_like_ratio(spec.tracing.sampling):
+            value = spec.tracing.sampling
+            self.report(("tracing", "sampling"), f"{_fmt(value)} looks like a ratio; sampling is a percentage",
+                        f"did you mean {_fmt(value * 100)}%? write \"{_fmt(value)}%\" for {_fmt(value)} percent")
+        elif spec.tracing and not 1 <= spec.tracing.sampling <= 10:
             severity = Severity.ERROR if not 0 < spec.tracing.sampling <= 100 else Severity.WARNING
             self.report(("tracing", "sampling"), f"{spec.tracing.sampling}% is outside the recommended 1-10%"
                         if severity is Severity.WARNING else "must be above 0% and at most 100%", severity=severity)
@@ -334,6 +338,10 @@ class _Resolver:
             tier, _ = self.pick(index, "alerts", key, "tier")
             tier = tier or default_tier
             for_, _ = self.pick(index, "alerts", key, "for_")
+            if unit == "ratio" and raw is not None and looks_like_ratio(raw):
+                self.report(t_path, f"model {name!r}: {_fmt(raw)} looks like a ratio; thresholds are percentages",
+                            f"did you mean {_fmt(raw * 100)}%? write \"{_fmt(raw)}%\" for {_fmt(raw)} percent")
+                continue
             threshold = _threshold(raw, unit, default)
             if unit != "none" and threshold is None:
                 self.report(t_path, f"model {name!r}: alert {key} is enabled but has no threshold",
