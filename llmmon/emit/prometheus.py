@@ -64,7 +64,8 @@ SLO_REQUESTS = "model:slo_requests:rate"
 SLO_ERRORS = "model:slo_errors:rate"
 SLO_RATIO = "model:slo_errors:ratio_rate"
 SAMPLED = f"{SAMPLE_EVERY}_every{SAMPLE_EVERY}"  # suffix of the sampled 30m window: rate30m_every30m
-AVAILABILITY = "slo:availability:ratio"
+AVAILABILITY = "slo:availability:ratio"  # availability only, one series per model (the design's name)
+GOOD = "slo:good_requests:ratio"  # share of good requests over the SLO window, per model and `slo`
 BUDGET = "slo:error_budget_remaining:ratio"
 GAUGE_RECORDS = {"running": ("model:llm_requests_running:sum", "sum"),
                  "waiting": ("model:llm_requests_waiting:sum", "sum"),
@@ -356,7 +357,11 @@ class _Builder:
             if cadence(window):
                 self.record(SLO_RATIO + str(window), self.slo_read(SLO_RATIO, window), models)
         ratio = self.rec(SLO_RATIO + str(self.plan.slo_window))
-        self.record(AVAILABILITY, f"1 - {ratio}", models)
+        self.record(GOOD, f"1 - {ratio}", models)
+        if available := [m for m in models if m.objective("availability")]:
+            # The design's name: availability only, one series per model (no `slo` label to sum across by mistake).
+            ratio = self.rec(SLO_RATIO + str(self.plan.slo_window), eq("slo", "availability"))
+            self.record(AVAILABILITY, f"1 - max without (slo) ({ratio})", available)
         self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", models)
 
     def slo_read(self, name: str, window: Duration, *matchers: Matcher) -> str:
@@ -450,7 +455,10 @@ class _Builder:
                     f"(threshold {number(t or 0)}s).")
             summary = "LLM time to first token is above its threshold"
         elif alert.key == "error_rate":
-            expr = f"{self.rec(ERROR_RATIO, *own)} > {number(t or 0)}"
+            # Quiet below the model's minimum request rate, like the burn-rate pages: one failure in ten
+            # requests is a 10% ratio that says nothing.
+            expr = (f"{self.rec(ERROR_RATIO, *own)} > {number(t or 0)}\nand on (model)\n"
+                    f"({self.rec(REQUESTS, *own)} >= on (model) group_left () {self.rec(MIN_RATE, *own)})")
             text = (f"{{{{ $value | humanizePercentage }}}} of requests to {model} failed over the last 5m "
                     f"(threshold {_pct(t)}).")
             summary = "LLM requests are failing"
