@@ -183,7 +183,7 @@ class _Resolver:
 
     def _check_tiers(self) -> None:
         receivers = sorted(self.spec.receivers)
-        used = set()
+        used: set[str] = set()
         self._check_routing(receivers, used)
         for tier in s.TIERS:
             name = getattr(self.spec.alert_tiers, tier).receiver

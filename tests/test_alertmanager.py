@@ -255,7 +255,8 @@ def test_validate_reports_an_inline_secret_and_a_missing_inhibit_rule(tmp_path: 
     def edit(text: str) -> str:
         text = text.replace("routing_key_file: /etc/alertmanager/secrets/llm-alerting/pagerduty-routing-key",
                             "routing_key: abc")
-        return text.replace('      - "severity=\\"critical\\""\n      - "model=~\\".+\\""', '      - "severity=\\"warning\\""')
+        critical = '      - "severity=\\"critical\\""\n      - "model=~\\".+\\""'
+        return text.replace(critical, '      - "severity=\\"warning\\""')
 
     findings = _validate(tmp_path, edit)
     assert any("pagerduty_configs.0.routing_key: a secret written inline" in f for f in findings), findings
