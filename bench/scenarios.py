@@ -298,5 +298,5 @@ def targets(plan: Plan, fleet: Fleet, incident: Incident | None, origin: float, 
     return out
 
 
-__all__ = ["Arrivals", "Expectation", "Fleet", "Incident", "IncidentError", "apply", "load", "load_fleet", "names", "plan",
-           "targets"]
+__all__ = ["Arrivals", "Expectation", "Fleet", "Incident", "IncidentError", "apply", "load", "load_fleet", "names",
+           "plan", "targets"]

@@ -360,8 +360,8 @@ class _Builder:
         self.record(GOOD, f"1 - {ratio}", models)
         if available := [m for m in models if m.objective("availability")]:
             # The design's name: availability only, one series per model (no `slo` label to sum across by mistake).
-            ratio = self.rec(SLO_RATIO + str(self.plan.slo_window), eq("slo", "availability"))
-            self.record(AVAILABILITY, f"1 - max without (slo) ({ratio})", available)
+            errors = self.rec(SLO_RATIO + str(self.plan.slo_window), eq("slo", "availability"))
+            self.record(AVAILABILITY, f"1 - max without (slo) ({errors})", available)
         self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", models)
 
     def slo_read(self, name: str, window: Duration, *matchers: Matcher) -> str:
