@@ -217,11 +217,11 @@ class _Resolver:
         for name, receiver in sorted(self.spec.receivers.items()):
             for field, path in secret_files(receiver):
                 if secret_ref(path) is None:
+                    secret, key = fallback_secret(self.spec.metadata.name, path)
                     self.report(("receivers", name, *field), f"{path} is not where the Prometheus Operator mounts a "
-                                f"Secret ({SECRETS_DIR}/<secret>/<key>): the AlertmanagerConfig cannot name its "
-                                "Secret and key", f"use {SECRETS_DIR}/<secret>/<key>, e.g. "
-                                f"{SECRETS_DIR}/{self.spec.metadata.name}-alerting/{field[-1].removesuffix('_file')}",
-                                severity=Severity.WARNING)
+                                f"Secret ({SECRETS_DIR}/<secret>/<key>): the AlertmanagerConfig reads key {key!r} "
+                                f"of Secret {secret} instead", f"use {SECRETS_DIR}/{secret}/{key} or another "
+                                f"{SECRETS_DIR}/<secret>/<key>", severity=Severity.WARNING)
 
     def _check_window(self) -> None:
         window = self.spec.slo_window
@@ -466,6 +466,11 @@ def secret_ref(path: str) -> tuple[str, str] | None:
     """(Secret name, key) of a file where the Prometheus Operator mounts Secrets, else None."""
     match = _SECRET_PATH.fullmatch(path)
     return (match.group(1), match.group(3)) if match else None
+
+
+def fallback_secret(spec_name: str, path: str) -> tuple[str, str]:
+    """The Secret key an AlertmanagerConfig reads for a secret file outside the operator's layout."""
+    return f"{spec_name}-alerting", path.rsplit("/", 1)[-1]
 
 
 def _threshold(raw: Any, unit: str, default: float | None) -> float | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from specvariants import files_with, plan_with
+from specvariants import diagnostics_with, files_with, plan_with
 
 from helpers import ROOT, generate
 from llmmon.checks import alertmanager, telemetry
@@ -350,3 +350,63 @@ def test_only_receivers_used_by_a_tier_are_written(tmp_path: Path) -> None:
     plan = plan_with(tmp_path, change)
     config = yaml.safe_load(build(plan).files["alertmanager/alertmanager.yaml"])
     assert [r["name"] for r in config["receivers"]] == ["null", "oncall-pager", "team-chat", "ticket-queue"]
+
+
+# --- operator mode: the AlertmanagerConfig ------------------------------------------------------------------------
+
+AMCONFIG_FILE = OUT / "kubernetes/llm-platform-alertmanagerconfig.yaml"
+
+
+def test_the_alertmanagerconfig_is_valid_against_the_operators_crd_schema() -> None:
+    from llmmon.checks import crd_schema
+
+    document = yaml.safe_load(AMCONFIG_FILE.read_text(encoding="utf-8"))
+    assert crd_schema.problems(document) == []
+    assert crd_schema.provenance("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig")["tag"] == "v0.93.0"
+    document["spec"]["route"]["matchers"][0]["matchtype"] = "="
+    document["spec"]["receivers"][0]["pagerdutyConfigs"][0]["routingKey"] = {"name": "llm-alerting"}
+    assert crd_schema.problems(document) == [
+        "spec.receivers.0.pagerdutyConfigs.0.routingKey: 'key' is a required property",
+        "spec.route.matchers.0.matchtype: unknown field (not in the CRD)"]
+
+
+def test_the_alertmanagerconfig_routes_only_the_specs_alerts_with_secret_key_references() -> None:
+    spec = yaml.safe_load(AMCONFIG_FILE.read_text(encoding="utf-8"))["spec"]
+    assert spec["route"]["matchers"] == [{"name": "llmmon_spec", "matchType": "=", "value": "llm-platform"}]
+    assert {r["receiver"] for r in spec["route"]["routes"]} == {"oncall-pager", "team-chat", "ticket-queue"}
+    pager = next(r for r in spec["receivers"] if r["name"] == "oncall-pager")["pagerdutyConfigs"][0]
+    assert pager["routingKey"] == {"name": "llm-alerting", "key": "pagerduty-routing-key"}
+    chat = next(r for r in spec["receivers"] if r["name"] == "team-chat")["slackConfigs"][0]
+    assert chat["apiURL"] == {"name": "llm-alerting", "key": "slack-webhook-url"}
+    assert all(m["value"] != "" for rule in spec["inhibitRules"] for m in rule["sourceMatch"] + rule["targetMatch"])
+
+
+def test_kubectl_kustomize_builds_the_alertmanagerconfig() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (outside the project: Debian's is too old to ship by default)")
+    done = subprocess.run([kubectl, "kustomize", str(OUT / "kubernetes")], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    # kubectl prints `matchType: =` bare, which PyYAML (YAML 1.1's `=` value tag) cannot load: read it as text
+    documents = done.stdout.split("\n---\n")
+    assert any("\nkind: AlertmanagerConfig\n" in f"\n{d}" and "\n  name: llm-platform-routing\n" in d
+               for d in documents), done.stdout[:2000]
+
+
+def test_an_operator_secret_outside_the_mount_layout_is_a_warning(tmp_path: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["receivers"]["oncall-pager"]["pagerduty"]["routing_key_file"] = "/etc/alertmanager/secrets/pd-key"
+
+    assert [line.split(": ", 1)[1] for line in diagnostics_with(tmp_path, change)] == [
+        "warning: receivers.oncall-pager.pagerduty.routing_key_file: /etc/alertmanager/secrets/pd-key is not where "
+        "the Prometheus Operator mounts a Secret (/etc/alertmanager/secrets/<secret>/<key>): the AlertmanagerConfig "
+        "reads key 'pd-key' of Secret llm-platform-alerting instead (use "
+        "/etc/alertmanager/secrets/llm-platform-alerting/pd-key or another /etc/alertmanager/secrets/<secret>/<key>)"]
+
+
+def test_catch_all_needs_standalone_mode(tmp_path: Path) -> None:
+    found = diagnostics_with(tmp_path, lambda d: d.update(alertmanager={"catch_all": "team-chat"}))
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "alertmanager.catch_all: catch_all routes other rule sets' alerts, which an AlertmanagerConfig cannot do "
+        "(the operator confines it to its own alerts) (set `mode: standalone`, or remove catch_all)"]

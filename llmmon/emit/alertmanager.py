@@ -26,7 +26,7 @@ from typing import Any
 
 from llmmon import spec as s
 from llmmon.emit.kubernetes import object_labels
-from llmmon.model import Plan, secret_ref
+from llmmon.model import Plan, fallback_secret, secret_ref
 from llmmon.promql import SPEC_LABEL
 from llmmon.yamlout import dump
 
@@ -160,8 +160,7 @@ def _crd_matcher(text: str) -> dict[str, str]:
 def _secret(plan: Plan, path: str) -> dict[str, str]:
     """The Secret key a file path names; a path outside the operator's layout (validate warns) falls back to the
     spec's own Secret, keyed by the file name."""
-    found = secret_ref(path)
-    name, key = found if found else (f"{plan.name}-alerting", path.rsplit("/", 1)[-1])
+    name, key = secret_ref(path) or fallback_secret(plan.name, path)
     return {"name": name, "key": key}
 
 
