@@ -18,7 +18,7 @@ from llmmon.engines.edge import Edge
 from llmmon.pods import overlaps
 from llmmon.regex import check_re2, example_match
 from llmmon.slo import BURN_WINDOWS
-from llmmon.units import Duration
+from llmmon.units import Duration, looks_like_ratio
 from llmmon.yamlpos import Document, Path
 
 # alert key → (alert name, unit of its threshold, built-in default threshold, default tier, default enabled)
@@ -113,6 +113,9 @@ class Plan:
     gpu_exporter_namespace: str
     source: str  # the spec file's name, for generated-by headers
     spec: s.MonitoringSpec  # sections other emitters render as they are (receivers, logging, tracing)
+    grafana_url: str | None = None
+    alertmanager_mode: str = "operator"  # operator (AlertmanagerConfig) | standalone (alertmanager.yaml)
+    catch_all: str | None = None  # standalone: the receiver of other rule sets' alerts
 
     def tier(self, name: str) -> Tier:
         """A tier by name."""
@@ -154,7 +157,11 @@ class _Resolver:
         if not spec.metadata.runbook_base_url:
             self.report(("metadata",), "runbook_base_url is not set: alerts will carry no runbook_url",
                         severity=Severity.WARNING)
-        if spec.tracing and not 1 <= spec.tracing.sampling <= 10:
+        if spec.tracing and looks_like_ratio(spec.tracing.sampling):
+            value = spec.tracing.sampling
+            self.report(("tracing", "sampling"), f"{_fmt(value)} looks like a ratio; sampling is a percentage",
+                        f"did you mean {_fmt(value * 100)}%? write \"{_fmt(value)}%\" for {_fmt(value)} percent")
+        elif spec.tracing and not 1 <= spec.tracing.sampling <= 10:
             severity = Severity.ERROR if not 0 < spec.tracing.sampling <= 100 else Severity.WARNING
             self.report(("tracing", "sampling"), f"{spec.tracing.sampling}% is outside the recommended 1-10%"
                         if severity is Severity.WARNING else "must be above 0% and at most 100%", severity=severity)
@@ -172,11 +179,14 @@ class _Resolver:
             tiers=tiers, currency=spec.costs.currency if spec.costs else "USD",
             cpu_core_hourly=spec.costs.cpu_core_hourly if spec.costs else None,
             gpu_exporter=spec.gpu_exporter.kind, gpu_exporter_namespace=spec.gpu_exporter.namespace,
-            source=self.file.rsplit("/", 1)[-1], spec=spec)
+            source=self.file.rsplit("/", 1)[-1], spec=spec,
+            grafana_url=spec.metadata.grafana_url.rstrip("/") if spec.metadata.grafana_url else None,
+            alertmanager_mode=spec.alertmanager.mode, catch_all=spec.alertmanager.catch_all)
 
     def _check_tiers(self) -> None:
         receivers = sorted(self.spec.receivers)
-        used = set()
+        used: set[str] = set()
+        self._check_routing(receivers, used)
         for tier in s.TIERS:
             name = getattr(self.spec.alert_tiers, tier).receiver
             used.add(name)
@@ -189,6 +199,31 @@ class _Resolver:
             if name not in used:
                 self.report(("receivers", name), f"receiver {name!r} is not used by any tier",
                             severity=Severity.WARNING)
+
+    def _check_routing(self, receivers: list[str], used: set[str]) -> None:
+        """The catch-all receiver (standalone only, defined) and, in operator mode, secret files where the
+        operator mounts Secrets: /etc/alertmanager/secrets/<secret>/<key>."""
+        am = self.spec.alertmanager
+        if am.catch_all is not None:
+            used.add(am.catch_all)
+            if am.mode != "standalone":
+                self.report(("alertmanager", "catch_all"), "catch_all routes other rule sets' alerts, which an "
+                            "AlertmanagerConfig cannot do (the operator confines it to its own alerts)",
+                            "set `mode: standalone`, or remove catch_all")
+            elif am.catch_all not in self.spec.receivers:
+                close = difflib.get_close_matches(am.catch_all, receivers, n=1)
+                self.report(("alertmanager", "catch_all"), f"receiver {am.catch_all!r} is not defined in receivers",
+                            f"did you mean {close[0]!r}?" if close else "add it under `receivers`")
+        if am.mode != "operator":
+            return
+        for name, receiver in sorted(self.spec.receivers.items()):
+            for field, path in secret_files(receiver):
+                if secret_ref(path) is None:
+                    secret, key = fallback_secret(self.spec.metadata.name, path)
+                    self.report(("receivers", name, *field), f"{path} is not where the Prometheus Operator mounts a "
+                                f"Secret ({SECRETS_DIR}/<secret>/<key>): the AlertmanagerConfig reads key {key!r} "
+                                f"of Secret {secret} instead", f"use {SECRETS_DIR}/{secret}/{key} or another "
+                                f"{SECRETS_DIR}/<secret>/<key>", severity=Severity.WARNING)
 
     def _check_window(self) -> None:
         window = self.spec.slo_window
@@ -353,6 +388,10 @@ class _Resolver:
             tier, _ = self.pick(index, "alerts", key, "tier")
             tier = tier or default_tier
             for_, _ = self.pick(index, "alerts", key, "for_")
+            if unit == "ratio" and raw is not None and looks_like_ratio(raw):
+                self.report(t_path, f"model {name!r}: {_fmt(raw)} looks like a ratio; thresholds are percentages",
+                            f"did you mean {_fmt(raw * 100)}%? write \"{_fmt(raw)}%\" for {_fmt(raw)} percent")
+                continue
             threshold = _threshold(raw, unit, default)
             if unit != "none" and threshold is None:
                 self.report(t_path, f"model {name!r}: alert {key} is enabled but has no threshold",
@@ -428,6 +467,33 @@ class _Resolver:
                         "under it apart, so the alert would fire on any traffic", "use a threshold at or above it")
             return False
         return True
+
+
+SECRETS_DIR = "/etc/alertmanager/secrets"
+_SECRET_PATH = re.compile(rf"^{re.escape(SECRETS_DIR)}/([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?)/([-._a-zA-Z0-9]+)$")
+
+
+def secret_files(receiver: s.Receiver) -> list[tuple[tuple[str, str], str]]:
+    """(field path inside the receiver, file path) of every secret file a receiver reads."""
+    out: list[tuple[tuple[str, str], str]] = []
+    if receiver.pagerduty:
+        for field in ("routing_key_file", "service_key_file"):
+            if path := getattr(receiver.pagerduty, field):
+                out.append((("pagerduty", field), path))
+    if receiver.slack:
+        out.append((("slack", "api_url_file"), receiver.slack.api_url_file))
+    return out
+
+
+def secret_ref(path: str) -> tuple[str, str] | None:
+    """(Secret name, key) of a file where the Prometheus Operator mounts Secrets, else None."""
+    match = _SECRET_PATH.fullmatch(path)
+    return (match.group(1), match.group(3)) if match else None
+
+
+def fallback_secret(spec_name: str, path: str) -> tuple[str, str]:
+    """The Secret key an AlertmanagerConfig reads for a secret file outside the operator's layout."""
+    return f"{spec_name}-alerting", path.rsplit("/", 1)[-1]
 
 
 def _threshold(raw: Any, unit: str, default: float | None) -> float | None:
