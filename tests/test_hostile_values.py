@@ -4,7 +4,8 @@ Values crafted to inject PromQL, YAML, Fluentd directives, Go templates or Grafa
 diagnostic naming the key, or reach the output only as data: the structure of every generated file is the same
 as with plain values, the real checkers accept it, and the value reads back unchanged. Documents built to
 exhaust time or memory (alias and merge bombs, 50 MB, deep nesting, a million values) fail with bounded work
-(CPU time, with a wide margin; never wall-clock time, which a loaded machine stretches) and bounded memory. Nothing a spec holds reaches the terminal unescaped. Every input is built in the test.
+(CPU time, with a wide margin; never wall-clock time, which a loaded machine stretches) and bounded memory.
+Nothing a spec holds reaches the terminal unescaped. Every input is built in the test.
 """
 
 from __future__ import annotations
