@@ -69,6 +69,11 @@ def _from_pydantic(exc: ValidationError, doc: Document, name: str) -> list[Diagn
             if kind == "literal_error":
                 options = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
                 suggestion = _likely_option(str(error.get("input")), options)
+            elif kind == "pattern" and path[-1:] == ("name",) and path[:1] == ("models",) \
+                    and isinstance(error.get("input"), str):
+                from llmmon.names import served_name_hint
+
+                suggestion = served_name_hint(error["input"])
             line, col = doc.value_position(path)
         out.append(Diagnostic(name, line, col, _dotted(path), message, Severity.ERROR, suggestion))
     return out
