@@ -7,6 +7,7 @@ multi-line strings (PromQL) become literal blocks.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -44,7 +45,11 @@ def scalar(value: Any) -> str:
         return text
     if isinstance(value, int):
         return str(value)
-    text = str(value)
+    return _string(str(value))
+
+
+@functools.lru_cache(maxsize=65536)  # a fleet's files repeat the same keys, labels and names many times over
+def _string(text: str) -> str:
     if (_PLAIN.fullmatch(text) and text.lower() not in _RESERVED) or _DURATION.fullmatch(text):
         return text
     return _double_quoted(text)
@@ -87,7 +92,11 @@ def _node(value: Any, indent: int, lines: list[str]) -> None:
         if not value:
             lines.append(pad + "{}")
         for key, item in value.items():
-            _entry(pad + scalar(str(key)) + ":", item, indent, lines)
+            head = pad + _string(str(key)) + ":"
+            if type(item) is str and "\n" not in item:  # the common case, without the calls below
+                lines.append(head + " " + _string(item))
+            else:
+                _entry(head, item, indent, lines)
     elif isinstance(value, list):
         if not value:
             lines.append(pad + "[]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -43,7 +44,7 @@ class Histogram:
     scale: float = 1.0
     le_style: str = "python"
 
-    @property
+    @functools.cached_property  # read for every model and threshold: worked out once per preset
     def seconds(self) -> tuple[float, ...]:
         """The bucket bounds in seconds."""
         return tuple(round(b * self.scale, 12) for b in self.buckets)
