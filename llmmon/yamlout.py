@@ -100,11 +100,19 @@ def _node(value: Any, indent: int, lines: list[str]) -> None:
     elif isinstance(value, list):
         if not value:
             lines.append(pad + "[]")
+        inner = pad + "  "
         for item in value:
-            if isinstance(item, dict) and item:
-                first = len(lines)
-                _node(item, indent + 2, lines)
-                lines[first] = pad + "- " + lines[first][indent + 2:]
+            if isinstance(item, dict) and item:  # `- key: value`, then the other keys under the first
+                lead = pad + "- "
+                for key, sub in item.items():
+                    head = lead + _string(str(key)) + ":"
+                    if type(sub) is str and "\n" not in sub:
+                        lines.append(head + " " + _string(sub))
+                    else:
+                        _entry(head, sub, indent + 2, lines)
+                    lead = inner
+            elif type(item) is str and "\n" not in item:
+                lines.append(pad + "- " + _string(item))
             else:
                 _entry(pad + "-", item, indent, lines)
     else:
