@@ -238,6 +238,8 @@ class _Resolver:
         for i, j in overlaps(models):
             own, other = models[i], models[j]
             assert own is not None and other is not None
+            if own.name == other.name:  # one mistake, one error: "is defined twice" says it
+                continue
             self.report(("models", i, "pods" if self.spec.models[i].pods else "name"),
                         f"model {own.name!r}: pods regex {own.pods!r} also matches {other.pod_example!r}, a pod of "
                         f"model {other.name!r} in namespace {own.namespace}: that pod's CPU, GPU and pod-selected "
@@ -291,10 +293,13 @@ class _Resolver:
         if ms.gpus:
             rates = self.spec.costs.gpu_hourly if self.spec.costs else {}
             if ms.gpus.type not in rates:
-                close = difflib.get_close_matches(ms.gpus.type, list(rates), n=1)
+                # Another type's name is the fix only when it is this one spelt differently (h100, H-100);
+                # H200 beside H100 is a GPU without a price, not a typo.
+                same = [t for t in rates if _squash(t) == _squash(ms.gpus.type)]
                 self.report(("models", index, "gpus", "type"),
                             f"model {ms.name!r}: GPU type {ms.gpus.type!r} has no rate in costs.gpu_hourly",
-                            f"did you mean {close[0]!r}?" if close else f"add `{ms.gpus.type}: <price per hour>`")
+                            f"did you mean {same[0]!r}?" if same
+                            else f"add `{ms.gpus.type}: <price per hour>` under costs.gpu_hourly")
             else:
                 gpu_cost = ms.gpus.count * rates[ms.gpus.type]
         by_pod = engine and (engine.by_pod or engine.requests.by_pod or engine.errors.by_pod)
@@ -524,3 +529,8 @@ def resolve(spec: s.MonitoringSpec, doc: Document | None = None, file: str = "sp
     resolver = _Resolver(spec, doc, file)
     plan = resolver.resolve()
     return plan, resolver.diagnostics
+
+
+def _squash(name: str) -> str:
+    """A name without case or punctuation, to tell a misspelling (h100, H-100) from another name (H200)."""
+    return "".join(c for c in name.lower() if c.isalnum())
