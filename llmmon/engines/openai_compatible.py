@@ -18,5 +18,6 @@ PRESET = Preset(
     input_tokens=Counter(c.TOKENS, ((c.TOKEN_TYPE_LABEL, c.INPUT),)),
     output_tokens=Counter(c.TOKENS, ((c.TOKEN_TYPE_LABEL, c.OUTPUT),)),
     gpu_utilization=Gauge(c.GPU_UTILIZATION, scale=c.GPU_SCALE),
+    gauges={"running": Gauge(c.RUNNING), "waiting": Gauge(c.WAITING)},
     notes=f'errors are requests with {c.STATUS_LABEL}="{c.ERROR}"',
 )
