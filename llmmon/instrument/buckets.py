@@ -14,6 +14,7 @@ from pathlib import Path
 from llmmon import contract
 from llmmon.model import Plan
 
+PRESET_NAME = "openai-compatible"  # the preset that reads llmmon/contract.py
 SPREAD: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5)
 # Long generations take minutes: bounds past the contract's 10 s keep their latency visible.
 LATENCY_TAIL: tuple[float, ...] = (20.0, 30.0, 60.0)
@@ -25,10 +26,12 @@ class SpecProblem(ValueError):
 
 @dataclass(frozen=True)
 class Buckets:
-    """Bucket bounds in seconds for the two histograms the rules read."""
+    """Bucket bounds in seconds for the two histograms the rules read, and the served names of the spec's models
+    that read the seed contract (their series are created at start, so the first scrape already has them)."""
 
     latency: tuple[float, ...] = contract.LATENCY_BUCKETS
     ttft: tuple[float, ...] = contract.TTFT_BUCKETS
+    models: tuple[str, ...] = ()
 
 
 def spread(base: Iterable[float], thresholds: Iterable[float]) -> tuple[float, ...]:
@@ -50,8 +53,9 @@ def from_plan(plan: Plan) -> Buckets:
         for a in m.alerts:
             if a.threshold is not None and a.key in ("latency_p99", "ttft_p95"):
                 (latency if a.key == "latency_p99" else ttft).add(a.threshold)
+    served = sorted({m.served_name for m in plan.models if m.engine.name == PRESET_NAME})
     return Buckets(spread(contract.LATENCY_BUCKETS + LATENCY_TAIL, sorted(latency)),
-                   spread(contract.TTFT_BUCKETS, sorted(ttft)))
+                   spread(contract.TTFT_BUCKETS, sorted(ttft)), tuple(served))
 
 
 def from_spec(path: str | Path) -> Buckets:

@@ -7,6 +7,7 @@ metrics are thread-safe; each request keeps its own state, so one `LLMMetrics` s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -90,7 +91,10 @@ class LLMMetrics:
         """Metrics whose bucket bounds contain every latency and TTFT threshold of a spec file (SpecProblem
         when the spec does not validate)."""
         b = buckets.from_spec(path)
-        return cls(latency_buckets=b.latency, ttft_buckets=b.ttft, **options)
+        metrics = cls(latency_buckets=b.latency, ttft_buckets=b.ttft, **options)
+        for model in b.models:  # every series exists from the first scrape: rate() then counts all traffic
+            metrics.series(model)
+        return metrics
 
     def series(self, model: str) -> _Series:
         """The label children of a model (created on first use; creation races are harmless)."""
@@ -127,6 +131,13 @@ class LLMMetrics:
         if isinstance(iterable, AsyncIterable):
             return req.astream(iterable, count)
         return req.stream(iterable, count)
+
+    def phase(self, name: str) -> Any:
+        """A child span of the current span (`tokenization`, `generation`, `decoding`) around a block: inside the
+        ASGI middleware, the current span is the request's `llm_inference`. A no-op without tracing."""
+        if self.tracer is None:
+            return contextlib.nullcontext()
+        return self.tracer.start_as_current_span(name)
 
     def queued(self, model: str) -> Queued:
         """A context manager counting the block as waiting (llm_requests_waiting)."""
