@@ -32,7 +32,7 @@ from llmmon.instrument.asgi import LLMMiddleware
 
 FAST = (0.11, 0.15)  # (first token, whole answer) in seconds
 SLOW = (0.52, 1.05)
-WORDS = "the quick brown fox jumps over the lazy dog".split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"]
 OUTPUT_TOKENS = 8
 
 
