@@ -26,10 +26,18 @@ class GpuCollector(Collector):
     def __init__(self, model: str, read: Reader) -> None:
         self.model, self.read = model, read
 
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(c.GPU_UTILIZATION, "GPU utilisation in percent, read from NVML.",
+                                 labels=[c.MODEL_LABEL, c.GPU_LABEL])
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The family without samples: registering does not read the GPUs."""
+        yield self._family()
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One gauge family with a sample per GPU."""
-        family = GaugeMetricFamily(c.GPU_UTILIZATION, "GPU utilisation in percent, read from NVML.",
-                                   labels=[c.MODEL_LABEL, c.GPU_LABEL])
+        family = self._family()
         for gpu_id, percent in sorted(self.read().items()):
             family.add_metric([self.model, gpu_id], percent)
         yield family
