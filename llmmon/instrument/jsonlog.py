@@ -16,7 +16,7 @@ from typing import Any
 from llmmon import logrecord
 
 _CONVERT: dict[str, Callable[[Any], Any]] = {"keyword": str, "text": str, "float": float, "long": int}
-_OPTIONAL = tuple(f for f in logrecord.WRITTEN if not f.required and f.name not in ("trace_id", "span_id"))
+_OPTIONAL = tuple(f for f in logrecord.WRITTEN if not f.required)
 
 
 def level_name(levelno: int) -> str:
@@ -60,8 +60,10 @@ class JsonFormatter(logging.Formatter):
             message = f"{message}\n{record.exc_text}"
         out: dict[str, Any] = {"timestamp": timestamp(record.created), "level": level_name(record.levelno),
                                "message": message}
-        for field in _OPTIONAL:
-            value = getattr(record, field.name, None)
+        ids = _current_ids()
+        current = {"trace_id": ids[0], "span_id": ids[1]} if ids else {}
+        for field in _OPTIONAL:  # in the contract's order
+            value = current.get(field.name, getattr(record, field.name, None))
             if value is None and field.name == "model":
                 value = self.model
             if value is None:
@@ -70,9 +72,6 @@ class JsonFormatter(logging.Formatter):
                 out[field.name] = _CONVERT[field.es_type](value)
             except (TypeError, ValueError):  # a value of the wrong type would be refused by the index mapping
                 continue
-        ids = _current_ids()
-        if ids is not None:
-            out["trace_id"], out["span_id"] = ids
         return out
 
     def format(self, record: logging.LogRecord) -> str:
