@@ -299,3 +299,13 @@ def test_gpu_utilisation_is_read_at_each_scrape_per_gpu() -> None:
 def test_the_example_spec_validates_with_the_instrument_buckets() -> None:
     m = LLMMetrics.from_spec(ROOT / "specs" / "example.yaml")
     assert 2.0 in m.latency_buckets and 1.0 in m.ttft_buckets
+
+
+def test_the_overhead_bench_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import instrument
+
+    assert instrument.main(["--requests", "50", "--tokens", "20", "--streams", "5", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    for row in ("bare prometheus_client calls", "metrics.request(), tracing off", "OTel SDK spans",
+                "hand-written TTFT + count", "metrics.stream()"):
+        assert row in out
