@@ -165,3 +165,89 @@ print(" ".join(heavy))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def _asgi(app: Any, body: dict[str, Any], path: str = "/v1/chat/completions") -> list[dict[str, Any]]:
+    """Call an ASGI app once with a JSON body delivered in two pieces; the messages it sent."""
+    data = json.dumps(body).encode()
+    incoming = [{"type": "http.request", "body": data[:5], "more_body": True},
+                {"type": "http.request", "body": data[5:], "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"x-request-id", b"r-1")]}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def _sse(*chunks: dict[str, Any]) -> bytes:
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks)
+
+
+def test_a_stream_the_caller_dropped_is_cancelled_and_events_split_across_writes_are_read() -> None:
+    from llmmon.instrument import LLMMetrics
+    from llmmon.instrument.asgi import LLMMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        body = json.loads((await receive())["body"] + (await receive())["body"])
+        assert body["model"] == "m"  # the middleware replays what it read
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8")]})
+        page = _sse({"choices": [{"delta": {"content": "a"}}]}, {"choices": [{"delta": {"content": "b"}}]})
+        await send({"type": "http.response.body", "body": page[:20], "more_body": True})
+        await send({"type": "http.response.body", "body": page[20:], "more_body": True})
+        # the caller went away: Starlette stops the stream and returns without a last body message
+
+    m = LLMMetrics(tracing_enabled=False)
+    _asgi(LLMMiddleware(app, m), {"model": "m", "stream": True})
+    value = m.registry.get_sample_value
+    assert value(contract.REQUESTS, {"model": "m", "status": "client_error"}) == 1
+    assert value(contract.REQUESTS, {"model": "m", "status": "error"}) == 0
+    assert value(contract.TTFT + "_count", {"model": "m"}) == 1
+    assert value(contract.TOKENS, {"model": "m", "type": "output"}) == 2
+    assert value(contract.DURATION + "_count", {"model": "m"}) == 0
+
+
+def test_an_exception_in_the_app_is_an_error_and_reaches_the_server_unchanged() -> None:
+    from llmmon.instrument import LLMMetrics
+    from llmmon.instrument.asgi import LLMMiddleware
+
+    boom = MemoryError("KV cache")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise boom
+
+    m = LLMMetrics(tracing_enabled=False)
+    with pytest.raises(MemoryError) as caught:
+        _asgi(LLMMiddleware(app, m, models={"m"}), {"model": "other"}, "/v1/embeddings")
+    assert caught.value is boom
+    assert m.registry.get_sample_value(contract.REQUESTS, {"model": "unknown", "status": "error"}) == 1
+
+
+def test_the_metrics_page_is_the_registry_in_the_text_format() -> None:
+    from llmmon.instrument import LLMMetrics
+    from llmmon.instrument.asgi import LLMMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("/metrics is answered by the middleware")
+
+    m = LLMMetrics(tracing_enabled=False)
+    with m.request("m"):
+        pass
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    asyncio.run(LLMMiddleware(app, m)({"type": "http", "method": "GET", "path": "/metrics"}, receive, send))
+    start, body = sent
+    assert start["status"] == 200 and dict(start["headers"])[b"content-type"].startswith(b"text/plain; version=0.0.4")
+    assert b'llm_requests_total{model="m",status="success"} 1.0' in body["body"]

@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import exposition, generate_latest
 
 from llmmon import contract as c
 from llmmon.instrument import tracing
@@ -26,7 +26,10 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ROUTES: tuple[str, ...] = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+OPERATIONS = {"/v1/completions": "text_completion", "/v1/embeddings": "embeddings"}  # gen_ai.operation.name
 UNKNOWN = "unknown"  # the model label of a request that names no model (or one outside `models`)
+# generate_latest writes the classic text format; newer clients name it apart from CONTENT_TYPE_LATEST
+CONTENT_TYPE: str = getattr(exposition, "CONTENT_TYPE_PLAIN_0_0_4", exposition.CONTENT_TYPE_LATEST)
 MAX_BODY = 4 << 20  # bytes of a non-streamed response kept to read its usage
 
 
@@ -97,10 +100,13 @@ class _Response:
             self.req.input_tokens = int(usage.get("prompt_tokens") or 0)
             self.req.output_tokens = int(usage.get("completion_tokens") or 0)
 
+    def settle(self) -> None:
+        """A stream that sent no usage (or was cut before it): one output token per content chunk seen."""
+        if self.sse and not self._usage:
+            self.req.output_tokens = self._chunks
+
     def _done(self) -> None:
         if self.sse:
-            if not self._usage:
-                self.req.output_tokens = self._chunks
             return
         doc = _json(bytes(self._body))
         if isinstance(doc, dict):
@@ -142,7 +148,7 @@ class LLMMiddleware:
     async def _metrics_page(self, send: Send) -> None:
         body = generate_latest(self.metrics.registry)
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode()),
+                    "headers": [(b"content-type", CONTENT_TYPE.encode()),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
@@ -171,16 +177,19 @@ class LLMMiddleware:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         request_id = headers.get(b"x-request-id")
         req = self.metrics.request(self._model(bytes(body)),
-                                   request_id.decode("latin-1") if request_id is not None else None)
+                                   request_id.decode("latin-1") if request_id is not None else None,
+                                   OPERATIONS.get(scope["path"], "chat"))
         response = _Response(req, send)
         req.begin()
         token = tracing.attach(req.span) if req.span is not None else None  # the app's spans and logs join it
         try:
             await self.app(scope, replay, response.send)
         except BaseException as exc:
+            response.settle()
             req.finish(outcome(type(exc)), exc)
             raise
         else:
+            response.settle()
             req.finish(response.outcome())
         finally:
             if token is not None:

@@ -109,9 +109,10 @@ class LLMMetrics:
             self._series[model] = found
         return found
 
-    def request(self, model: str, request_id: str | None = None) -> Request:
-        """A request as a context manager (`with` or `async with`): success, or error when the block raises."""
-        return Request(self, model, request_id)
+    def request(self, model: str, request_id: str | None = None, operation: str = "chat") -> Request:
+        """A request as a context manager (`with` or `async with`): success, or error when the block raises.
+        `operation` is the span's gen_ai.operation.name (chat, text_completion, embeddings)."""
+        return Request(self, model, request_id, operation)
 
     @overload
     def stream(self, model: str, iterable: AsyncIterable[T], *, count: Callable[[T], int] | None = None,
@@ -180,8 +181,10 @@ class Queued:
 class Request:
     """One request being served: feed it tokens and the first token's arrival; it records itself once at the end."""
 
-    def __init__(self, metrics: LLMMetrics, model: str, request_id: str | None = None) -> None:
+    def __init__(self, metrics: LLMMetrics, model: str, request_id: str | None = None,
+                 operation: str = "chat") -> None:
         self.model = model
+        self.operation = operation
         self.request_id = request_id
         self.input_tokens = 0
         self.output_tokens = 0
@@ -234,7 +237,7 @@ class Request:
         self._began = True
         self._s.running.inc()
         if self._metrics.tracer is not None:
-            self._span = tracing.start(self._metrics.tracer, self.model, self._start_ns)
+            self._span = tracing.start(self._metrics.tracer, self.model, self.operation, self._start_ns)
 
     def finish(self, status: str, error: BaseException | None = None) -> None:
         """Record the request once: count by status, latency (not for cancellations), tokens, tokens/s, span, log."""

@@ -36,9 +36,9 @@ def tracer(provider: TracerProvider | None = None) -> Tracer | None:
     return trace.get_tracer("llmmon.instrument", __version__)
 
 
-def start(t: Tracer, model: str, start_ns: int | None) -> Span:
+def start(t: Tracer, model: str, operation: str, start_ns: int | None) -> Span:
     """A new `llm_inference` span (a child of the current span, if any), not yet current."""
-    return t.start_span(SPAN, attributes={MODEL: model, OPERATION: "chat"}, start_time=start_ns)
+    return t.start_span(SPAN, attributes={MODEL: model, OPERATION: operation}, start_time=start_ns)
 
 
 @contextlib.contextmanager
