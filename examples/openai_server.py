@@ -6,8 +6,8 @@
          "content": "hello"}], "stream": true, "stream_options": {"include_usage": true}}'
     curl -s localhost:8000/metrics
 
-The fake model answers after 0.15 s (first token at 0.11 s); a prompt containing "slow" takes 1.05 s (first
-token at 0.52 s). LLMMON_FAKE='{"<model>": {"fail_every": 4}}' makes every 4th request of a model fail.
+The fake model answers after 0.28 s (first token at 0.26 s); a prompt containing "slow" takes 1.05 s (first
+token at 0.76 s). LLMMON_FAKE='{"<model>": {"fail_every": 4}}' makes every 4th request of a model fail.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from opentelemetry.trace import TracerProvider
 from llmmon.instrument import JsonFormatter, LLMMetrics
 from llmmon.instrument.asgi import LLMMiddleware
 
-FAST = (0.11, 0.15)  # (first token, whole answer) in seconds
-SLOW = (0.52, 1.05)
+FAST = (0.26, 0.28)  # (first token, whole answer) in seconds
+SLOW = (0.76, 1.05)
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"]
 OUTPUT_TOKENS = 8
 
