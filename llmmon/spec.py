@@ -200,7 +200,11 @@ class Metadata(Strict):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description=(
         "Labels added to PrometheusRule and ServiceMonitor objects, e.g. `release: kube-prometheus-stack` so "
         "the Prometheus Operator's ruleSelector picks them up."))
-    runbook_base_url: Url | None = Field(None, description="runbook_url of each alert = base/<alert-name-lowercase>.")
+    runbook_base_url: Url | None = Field(None, description=(
+        "runbook_url of each alert = base/<alert-name-lowercase>; ErrorBudgetBurn adds #<slo>."))
+    grafana_url: Url | None = Field(None, description=(
+        "Base URL of Grafana, e.g. https://grafana.example.com: alerts then carry a dashboard_url to the SRE "
+        "dashboard filtered on their model and cluster."))
 
 
 class LatencyObjective(Strict):
@@ -376,6 +380,18 @@ class Receiver(Strict):
         return self
 
 
+class Alertmanager(Strict):
+    """How alerts reach the receivers; either way only alerts carrying `llmmon_spec: <metadata.name>` do."""
+
+    mode: Literal["operator", "standalone"] = Field("operator", description=(
+        "operator: an AlertmanagerConfig in metadata.namespace for the Prometheus Operator (kube-prometheus-stack) "
+        "to merge into its Alertmanager; standalone: a complete alertmanager.yaml whose default receiver drops "
+        "every other alert."))
+    catch_all: Ident | None = Field(None, description=(
+        "standalone only: a receiver in `receivers` for alerts of other rule sets (not Watchdog or "
+        "InfoInhibitor); default none, they go nowhere."))
+
+
 class Costs(Strict):
     """Prices used for cost per hour and cost per million tokens."""
 
@@ -513,6 +529,7 @@ class MonitoringSpec(Strict):
     models: list[ModelSpec] = Field(min_length=1, max_length=5000)
     alert_tiers: AlertTiers
     receivers: dict[Ident, Receiver] = Field(default_factory=dict)
+    alertmanager: Alertmanager = Field(default_factory=Alertmanager)
     costs: Costs | None = None
     gpu_exporter: GpuExporter = Field(default_factory=GpuExporter)
     kubernetes: Kubernetes = Field(default_factory=Kubernetes)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import EXAMPLE, ROOT, generate, plan_from_text, plan_of, promtool
+from helpers import EXAMPLE, ROOT, eval_order, generate, plan_from_text, plan_of, promtool
 from llmmon.emit import prometheus
 from llmmon.promql import number
 from llmmon.slo import BURN_WINDOWS
@@ -37,14 +37,10 @@ def _spec(tmp_path: Path, models: int = 1, window: str = "30d") -> str:
     return ONE_MODEL.format(models=lines, window=window)
 
 
-def _run_test(tmp_path: Path, rules: str, tests: list[dict[str, object]], series: list[dict[str, str]],
-              in_file_order: bool = False) -> None:
-    """Run promtool on hand-written series; `in_file_order` fixes the order groups are evaluated in (promtool's
-    own order may differ from run to run, which moves a result by one evaluation)."""
+def _run_test(tmp_path: Path, rules: str, tests: list[dict[str, object]], series: list[dict[str, str]]) -> None:
     test_file = tmp_path / "hand.test.yaml"
-    order = ({"group_eval_order": [g["name"] for g in yaml.safe_load((tmp_path / rules).read_text())["groups"]]}
-             if in_file_order else {})
-    test_file.write_text(yaml.safe_dump({"rule_files": [rules], "evaluation_interval": "1m", **order, "tests": [
+    test_file.write_text(yaml.safe_dump({"rule_files": [rules], "evaluation_interval": "1m",
+                                         "group_eval_order": eval_order(tmp_path / rules), "tests": [
         {"interval": "1m", "input_series": series, "promql_expr_test": tests}]}), encoding="utf-8")
     done = promtool("test", "rules", str(test_file), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -239,10 +235,15 @@ def test_every_alert_carries_severity_summary_description_and_runbook() -> None:
                                             "LLMMetricsAbsent"}
     for alert in alerts:
         assert alert["labels"]["severity"] in ("critical", "warning", "info")
-        assert set(alert["annotations"]) == {"summary", "description", "runbook_url"}
-        assert "{{" not in alert["annotations"]["summary"]
+        assert set(alert["annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+        assert alert["annotations"]["summary"].startswith("{{ $labels.model }}")  # whom it is about, first
         assert "{{ $labels.model }}" in alert["annotations"]["description"]
-        assert alert["annotations"]["runbook_url"] == f"https://runbooks.example.com/llm/{alert['alert'].lower()}"
+        anchor = "#{{ $labels.slo }}" if alert["alert"] == "ErrorBudgetBurn" else ""
+        assert alert["annotations"]["runbook_url"] == \
+            f"https://runbooks.example.com/llm/{alert['alert'].lower()}{anchor}"
+        assert alert["annotations"]["dashboard_url"] == (
+            "https://grafana.example.com/d/llm-platform-sre?"
+            "var-model={{ $labels.model }}&var-cluster={{ $labels.cluster }}")
         assert re.search(r"\bmodel\b", alert["expr"])
 
 
@@ -322,7 +323,7 @@ def test_a_vllm_answering_10_percent_5xx_pages_in_the_same_minute_as_the_seed_co
                       "eval_time": f"{minute}m", "exp_samples": [{"labels": "{}", "value": 0}]})
     tests.append({"expr": f'group({page.format("v")}) + group({page.format("s")})', "eval_time": "99m",
                   "exp_samples": [{"labels": "{}", "value": 2}]})
-    _run_test(tmp_path, "out/prometheus/rules/race.rules.yaml", tests, series, in_file_order=True)
+    _run_test(tmp_path, "out/prometheus/rules/race.rules.yaml", tests, series)
 
 
 EDGE = """\

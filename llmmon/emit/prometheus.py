@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmmon import slo
+from llmmon.emit import alert_text
 from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model, Objective, Plan
@@ -64,7 +65,8 @@ SLO_REQUESTS = "model:slo_requests:rate"
 SLO_ERRORS = "model:slo_errors:rate"
 SLO_RATIO = "model:slo_errors:ratio_rate"
 SAMPLED = f"{SAMPLE_EVERY}_every{SAMPLE_EVERY}"  # suffix of the sampled 30m window: rate30m_every30m
-AVAILABILITY = "slo:availability:ratio"
+AVAILABILITY = "slo:availability:ratio"  # availability only, one series per model (the design's name)
+GOOD = "slo:good_requests:ratio"  # share of good requests over the SLO window, per model and `slo`
 BUDGET = "slo:error_budget_remaining:ratio"
 GAUGE_RECORDS = {"running": ("model:llm_requests_running:sum", "sum"),
                  "waiting": ("model:llm_requests_waiting:sum", "sum"),
@@ -136,9 +138,8 @@ class _Builder:
 
     def alert(self, name: str, expr: str, for_: Duration, models: Iterable[Model], labels: dict[str, str],
               summary: str, description: str) -> None:
-        annotations = {"summary": summary, "description": description}
-        if self.plan.runbook_base_url:
-            annotations["runbook_url"] = f"{self.plan.runbook_base_url}/{name.lower()}"
+        annotations = {"summary": summary, "description": description,
+                       **alert_text.links(self.plan, name, per_slo=name == "ErrorBudgetBurn")}
         rule: dict[str, Any] = {"alert": name, "expr": expr}
         if for_.ms:
             rule["for"] = str(for_)
@@ -384,7 +385,11 @@ class _Builder:
             if cadence(window):
                 self.record(SLO_RATIO + str(window), self.slo_read(SLO_RATIO, window), models)
         ratio = self.rec(SLO_RATIO + str(self.plan.slo_window))
-        self.record(AVAILABILITY, f"1 - {ratio}", models)
+        self.record(GOOD, f"1 - {ratio}", models)
+        if available := [m for m in models if m.objective("availability")]:
+            # The design's name: availability only, one series per model (no `slo` label to sum across by mistake).
+            errors = self.rec(SLO_RATIO + str(self.plan.slo_window), eq("slo", "availability"))
+            self.record(AVAILABILITY, f"1 - max without (slo) ({errors})", available)
         self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", models)
 
     def slo_read(self, name: str, window: Duration, *matchers: Matcher) -> str:
@@ -446,14 +451,10 @@ class _Builder:
                 terms = [self._burn_term(pair, [eq("slo", kind), *self.among(models, kind)],
                                          number(round(pair.factor(window) * budget, 12)), number(min_rate))
                          for (kind, budget, min_rate), models in sorted(classes.items())]
-            long_, short = str(pair.long), str(pair.short)
             spent = f"{number(round(pair.budget_fraction * 100, 6))}%"
+            text = alert_text.burn(self.plan, factor, str(pair.long), str(pair.short), spent)
             self.alert("ErrorBudgetBurn", "\nor\n".join(terms if len(terms) == 1 else (f"({t})" for t in terms)),
-                       pair.for_, covered, _pair_labels(pair),
-                       "An LLM model is burning its error budget too fast",
-                       f"{{{{ $labels.model }}}}: the {{{{ $labels.slo }}}} error ratio over {long_} is "
-                       f"{{{{ $value | humanizePercentage }}}}, more than {factor}x the rate that spends the whole "
-                       f"{window} budget; {spent} of it is gone when this fires (confirmed over {short}).")
+                       pair.for_, covered, _pair_labels(pair), text["summary"], text["description"])
 
     def _burn_term(self, pair: BurnWindow, which: list[Matcher], over: str, enough: str) -> str:
         """Both windows of `pair` above `over` while the long window's request rate is at least `enough`."""
@@ -466,39 +467,43 @@ class _Builder:
         t = alert.threshold
         labels = {"severity": alert.tier, **extra}
         model = "{{ $labels.model }}"
+        held = f"for {alert.for_}" if alert.for_.ms else "now"
         if alert.key == "latency_p99":
             stat = "p99" if models[0].engine.latency else "mean"
             expr = f"{self.rec(LATENCY + ':' + stat, *own)} > {number(t or 0)}"
-            text = (f"{stat} end-to-end latency of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
-                    f"(threshold {number(t or 0)}s).")
-            summary = f"LLM {stat} latency is above its threshold"
+            summary = f"{model}: {stat} latency above {number(t or 0)}s"
+            text = (f"The {stat} end-to-end latency of {model} is {{{{ $value | humanizeDuration }}}} over the last "
+                    f"5m, above the {number(t or 0)}s threshold {held}.")
         elif alert.key == "ttft_p95":
             expr = f"{self.rec(TTFT + ':p95', *own)} > {number(t or 0)}"
-            text = (f"p95 time to first token of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
-                    f"(threshold {number(t or 0)}s).")
-            summary = "LLM time to first token is above its threshold"
+            summary = f"{model}: p95 time to first token above {number(t or 0)}s"
+            text = (f"The p95 time to first token of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m, "
+                    f"above the {number(t or 0)}s threshold {held}.")
         elif alert.key == "error_rate":
-            expr = f"{self.rec(ERROR_RATIO, *own)} > {number(t or 0)}"
-            text = (f"{{{{ $value | humanizePercentage }}}} of requests to {model} failed over the last 5m "
-                    f"(threshold {_pct(t)}).")
-            summary = "LLM requests are failing"
+            # Quiet below the model's minimum request rate, like the burn-rate pages: one failure in ten
+            # requests is a 10% ratio that says nothing.
+            expr = (f"{self.rec(ERROR_RATIO, *own)} > {number(t or 0)}\nand on (model)\n"
+                    f"({self.rec(REQUESTS, *own)} >= on (model) group_left () {self.rec(MIN_RATE, *own)})")
+            summary = f"{model}: requests failing above {_pct(t)}"
+            text = (f"{{{{ $value | humanizePercentage }}}} of requests to {model} failed over the last 5m, above "
+                    f"the {_pct(t)} threshold {held}, at no less than its min_request_rate.")
         elif alert.key == "gpu_utilization_low":
             expr = (f"{self.rec(GPU_UTIL, *own)} < {number(t or 0)}\nand on (model)\n"
                     f"{self.rec(REQUESTS, *own)} > 0")
-            text = (f"GPUs of {model} are {{{{ $value | humanizePercentage }}}} busy while it serves traffic "
-                    f"(threshold {_pct(t)}): the allocation may be larger than the load needs.")
-            summary = "GPUs allocated to an LLM model are mostly idle"
+            summary = f"{model}: GPUs mostly idle (below {_pct(t)})"
+            text = (f"The GPUs of {model} are {{{{ $value | humanizePercentage }}}} busy while it serves traffic, "
+                    f"below the {_pct(t)} threshold {held}: the allocation may be larger than the load needs.")
         elif alert.key == "throughput_low":
             expr = (f"{self.rec(REQUESTS, *own)} < {number(t or 0)}\nand on (model)\n"
                     f"{self.rec(REQUESTS_1H, *own)} > 0")
-            text = (f"{model} serves {{{{ $value | printf \"%.2f\" }}}} requests/s over the last 5m, below "
-                    f"{number(t or 0)} req/s, after traffic in the last hour.")
-            summary = "LLM request throughput dropped"
+            summary = f"{model}: request throughput below {number(t or 0)} req/s"
+            text = (f"{model} serves {{{{ $value | printf \"%.2f\" }}}} requests/s over the last 5m, below the "
+                    f"{number(t or 0)} req/s threshold {held}, after traffic in the last hour.")
         else:
             expr = f"{self.rec(INFO, *own)}\nunless on (model)\n{self.rec(REQUESTS, *own)}"
+            summary = f"{model}: request metrics missing"
             text = (f"No request metrics of {model} (engine {{{{ $labels.engine }}}}, namespace "
                     f"{{{{ $labels.namespace }}}}) for {alert.for_}: its pods are down or no longer scraped.")
-            summary = "Metrics of an LLM model are missing"
         self.alert(alert.name, expr, alert.for_, models, labels, summary, text)
 
 

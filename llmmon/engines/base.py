@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 
@@ -47,7 +48,7 @@ class Histogram:
     le_style: str = "python"
     opt_in: str = ""  # the engine flag that turns the histogram on, when it is off by default
 
-    @property
+    @functools.cached_property  # read for every model and threshold: worked out once per preset
     def seconds(self) -> tuple[float, ...]:
         """The bucket bounds in seconds."""
         return tuple(round(b * self.scale, 12) for b in self.buckets)
