@@ -28,7 +28,7 @@ def _in_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _misspelt(tmp_path: Path) -> Path:
-    """The example with `slo_window` misspelt on line 16, column 1."""
+    """The example with `slo_window` misspelt on line 17, column 1."""
     text = EXAMPLE.read_text(encoding="utf-8")
     path = tmp_path / "bad.yaml"
     path.write_text(text.replace("\nslo_window: 30d", "\nslo_windw: 30d", 1), encoding="utf-8")
@@ -74,11 +74,11 @@ def test_json_of_a_misspelt_key_gives_its_line_column_path_and_suggestion(tmp_pa
     assert (doc["valid"], doc["exit_code"], doc["name"], doc["errors"]) == (False, 2, None, 1)
     [finding] = doc["findings"]
     assert finding["file"] == str(bad)
-    assert (finding["line"], finding["col"], finding["path"]) == (16, 1, "slo_windw")
+    assert (finding["line"], finding["col"], finding["path"]) == (17, 1, "slo_windw")
     assert finding["severity"] == "error"
     assert finding["source"] == "spec"
     assert "slo_window" in finding["suggestion"]
-    assert finding["text"].startswith(f"{bad}:16:1: slo_windw: ")
+    assert finding["text"].startswith(f"{bad}:17:1: slo_windw: ")
     assert result.stderr == "", "json mode keeps stderr for llmmon's own failures"
 
 
@@ -124,7 +124,7 @@ def test_github_annotates_a_misspelt_key_on_its_line(tmp_path: Path) -> None:
 
     assert result.exit_code == ExitCode.USAGE
     first = result.stdout.splitlines()[0]
-    assert first == (f"::error file={bad},line=16,col=1,title=llmmon%3A slo_windw::slo_windw: unknown key "
+    assert first == (f"::error file={bad},line=17,col=1,title=llmmon%3A slo_windw::slo_windw: unknown key "
                      "'slo_windw' (did you mean 'slo_window'?)")
     assert "1 error(s), 0 warning(s): nothing was generated" in result.stdout
 
