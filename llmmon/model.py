@@ -13,7 +13,8 @@ from typing import Any
 from llmmon import spec as s
 from llmmon import telemetry
 from llmmon.diagnostics import Diagnostic, Severity, SpecError, has_errors
-from llmmon.engines import PRESETS, Preset
+from llmmon.engines import PRESETS, Preset, edge, preset_for, variants
+from llmmon.engines.edge import Edge
 from llmmon.pods import overlaps
 from llmmon.regex import check_re2, example_match
 from llmmon.slo import BURN_WINDOWS
@@ -74,6 +75,7 @@ class Model:
     objectives: tuple[Objective, ...]
     min_request_rate: float
     alerts: tuple[Alert, ...]  # enabled alerts only
+    edge: Edge | None = None  # requests and errors counted in front of the engine (spec `errors`)
 
     def objective(self, kind: str) -> Objective | None:
         """The objective of a kind, if the model has one."""
@@ -236,6 +238,8 @@ class _Resolver:
         for i, j in overlaps(models):
             own, other = models[i], models[j]
             assert own is not None and other is not None
+            if own.name == other.name:  # one mistake, one error: "is defined twice" says it
+                continue
             self.report(("models", i, "pods" if self.spec.models[i].pods else "name"),
                         f"model {own.name!r}: pods regex {own.pods!r} also matches {other.pod_example!r}, a pod of "
                         f"model {other.name!r} in namespace {own.namespace}: that pod's CPU, GPU and pod-selected "
@@ -267,6 +271,14 @@ class _Resolver:
         if engine is None:
             self.report(engine_path, f"engine {engine_name!r} has no preset in this version of llmmon",
                         f"available: {', '.join(sorted(PRESETS))}")
+        version, version_path = self.pick(index, "engine_version")
+        if engine is not None and version is not None:
+            engine = preset_for(engine_name, version)
+            if engine is None:
+                known = [v.version for v in variants(engine_name) if v.version]
+                self.report(version_path, f"model {ms.name!r}: engine {engine_name} has no preset for version "
+                            f"{version!r}", f"known versions: {', '.join(known)}" if known else
+                            f"engine {engine_name} has one preset; remove engine_version")
         namespace, _ = self.pick(index, "namespace")
         if namespace is None:
             self.report(("models", index), f"model {ms.name!r}: namespace is not set here or in defaults")
@@ -281,13 +293,17 @@ class _Resolver:
         if ms.gpus:
             rates = self.spec.costs.gpu_hourly if self.spec.costs else {}
             if ms.gpus.type not in rates:
-                close = difflib.get_close_matches(ms.gpus.type, list(rates), n=1)
+                # Another type's name is the fix only when it is this one spelt differently (h100, H-100);
+                # H200 beside H100 is a GPU without a price, not a typo.
+                same = [t for t in rates if _squash(t) == _squash(ms.gpus.type)]
                 self.report(("models", index, "gpus", "type"),
                             f"model {ms.name!r}: GPU type {ms.gpus.type!r} has no rate in costs.gpu_hourly",
-                            f"did you mean {close[0]!r}?" if close else f"add `{ms.gpus.type}: <price per hour>`")
+                            f"did you mean {same[0]!r}?" if same
+                            else f"add `{ms.gpus.type}: <price per hour>` under costs.gpu_hourly")
             else:
                 gpu_cost = ms.gpus.count * rates[ms.gpus.type]
-        if engine and engine.by_pod and not problem and pod_example is None:
+        by_pod = engine and (engine.by_pod or engine.requests.by_pod or engine.errors.by_pod)
+        if engine and by_pod and not problem and pod_example is None:
             self.report(("models", index, "pods"), f"model {ms.name!r}: engine {engine.name} has no model label, "
                         f"so its series are selected by pod name, and llmmon cannot build a pod name matching "
                         f"{pods!r} for the generated tests", "use a simpler regex such as `<name>-.*`")
@@ -299,7 +315,15 @@ class _Resolver:
         return Model(name=ms.name, engine=engine, namespace=namespace, served_name=ms.served_name or ms.name,
                      pods=pods, pod_example=pod_example, gpu_type=ms.gpus.type if ms.gpus else None,
                      gpu_count=ms.gpus.count if ms.gpus else 0, gpu_hourly_cost=gpu_cost,
-                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts)
+                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts, edge=self._edge(index))
+
+    def _edge(self, index: int) -> Edge | None:
+        errors, _ = self.pick(index, "errors")
+        if errors is None:
+            return None
+        ms = self.spec.models[index]
+        namespace, _ = self.pick(index, "namespace")
+        return edge.resolve(errors.source, errors.name or ms.name, namespace or "", errors.metric, errors.status_label)
 
     def _target(self, value: float, path: Path, name: str) -> float | None:
         if not 0 < value < 100:
@@ -435,8 +459,12 @@ class _Resolver:
             return False
         histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else None)
         if histogram and threshold >= histogram.seconds[-1]:
+            near = ", ".join(_fmt(b) for b in histogram.seconds[-2:])
+            version = f" in {engine.name} {engine.version}" if engine and engine.version else ""
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s can never be exceeded: "
-                        f"the largest bucket of {histogram.metric} is {_fmt(histogram.seconds[-1])}s")
+                        f"the largest bucket of {histogram.metric}{version} is {_fmt(histogram.seconds[-1])}s, and "
+                        f"histogram_quantile never returns more (nearest buckets: {near})",
+                        "a threshold below the largest bucket, or the engine_version the servers run")
             return False
         if histogram and threshold < histogram.seconds[0]:  # inside the first bucket quantiles interpolate from 0
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s is below the smallest bucket of "
@@ -502,3 +530,8 @@ def resolve(spec: s.MonitoringSpec, doc: Document | None = None, file: str = "sp
     resolver = _Resolver(spec, doc, file)
     plan = resolver.resolve()
     return plan, resolver.diagnostics
+
+
+def _squash(name: str) -> str:
+    """A name without case or punctuation, to tell a misspelling (h100, H-100) from another name (H200)."""
+    return "".join(c for c in name.lower() if c.isalnum())

@@ -228,7 +228,7 @@ def test_generate_validate_writes_nothing_when_a_check_fails(tmp_path: Path,
     def broken(root: Path, bundle: object, plan: object) -> registry.CheckResult:
         return registry.CheckResult(findings=["grafana/llm-platform-sre.json: a planted finding"])
 
-    monkeypatch.setattr(registry, "checks", lambda: [broken])
+    monkeypatch.setattr(registry, "named", lambda: {"grafana": broken})
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("previous output\n", encoding="utf-8")

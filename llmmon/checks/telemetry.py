@@ -127,7 +127,7 @@ def routing(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
         result.findings += _embedded(root, f"kubernetes/{plan.name}-alertmanager.yaml", "alertmanager.yaml", text)
     amtool = alertmanager.find()
     if amtool is None:
-        result.skipped.append(f"amtool was not found: {alertmanager.INSTALL_HINT}")
+        result.missing.append(f"amtool was not found: {alertmanager.INSTALL_HINT}")
         return result
     problem = alertmanager.check_config(amtool, path)
     if problem:

@@ -152,7 +152,7 @@ class _Builder:
     def static(self, models: Iterable[Model]) -> None:
         for m in models:
             self.record(INFO, "vector(1)", [m], model=m.name, served_model=m.served_name, namespace=m.namespace,
-                        engine=m.engine.name)
+                        engine=m.engine.key)
             for o in m.objectives:
                 self.record(OBJECTIVE, f"vector({number(o.target)})", [m], model=m.name, slo=o.kind)
             self.record(MIN_RATE, f"vector({number(m.min_request_rate)})", [m], model=m.name)
@@ -166,10 +166,13 @@ class _Builder:
         """What SLOs and pages read, at every evaluation: requests, errors, and of each histogram its count and
         the buckets at the SLO thresholds (two of fifteen at one threshold), named the same whatever the engine."""
         raw = _Raw(self, preset, models)
-        record = functools.partial(self.record, engine=preset.name)  # keeps engines' rules distinct (promtool lint)
-        record(REQUESTS, raw.total(preset.requests), models)
-        record(ERRORS, f"{raw.by_model(raw.rate(preset.errors))}\nor on (model)\n0 * "
-               f"{self.rec(REQUESTS, *self.among(models))}", models)
+        record = functools.partial(self.record, engine=preset.key)  # keeps engines' rules distinct (promtool lint)
+        if own := [m for m in models if m.edge is None]:  # the others count requests at the edge (group "edge")
+            counted = _Raw(self, preset, own)
+            record(REQUESTS, counted.total(preset.requests), own)
+            # Most failure series appear on the first failure: "absent" reads as 0 while the model has requests.
+            record(ERRORS, f"{counted.by_model(counted.rate(preset.errors), by_pod=preset.errors.by_pod)}\n"
+                   f"or on (model)\n0 * {self.rec(REQUESTS, *self.among(own))}", own)
         for base, histogram in raw.histograms():
             name = _histogram_record(base, histogram)
             record(f"{name}_count:rate5m", raw.by_model(raw.rate(Counter(histogram.metric), "_count")), models)
@@ -182,7 +185,7 @@ class _Builder:
         sums, tokens and load gauges. Most raw series of an engine are buckets, so most of its work runs here."""
         raw = _Raw(self, preset, models)
         own = self.among(models)
-        record = functools.partial(self.record, engine=preset.name)
+        record = functools.partial(self.record, engine=preset.key)
         for base, histogram in raw.histograms():
             name = _histogram_record(base, histogram)
             record(f"{name}_bucket:rate5m", raw.by_model(raw.rate(Counter(histogram.metric), "_bucket"), "le"), models)
@@ -203,10 +206,35 @@ class _Builder:
         for key, gauge in sorted(preset.gauges.items()):
             name, how = GAUGE_RECORDS[key]
 
-            def value(where: list[Matcher], g: Gauge = gauge) -> str:
-                return selector(g.metric, *where)
+            # A renamed gauge is read as `new or old` (per model, the new name wins): one rule set keeps working
+            # through a rolling upgrade between versions that expose either name.
+            terms = []
+            for metric in gauge.names:
+                def value(where: list[Matcher], metric: str = metric) -> str:
+                    return selector(metric, *where)
 
-            record(name, _scaled(raw.by_model(value, how=how), gauge), models)
+                terms.append(raw.by_model(value, how=how))
+            record(name, _scaled("\nor on (model)\n".join(terms) if len(terms) > 1 else terms[0], gauge), models)
+
+    # -- requests and errors counted in front of the engine -----------------------------------
+    def edge(self) -> None:
+        """Request and error rates of the models with an `errors` source, one term per model (each selects its own
+        ingress, workload or pods), recorded under the names the engine groups use, told apart by `source`."""
+        by_source: dict[str, list[Model]] = defaultdict(list)
+        for m in self.plan.models:
+            if m.edge is not None:
+                by_source[m.edge.source].append(m)
+        for source, models in sorted(by_source.items()):
+            def term(m: Model, errors: bool) -> str:
+                e = m.edge
+                assert e is not None
+                where = [eq("namespace", m.namespace), ("pod", "=~", m.pods)] if e.by_pod else []
+                sel = selector(e.metric, *where, *(eq(k, v) for k, v in e.labels), *([e.error] if errors else []))
+                return _per_model(m, f"sum ((rate({sel}[{BASE_WINDOW}]) >= 0 < +Inf))")
+
+            self.record(REQUESTS, _union([term(m, False) for m in models], "or"), models, source=source)
+            self.record(ERRORS, f"{_union([term(m, True) for m in models], 'or')}\nor on (model)\n0 * "
+                        f"{self.rec(REQUESTS, eq('source', source), *self.among(models))}", models, source=source)
 
     # -- fleet-wide series derived from the per-model ones -------------------------------------
     def derived(self) -> None:
@@ -485,19 +513,19 @@ class _Raw:
     def __init__(self, builder: _Builder, preset: Preset, models: list[Model]) -> None:
         self.preset, self.models = preset, models
         self.namespaces = re_in("namespace", (m.namespace for m in models))
-        self.info = builder.rec(INFO, eq("engine", preset.name))
+        self.info = builder.rec(INFO, eq("engine", preset.key))
 
     def histograms(self) -> list[tuple[str, Histogram]]:
         """(recorded base name, histogram) of the latency and TTFT histograms the engine has."""
         return [(base, h) for base, h in ((LATENCY, self.preset.latency), (TTFT, self.preset.ttft)) if h is not None]
 
-    def by_model(self, series: Callable[[list[Matcher]], str], extra: str = "", how: str = "sum") -> str:
+    def by_model(self, series: Callable[[list[Matcher]], str], extra: str = "", how: str = "sum",
+                 by_pod: bool = False) -> str:
         preset = self.preset
-        if preset.by_pod:  # no model label: one term per model, selected by namespace and pod name
+        if preset.by_pod or by_pod:  # no model label: one term per model, selected by namespace and pod name
             by = f" by ({extra})" if extra else ""
-            return "\nor\n".join(
-                _per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
-                for m in self.models)
+            return _union([_per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
+                           for m in self.models], "or")
         keys = ", ".join(["model", *([extra] if extra else [])])
         # Replicas are summed (or averaged) first: the label copy and the join then touch one series per
         # model instead of one per pod (a quarter of the work at 4 replicas).
@@ -521,7 +549,8 @@ class _Raw:
     def total(self, counter: Counter) -> str:
         """A counter summed over all its metric names. Each name is rated apart: one rate() over several
         names would hold series whose labels are equal once the names are dropped."""
-        parts = [self.by_model(self.rate(replace(counter, metric=name, also=()))) for name in counter.names]
+        parts = [self.by_model(self.rate(replace(counter, metric=name, also=())), by_pod=counter.by_pod)
+                 for name in counter.names]
         out = parts[0]
         for part in parts[1:]:
             out = f"{out}\n+ on (model)\n(\n{part}\nor on (model)\n0 * {parts[0]}\n)"
@@ -595,11 +624,12 @@ def build(plan: Plan) -> RuleSet:
                 interval=STATIC_EVERY)
     by_engine: dict[str, list[Model]] = defaultdict(list)
     for m in plan.models:
-        by_engine[m.engine.name].append(m)
+        by_engine[m.engine.key].append(m)
     for name, models in sorted(by_engine.items()):
         b.group(f"engine-{name}", lambda p=models[0].engine, ms=models: b.engine(p, ms))
         b.group(f"engine-{name}-detail", lambda p=models[0].engine, ms=models: b.engine_detail(p, ms),
                 interval=DETAIL_EVERY)
+    b.group("edge", b.edge)
     b.group("model", b.derived)
     b.group("model-detail", b.derived_detail, interval=DETAIL_EVERY)
     b.group("pods", b.pod_models, interval=POD_MAP_EVERY)
