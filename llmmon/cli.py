@@ -198,11 +198,20 @@ def schema(
             raise typer.Exit(ExitCode.USAGE) from None
 
 
+class MetricsFormat(enum.StrEnum):
+    """Output formats of `llmmon check-metrics`."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
 @app.command("check-metrics")
 def check_metrics(
     spec: SpecArg,
     metrics_file: Annotated[Path, typer.Option("--metrics-file", help="A scrape: `curl http://pod:8000/metrics`.")],
     model: Annotated[str | None, typer.Option("--model", help="Check only this model of the spec.")] = None,
+    fmt: Annotated[MetricsFormat, typer.Option(
+        "--format", help="text for people; json: one document with every row and its verdict.")] = MetricsFormat.TEXT,
 ) -> None:
     """Check a real /metrics page against what the generated rules rely on, per model and signal.
 
@@ -224,35 +233,28 @@ def check_metrics(
     except metrics_check.ExpositionError as exc:
         _err(f"{metrics_file}: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
-    typer.echo(metrics_check.render(rows), nl=False)
     failing = [r for r in rows if r.status in metrics_check.FAILING]
-    if failing:
-        _err(f"{len(failing)} relied-on metric(s) missing or thresholds off the scraped buckets")
-        raise typer.Exit(ExitCode.FINDINGS)
+    code = ExitCode.FINDINGS if failing else ExitCode.OK
+    if fmt is MetricsFormat.JSON:
+        typer.echo(metrics_check.as_json(rows, str(spec), str(metrics_file), int(code)), nl=False)
+    else:
+        typer.echo(metrics_check.render(rows), nl=False)
+        if failing:
+            _err(f"{len(failing)} finding(s): relied-on metrics missing, thresholds off the scraped buckets or "
+                 "the engine version differs")
+    raise typer.Exit(code)
 
 
 @app.command()
 def engines() -> None:
-    """List the serving-engine presets and the metric behind each signal.
+    """List the serving-engine presets per version: the series behind each signal, what counts as a request and
+    as an error, and which versions were checked against a real /metrics page.
 
     Example: llmmon engines
     """
-    from llmmon.engines import PRESETS
+    from llmmon.engines.listing import listing
 
-    presets = list(PRESETS.values())
-    signals = list(presets[0].signals())[:-1]
-    width = max(len(p.name) for p in presets) + 2
-    typer.echo("signal".ljust(12) + "".join(p.name.ljust(width) for p in presets).rstrip())
-    for signal in signals:
-        cells = ["mean" if p.signals()[signal].startswith("mean only") else "yes" if p.signals()[signal] else "-"
-                 for p in presets]
-        typer.echo(signal.ljust(12) + "".join(c.ljust(width) for c in cells).rstrip())
-    for preset in presets:
-        typer.echo(f"\n{preset.name}: {preset.title}")
-        for signal, metric in preset.signals().items():
-            typer.echo(f"  {signal:<10} {metric or '-'}")
-        if preset.notes:
-            typer.echo(f"  {'notes':<10} {preset.notes}")
+    typer.echo(listing(), nl=False)
 
 
 class ExplainFormat(enum.StrEnum):

@@ -80,11 +80,33 @@ def explain(plan: Plan, source: str, step: Duration = STEP) -> Explanation:
              f"rules: {recording} recording, {len(rules) - recording} alerting, in namespace {plan.namespace}")
     routing = Table("", ("tier (severity)", "default for", "receiver", "delivered by"),
                     tuple((t.name, str(t.for_), t.receiver, _delivery(plan, t.receiver)) for t in plan.tiers))
-    sections = [Section("Alert routing", tables=(routing,))]
+    sections = [Section("Alert routing", _routing_facts(plan), tables=(routing,))]
     warnings: list[str] = []
     for m in plan.models:
         sections.append(_model(plan, m, step, warnings))
     return Explanation(f"llmmon plan of {plan.name}", facts, tuple(sections), _notes(step), tuple(warnings))
+
+
+def _routing_facts(plan: Plan) -> tuple[str, ...]:
+    """Where alerts go, and what is not routed."""
+    from llmmon.emit.alertmanager import SILENT, SLO_INHIBITS, inhibit_rules
+
+    own = f"only alerts labelled llmmon_spec={plan.name} reach the receivers below"
+    if plan.alertmanager_mode == "operator":
+        where = (f"operator mode: AlertmanagerConfig {plan.name}-routing in namespace {plan.namespace} "
+                 f"(kubernetes/{plan.name}-alertmanagerconfig.yaml), merged into the Prometheus Operator's "
+                 f"Alertmanager; {own}; every other alert keeps the routing it has there")
+    else:
+        other = (f"other alerts go to {plan.catch_all} (catch_all)" if plan.catch_all
+                 else "every other alert goes to the null receiver and is dropped")
+        where = f"standalone mode: alertmanager/alertmanager.yaml; {own}; {other}"
+    kept = [f"{target} while the {kind} ErrorBudgetBurn page of its model fires" for kind, target in SLO_INHIBITS
+            if any(r["target_matchers"][-1].endswith(f'"{target}"') for r in inhibit_rules(plan))]
+    return (where,
+            f"never notified: {' and '.join(SILENT)} (always firing by design)",
+            "an alert without a known severity goes to the warning tier's receiver",
+            "inhibited: a model's warning and info alerts while a critical alert of that model fires"
+            + "".join(f"; {k}" for k in kept))
 
 
 def _model(plan: Plan, m: Model, step: Duration, warnings: list[str]) -> Section:

@@ -215,19 +215,30 @@ class _Series:
             return
         e, s = m.engine, self.steps
         pod = m.pod_example or f"{m.name}-0"
-        base = {"namespace": m.namespace, "pod": pod, **({e.model_label: m.served_name} if e.model_label else {})}
-        ok = {**base, **dict(e.requests.labels), **dict(e.ok_labels)}
-        failed = {**base, **dict(e.errors.labels), **dict(e.errors.synth)}
+        pod_only = {"namespace": m.namespace, "pod": pod}
+        base = {**pod_only, **({e.model_label: m.served_name} if e.model_label else {})}
+        # Counters without the model label (vLLM's HTTP counters) carry only the pod's labels.
+        req_base, err_base = (pod_only if e.requests.by_pod else base), (pod_only if e.errors.by_pod else base)
+        ok = {**req_base, **dict(e.requests.labels), **dict(e.requests.synth), **dict(e.ok_labels)}
+        failed = {**err_base, **dict(e.errors.labels), **dict(e.errors.synth)}
         ok_rps, failed_rps = load.rps * (1 - load.error_ratio), load.rps * load.error_ratio
         latency_limits = _limits(m, "latency_p99", "latency")
-        if e.histogram_backed_requests and e.latency:  # requests are the histogram's own count (OpenTelemetry)
+        if m.edge is not None:  # requests and errors counted in front of the engine: the proxy's series
+            where = {**(pod_only if m.edge.by_pod else {}), **dict(m.edge.labels)}
+            self.add(m.edge.metric, {**where, **dict([m.edge.ok_synth])}, _counter(ok_rps, s))
+            self.add(m.edge.metric, {**where, **dict([m.edge.error_synth])}, _counter(failed_rps, s))
+        if e.histogram_backed_requests and e.latency and e.errors.metric == e.requests.metric:
+            # requests are the histogram's own count, failures a label of it (OpenTelemetry)
             self._histogram(e.latency, ok, ok_rps, load.latency, latency_limits)
             self._histogram(e.latency, failed, failed_rps, load.latency, latency_limits)
         else:
-            if e.errors.metric in e.requests.names:  # one family split by outcome
+            if e.histogram_backed_requests:  # requests are the histogram's count; failures a counter apart
+                pass
+            elif e.errors.metric in e.requests.names:  # one family split by outcome
                 self.add(e.requests.metric, ok, _counter(ok_rps, s))
             else:  # a total and a separate failure counter
-                self.add(e.requests.metric, {**base, **dict(e.requests.labels)}, _counter(load.rps, s))
+                self.add(e.requests.metric, {**req_base, **dict(e.requests.labels), **dict(e.requests.synth)},
+                         _counter(load.rps, s))
             self.add(e.errors.metric, failed, _counter(failed_rps, s))
             if e.latency:
                 self._histogram(e.latency, base, load.rps, load.latency, latency_limits)
