@@ -10,6 +10,11 @@ SPEC ?= specs/example.yaml
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 export LLMMON_CHECKOV ?= $(CURDIR)/$(CHECKOV)
+# --- tools built from Go modules (llmmon/toolchain.py): Prometheus 3, Alertmanager 0.35, Sloth, the OpenTelemetry
+# Collector, pinned, built once into a cache outside the repo (a second `make tools` builds nothing, offline).
+export LLMMON_TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/llmmon-tools
+export LLMMON_OTELCOL ?= $(shell $(PYTHON) -m llmmon.toolchain where otelcol)
+# --- end of the Go-built tools block
 
 .PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost clean
 
@@ -33,7 +38,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages; checkov: PyPI, own venv.
+# promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages (the oldest supported versions);
+# the current releases built from Go modules (llmmon.toolchain, needs Go); checkov: PyPI, own venv.
 tools: $(CHECKOV)
 	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
 	    || ! command -v prometheus >/dev/null 2>&1; then \
@@ -47,6 +53,8 @@ tools: $(CHECKOV)
 	    exit 1; \
 	  fi; \
 	fi
+	@# Prometheus 3, Alertmanager 0.35, Sloth and the collector: the current releases the tests also run against
+	@$(PYTHON) -m llmmon.toolchain build
 	@# ruby evaluates the generated Fluentd record_transformer expressions in the tests (skipped without it)
 	@if ! command -v ruby >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing ruby (Debian package ruby)"; \

@@ -48,10 +48,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def backfill(openmetrics: Path, data_dir: Path, max_block: str = "2h") -> str:
+def backfill(openmetrics: Path, data_dir: Path, max_block: str = "2h", promtool: str = "promtool") -> str:
     """Turn an OpenMetrics file (ending with `# EOF`) into TSDB blocks in `data_dir`; promtool's report."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+    done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
                            f"--max-block-duration={max_block}", str(openmetrics), str(data_dir)],
                           capture_output=True, text=True, check=False, timeout=3600)
     if done.returncode != 0:
@@ -78,8 +78,10 @@ class Prometheus:
     """One Prometheus process; use as a context manager (started on enter, stopped by PID on exit)."""
 
     def __init__(self, folder: Path, rule_files: list[Path], targets: list[str], scrape_interval: str = "1s",
-                 evaluation_interval: str = "1s", data_dir: Path | None = None, retention: str = "15d") -> None:
+                 evaluation_interval: str = "1s", data_dir: Path | None = None, retention: str = "15d",
+                 binary: str | None = None) -> None:
         self.folder = folder
+        self.binary = binary  # None: $LLMMON_PROMETHEUS, else `prometheus` on PATH
         self.data_dir = data_dir or folder / "data"
         self.rule_files = rule_files
         self.targets = targets
@@ -159,7 +161,7 @@ class Prometheus:
 
     def start(self, with_rules: bool = True) -> None:
         """Start the server and wait until it is ready (raises with its log when it is not)."""
-        exe = binary()
+        exe = self.binary or binary()
         if exe is None:
             raise RuntimeError("prometheus is not installed (Debian: apt-get install prometheus; or set "
                                "LLMMON_PROMETHEUS)")
