@@ -19,6 +19,7 @@ import yaml
 from llmmon import toolchain
 from llmmon.engines.base import Counter, Histogram, Matcher, le_matcher
 from llmmon.model import Model, Plan
+from llmmon.promql import selector
 
 KINDS = ("availability", "latency")
 ALERT = "SlothErrorBudgetBurn"
@@ -26,10 +27,6 @@ ALERT = "SlothErrorBudgetBurn"
 
 class SlothError(RuntimeError):
     """sloth is missing or refused the spec."""
-
-
-def _selector(matchers: list[Matcher]) -> str:
-    return "{" + ", ".join(f'{k}{op}"{v}"' for k, op, v in matchers) + "}"
 
 
 def _who(model: Model) -> list[Matcher]:
@@ -40,7 +37,7 @@ def _who(model: Model) -> list[Matcher]:
 
 def _rate(counter: Counter, model: Model, suffix: str = "", *extra: Matcher) -> str:
     matchers = [*_who(model), *((k, "=", v) for k, v in counter.labels), *counter.select, *extra]
-    terms = [f"rate({name}{suffix}{_selector(matchers)}[{{{{.window}}}}])" for name in counter.names]
+    terms = [f"rate({selector(name + suffix, *matchers)}[{{{{.window}}}}])" for name in counter.names]
     return f"sum({' + '.join(terms)})" if len(terms) == 1 else "sum(" + " + ".join(f"sum({t})" for t in terms) + ")"
 
 
