@@ -41,15 +41,19 @@ class GoTool:
     # process): with any, the commands are built from a copy of the module with a placeholder page in each.
     embeds: tuple[str, ...] = ()
     version_var: str = ""  # the Go variable `--version` prints, set at link time
+    tags: str = ""  # Go build tags
 
     def go_flags(self) -> list[str]:
-        """`-ldflags` that stamp the release into the binary, when the tool has a version variable."""
-        return [f"-ldflags=-X {self.version_var}={self.release}"] if self.version_var else []
+        """`-ldflags` that stamp the release into the binary, and the build tags."""
+        return ([f"-ldflags=-X {self.version_var}={self.release}"] if self.version_var else []) + \
+            ([f"-tags={self.tags}"] if self.tags else [])
 
 
 _COMMON_VERSION = "github.com/prometheus/common/version.Version"
+# remove_all_sd: without the cloud service discoveries (Azure, AWS, GCE, Kubernetes, ...), which are most of the
+# compile time; llmmon's tests scrape static targets only.
 PROMETHEUS = GoTool("prometheus", "3.16.0", "github.com/prometheus/prometheus", "v0.316.0", ("promtool", "prometheus"),
-                    version_var=_COMMON_VERSION)
+                    version_var=_COMMON_VERSION, tags="remove_all_sd")
 # The Alertmanager server embeds its web UI (ui/app/dist), which the module does not carry: llmmon needs its API.
 ALERTMANAGER = GoTool("alertmanager", "0.35.0", "github.com/prometheus/alertmanager", "v0.35.0",
                       ("amtool", "alertmanager"), embeds=("ui/app/dist/elm", "ui/app/dist/mantine"),
