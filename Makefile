@@ -18,8 +18,10 @@ export LLMMON_OTELCOL ?= $(shell $(PYTHON) -m llmmon.toolchain where otelcol)
 
 .PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost clean
 
-# The demo leaves out the checkov scan (2-3 s on its own); `make test` and a plain `llmmon validate` run it.
-demo: install tools
+# The demo leaves out the checkov scan (2-3 s on its own; `make test` and a plain `llmmon validate` run it), so it
+# does not build checkov's virtual environment either (NO_CHECKOV=1).
+demo: install
+	@$(MAKE) --no-print-directory tools NO_CHECKOV=1
 	@LLMMON_CHECKOV=off $(BIN)/llmmon generate $(SPEC) --validate
 
 test: install tools lint unit
@@ -28,8 +30,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Tests run in parallel workers (pytest-xdist): most wait on promtool, Prometheus or checkov, so two workers on
+# two cores finish sooner. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 unit: install tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 install: $(STAMP)
 
@@ -40,7 +45,7 @@ $(STAMP): pyproject.toml
 
 # promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages (the oldest supported versions);
 # the current releases built from Go modules (llmmon.toolchain, needs Go); checkov: PyPI, own venv.
-tools: $(CHECKOV)
+tools: $(if $(NO_CHECKOV),,$(CHECKOV))
 	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
 	    || ! command -v prometheus >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -55,6 +60,12 @@ tools: $(CHECKOV)
 	fi
 	@# Prometheus 3, Alertmanager 0.35, Sloth and the collector: the current releases the tests also run against
 	@$(PYTHON) -m llmmon.toolchain build
+	@# kubectl: `kubectl kustomize` in validate (`--strict` fails without it); Debian's kubernetes-client has it
+	@if ! command -v kubectl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing kubectl (Debian package kubernetes-client)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    kubernetes-client >/dev/null; \
+	fi
 	@# ruby evaluates the generated Fluentd record_transformer expressions in the tests (skipped without it)
 	@if ! command -v ruby >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing ruby (Debian package ruby)"; \

@@ -172,7 +172,7 @@ def probe(folder: Path, rules: list[Path], exporter: Exporter, selectors: list[t
     raw = sum(len(items) for _, items in exporter.collector.items)
     interval = "2s" if raw < 20000 else "15s"  # the exporter takes seconds to render a large fleet
     with Prometheus(folder, rules, [exporter.address], scrape_interval=interval, evaluation_interval=interval,
-                    binary=settings.prometheus) as prom:
+                    exe=settings.prometheus) as prom:
         deadline = time.monotonic() + 600
         while True:
             groups = prom.get("/api/v1/rules")["groups"]
@@ -290,7 +290,7 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
     each = [g for g in own if own[g] == interval]
     other = [g for g in own if own[g] != interval]
     with Prometheus(folder, [rules], [exporter.address], scrape_interval=settings.scrape,
-                    evaluation_interval=settings.evaluation, data_dir=data, binary=settings.prometheus) as prom:
+                    evaluation_interval=settings.evaluation, data_dir=data, exe=settings.prometheus) as prom:
         cpu_at: list[tuple[float, float]] = []
         seen = _runs(prom, rules, each, end + settings.settle, settings, cpu_at)
         times = _rule_times(prom, each)
