@@ -14,6 +14,10 @@ export LLMMON_CHECKOV ?= $(CURDIR)/$(CHECKOV)
 # Collector, pinned, built once into a cache outside the repo (a second `make tools` builds nothing, offline).
 export LLMMON_TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/llmmon-tools
 export LLMMON_OTELCOL ?= $(shell $(PYTHON) -m llmmon.toolchain where otelcol)
+# The live routing test (tests/test_live_routing.py) runs once per pair of the servers these list: Debian's (the
+# oldest supported, the first: what bench/promserver.binary() and bench/amserver.binary() start) and the current.
+export LLMMON_PROMETHEUS ?= /usr/bin/prometheus:$(shell $(PYTHON) -m llmmon.toolchain where prometheus)
+export LLMMON_ALERTMANAGER ?= /usr/bin/prometheus-alertmanager:$(shell $(PYTHON) -m llmmon.toolchain where alertmanager)
 # --- end of the Go-built tools block
 
 .PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost clean
