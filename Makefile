@@ -20,7 +20,7 @@ export LLMMON_PROMETHEUS ?= /usr/bin/prometheus:$(shell $(PYTHON) -m llmmon.tool
 export LLMMON_ALERTMANAGER ?= /usr/bin/prometheus-alertmanager:$(shell $(PYTHON) -m llmmon.toolchain where alertmanager)
 # --- end of the Go-built tools block
 
-.PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost clean
+.PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
 
 # The demo leaves out the checkov scan (2-3 s on its own; `make test` and a plain `llmmon validate` run it), so it
 # does not build checkov's virtual environment either (NO_CHECKOV=1).
@@ -100,6 +100,10 @@ bench-alerting: install tools
 # Rule-evaluation cost on a real Prometheus at 10, 100 and 500 models with a week of history (about 1 h).
 bench-cost: install tools
 	$(BIN)/python -m bench.rule_cost
+
+# CPU cost of llmmon.instrument per request and per streamed token, against bare prometheus_client calls (~20 s).
+bench-instrument: install
+	$(BIN)/python -m bench.instrument
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
