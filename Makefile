@@ -10,6 +10,15 @@ SPEC ?= specs/example.yaml
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 export LLMMON_CHECKOV ?= $(CURDIR)/$(CHECKOV)
+# --- tools built from Go modules (llmmon/toolchain.py): Prometheus 3, Alertmanager 0.35, Sloth, the OpenTelemetry
+# Collector, pinned, built once into a cache outside the repo (a second `make tools` builds nothing, offline).
+export LLMMON_TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/llmmon-tools
+export LLMMON_OTELCOL ?= $(shell $(PYTHON) -m llmmon.toolchain where otelcol)
+# The live routing test (tests/test_live_routing.py) runs once per pair of the servers these list: Debian's (the
+# oldest supported, the first: what bench/promserver.binary() and bench/amserver.binary() start) and the current.
+export LLMMON_PROMETHEUS ?= /usr/bin/prometheus:$(shell $(PYTHON) -m llmmon.toolchain where prometheus)
+export LLMMON_ALERTMANAGER ?= /usr/bin/prometheus-alertmanager:$(shell $(PYTHON) -m llmmon.toolchain where alertmanager)
+# --- end of the Go-built tools block
 
 .PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
 
@@ -38,7 +47,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages; checkov: PyPI, own venv.
+# promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages (the oldest supported versions);
+# the current releases built from Go modules (llmmon.toolchain, needs Go); checkov: PyPI, own venv.
 tools: $(if $(NO_CHECKOV),,$(CHECKOV))
 	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
 	    || ! command -v prometheus >/dev/null 2>&1; then \
@@ -52,6 +62,8 @@ tools: $(if $(NO_CHECKOV),,$(CHECKOV))
 	    exit 1; \
 	  fi; \
 	fi
+	@# Prometheus 3, Alertmanager 0.35, Sloth and the collector: the current releases the tests also run against
+	@$(PYTHON) -m llmmon.toolchain build
 	@# kubectl: `kubectl kustomize` in validate (`--strict` fails without it); Debian's kubernetes-client has it
 	@if ! command -v kubectl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing kubectl (Debian package kubernetes-client)"; \

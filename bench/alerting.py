@@ -1,5 +1,6 @@
 """Benchmark: for every incident of bench/incidents, how soon an alert fires and which alerts fire for nothing,
-with llmmon's generated rules and with the design document's rules (bench/design_rules.yaml, alerts group).
+with llmmon's generated rules, the design document's rules (bench/design_rules.yaml, alerts group) and the rules
+the real Sloth generates for the same availability and latency SLOs (bench/sloth.py).
 
 Each (incident, rule set) is one promtool unit test: the fleet's series (bench/traffic.py, in each engine's
 metric names and the seed contract's) over the lead-in and the observed window, evaluated at the fleet's
@@ -8,6 +9,7 @@ firing steps of every alert in the window. Their expected samples can never matc
 they returned, and that is the measurement.
 
 Run: .venv/bin/python -m bench.alerting [--incidents total-outage,slow-burn] [--lead-in 3d] [--jobs 2]
+[--rulesets llmmon,design,sloth] [--promtool PATH] (promtool on PATH by default: Debian's 2.42)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from bench import scenarios
+from bench import scenarios, sloth
 from bench.render import promtool_series, promtool_values
 from bench.scenarios import Fleet, Incident
 from bench.traffic import series
@@ -37,7 +39,7 @@ from llmmon.units import Duration
 ROOT = scenarios.ROOT
 DESIGN_RULES = ROOT / "bench" / "design_rules.yaml"
 DESIGN_ALERTS = "design-llm-alerts"
-RULESETS = ("llmmon", "design")
+RULESETS = ("llmmon", "design", "sloth")
 KEYS = ("alertname", "severity", "model", "slo")
 _SAMPLE = re.compile(r"\{([^{}]*)\} ([^\s,]+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -80,8 +82,9 @@ class Outcome:
         return [f for f in self.firings if inc.expectation(f.model).too_loud(f.severity)]
 
 
-def rule_files(plan: Plan, folder: Path) -> dict[str, Path]:
-    """llmmon's rules for the plan and the design's alerting rules, written into `folder`."""
+def rule_files(plan: Plan, folder: Path, rulesets: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """llmmon's rules for the plan, the design's alerting rules and Sloth's (unless `rulesets` leaves it out),
+    written into `folder`."""
     from llmmon.generate import build
 
     bundle = build(plan)
@@ -90,6 +93,8 @@ def rule_files(plan: Plan, folder: Path) -> dict[str, Path]:
     design = yaml.safe_load(DESIGN_RULES.read_text(encoding="utf-8"))
     groups = [g for g in design["groups"] if g["name"] == DESIGN_ALERTS]
     paths["design"].write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
+    if rulesets is None or "sloth" in rulesets:
+        paths["sloth"] = sloth.generate(plan, folder / "sloth")
     return paths
 
 
@@ -142,13 +147,13 @@ def parse(output: str, start: float) -> list[Firing]:
 
 
 def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, lead_in: float,
-            folder: Path) -> Outcome:
+            folder: Path, promtool: str = "promtool") -> Outcome:
     """Replay one incident against one rule set with promtool."""
     path = folder / f"{inc.name}.{ruleset}.test.yaml"
     path.write_text(yaml.safe_dump(promtool_test(inc, fleet, plan, rules, lead_in), sort_keys=False, width=1 << 20),
                     encoding="utf-8")
     began = time.perf_counter()
-    done = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, check=False,
+    done = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False,
                           timeout=3600)
     seconds = time.perf_counter() - began
     firings = parse(done.stdout + done.stderr, lead_in)
@@ -158,7 +163,8 @@ def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, 
     return Outcome(inc.name, ruleset, firings, seconds)
 
 
-def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Path | None = None) -> list[Outcome]:
+def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Path | None = None,
+        rulesets: tuple[str, ...] = RULESETS, promtool: str = "promtool") -> list[Outcome]:
     """Every (incident, rule set) outcome, computed `jobs` at a time."""
     fleet = scenarios.load_fleet()
     plan = scenarios.plan(spec or fleet.spec)
@@ -166,12 +172,13 @@ def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Pat
     lead = fleet.lead_in if lead_in is None else lead_in
     with tempfile.TemporaryDirectory(prefix="llmmon-alerting-") as tmp:
         folder = Path(tmp)
-        rules = rule_files(plan, folder)
-        work = [(inc, rs) for inc in incidents for rs in RULESETS]
+        rules = rule_files(plan, folder, rulesets)
+        work = [(inc, rs) for inc in incidents for rs in rulesets]
         # longest first, so the pool is not left waiting on one long run at the end
-        work.sort(key=lambda w: -(w[0].observe if w[1] == "llmmon" else 0))
+        work.sort(key=lambda w: -(w[0].observe if w[1] != "design" else 0))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(run_one, inc, rs, fleet, plan, rules[rs], lead, folder) for inc, rs in work]
+            futures = [pool.submit(run_one, inc, rs, fleet, plan, rules[rs], lead, folder, promtool)
+                       for inc, rs in work]
             outcomes = [f.result() for f in futures]
     order = {n: i for i, n in enumerate(names)}
     return sorted(outcomes, key=lambda o: (order[o.incident], RULESETS.index(o.ruleset)))
@@ -214,15 +221,18 @@ def _false(o: Outcome, inc: Incident) -> str:
 
 
 def table(outcomes: list[Outcome], models: list[str]) -> str:
-    """The Markdown table of the README."""
+    """The Markdown table of docs/benchmarks.md: first alert and false alerts of each rule set that ran."""
     incidents = {o.incident: scenarios.load(o.incident) for o in outcomes}
     by = {(o.incident, o.ruleset): o for o in outcomes}
-    lines = ["| incident | right response | llmmon: first alert | llmmon: false alerts | design: first alert "
-             "| design: false alerts |", "|---|---|---|---|---|---|"]
+    ran = [r for r in RULESETS if any(o.ruleset == r for o in outcomes)]
+    head = "| incident | right response | " + " | ".join(f"{r}: first alert | {r}: false alerts" for r in ran) + " |"
+    lines = [head, "|---|---|" + "---|---|" * len(ran)]
     for name, inc in incidents.items():
-        mine, design = by[(name, "llmmon")], by[(name, "design")]
-        lines.append(f"| {inc.title} | {_expected(inc, models)} | {_detected(mine, inc, models)} | "
-                     f"{_false(mine, inc)} | {_detected(design, inc, models)} | {_false(design, inc)} |")
+        cells = []
+        for r in ran:
+            o = by.get((name, r))
+            cells += [_detected(o, inc, models), _false(o, inc)] if o else ["—", "—"]
+        lines.append(f"| {inc.title} | {_expected(inc, models)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -253,6 +263,40 @@ def targets(outcomes: list[Outcome]) -> list[tuple[str, bool | None]]:
     ran = [by[(n, "llmmon")] for n in quiet if (n, "llmmon") in by]
     found.append(("no critical alert in the short-spike, background-noise, idle and low-traffic incidents",
                   None if not ran else not any(f.severity == "critical" for o in ran for f in o.firings)))
+    found.append(("a total outage pages within 2 minutes at a 1m evaluation interval",
+                  None if outage is None else outage <= 120))
+    found.extend(against_sloth(outcomes))
+    return found
+
+
+def against_sloth(outcomes: list[Outcome]) -> list[tuple[str, bool | None]]:
+    """The head-to-head targets: where Sloth's response is right, llmmon's first alert comes no later than Sloth's
+    plus one evaluation step; where Sloth is wrong (an alert louder than the incident deserves, or a miss), llmmon
+    is right."""
+    by = {(o.incident, o.ruleset): o for o in outcomes}
+    step = scenarios.load_fleet().interval
+    found: list[tuple[str, bool | None]] = []
+    for name in sorted({o.incident for o in outcomes}):
+        mine, theirs = by.get((name, "llmmon")), by.get((name, "sloth"))
+        if mine is None or theirs is None:
+            continue
+        inc = scenarios.load(name)
+        sloth_right = not theirs.false_alerts(inc) and all(theirs.detection(inc, m) for m in inc.expect
+                                                            if inc.expectation(m).detect != "none")
+        mine_right = not mine.false_alerts(inc) and all(mine.detection(inc, m) for m in inc.expect
+                                                        if inc.expectation(m).detect != "none")
+        if not sloth_right:
+            found.append((f"{name}: Sloth is wrong here, llmmon is right", mine_right))
+            continue
+        late = []
+        for m in inc.expect:
+            if inc.expectation(m).detect == "none":
+                continue
+            a, b = mine.detection(inc, m), theirs.detection(inc, m)
+            assert b is not None
+            late.append(a is None or a.first > b.first + step)
+        found.append((f"{name}: llmmon's first alert no later than Sloth's + {duration(step)}",
+                      mine_right and not any(late)))
     return found
 
 
@@ -263,17 +307,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lead-in", default=None, help="healthy traffic before each incident (default: fleet.yaml)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--json", type=Path, default=None, help="also write every firing to this file")
+    parser.add_argument("--rulesets", default=",".join(RULESETS))
+    parser.add_argument("--promtool", default="promtool", help="the promtool to replay with (default: on PATH)")
     args = parser.parse_args(argv)
     names = [n for n in args.incidents.split(",") if n]
     lead_in = Duration.parse(args.lead_in).ms / 1000 if args.lead_in else None
+    rulesets = tuple(r for r in RULESETS if r in args.rulesets.split(","))
     began = time.perf_counter()
-    outcomes = run(names, lead_in, args.jobs)
+    outcomes = run(names, lead_in, args.jobs, rulesets=rulesets, promtool=args.promtool)
     fleet = scenarios.load_fleet()
     print(table(outcomes, list(fleet.behaviour)))
     print()
     for text, met in targets(outcomes):
         print(f"- {'met' if met else 'NOT MET' if met is False else 'not run'}: {text}")
-    print(f"\n{len(outcomes)} promtool runs, {time.perf_counter() - began:.0f} s "
+    version = subprocess.run([args.promtool, "--version"], capture_output=True, text=True, check=False).stdout
+    print(f"\n{len(outcomes)} promtool runs ({version.splitlines()[0] if version else args.promtool}), "
+          f"{time.perf_counter() - began:.0f} s "
           f"(lead-in {duration(lead_in if lead_in is not None else fleet.lead_in)}, interval "
           f"{duration(fleet.interval)})")
     if args.json:

@@ -58,10 +58,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def backfill(openmetrics: Path, data_dir: Path, max_block: str = "2h") -> str:
+def backfill(openmetrics: Path, data_dir: Path, max_block: str = "2h", promtool: str = "promtool") -> str:
     """Turn an OpenMetrics file (ending with `# EOF`) into TSDB blocks in `data_dir`; promtool's report."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+    done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
                            f"--max-block-duration={max_block}", str(openmetrics), str(data_dir)],
                           capture_output=True, text=True, check=False, timeout=3600)
     if done.returncode != 0:

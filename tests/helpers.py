@@ -38,9 +38,9 @@ def generate(plan: Plan, out: Path) -> Bundle:
     return bundle
 
 
-def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real promtool."""
-    return subprocess.run(["promtool", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+def promtool(*args: str, cwd: Path | None = None, binary: str = "promtool") -> subprocess.CompletedProcess[str]:
+    """Run the real promtool (the one on PATH, Debian's, unless `binary` names another: tests/versions.py)."""
+    return subprocess.run([binary, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def invoke(*args: str) -> Result:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import versions
 import yaml
 from specvariants import diagnostics_with, files_with, plan_with
 
@@ -30,16 +31,17 @@ AMTOOL = shutil.which("amtool")
 DASHBOARD = "https://grafana.example.com/d/llm-platform-sre?var-model=qwen2-7b&var-cluster=prod-gpu-1"
 SERVER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed (`make tools` installs it)")
-needs_server = pytest.mark.skipif(SERVER is None, reason="Alertmanager is not installed (`make tools` installs it)")
 
 
-def amtool(*args: str) -> subprocess.CompletedProcess[str]:
-    assert AMTOOL
-    return subprocess.run([AMTOOL, *args], capture_output=True, text=True, timeout=60, check=False)
+def amtool(*args: str, binary: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real amtool: Debian's on PATH, or `binary` (an alertmanager_release's: tests/versions.py)."""
+    assert binary or AMTOOL
+    return subprocess.run([binary or AMTOOL or "", *args], capture_output=True, text=True, timeout=60, check=False)
 
 
-def routes(config: Path, **labels: str) -> str:
-    done = amtool("config", "routes", "test", f"--config.file={config}", *[f"{k}={v}" for k, v in labels.items()])
+def routes(config: Path, binary: str | None = None, **labels: str) -> str:
+    done = amtool("config", "routes", "test", f"--config.file={config}", *[f"{k}={v}" for k, v in labels.items()],
+                  binary=binary)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -52,38 +54,38 @@ def _receiver(config: dict[str, Any], name: str) -> dict[str, Any]:
 # --- the golden config, by amtool --------------------------------------------------------------------------------
 
 
-@needs_amtool
-def test_amtool_accepts_the_golden_config() -> None:
-    done = amtool("check-config", str(CONFIG_FILE))
+def test_amtool_accepts_the_golden_config(alertmanager_release: versions.AlertmanagerRelease) -> None:
+    done = amtool("check-config", str(CONFIG_FILE), binary=alertmanager_release.amtool)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
 
 
-@needs_amtool
 @pytest.mark.parametrize(("severity", "receiver"), [
     ("critical", "oncall-pager"), ("warning", "team-chat"), ("info", "ticket-queue")])
-def test_amtool_routes_each_tier_to_its_receiver(severity: str, receiver: str) -> None:
+def test_amtool_routes_each_tier_to_its_receiver(severity: str, receiver: str,
+                                                 alertmanager_release: versions.AlertmanagerRelease) -> None:
     labels = {"alertname": "HighErrorRate", "model": "qwen2-7b", "llmmon_spec": "llm-platform",
               "cluster": "prod-gpu-1", "severity": severity}
-    assert routes(CONFIG_FILE, **labels) == receiver
+    assert routes(CONFIG_FILE, alertmanager_release.amtool, **labels) == receiver
     done = amtool("config", "routes", "test", f"--config.file={CONFIG_FILE}", f"--verify.receivers={receiver}",
-                  *[f"{k}={v}" for k, v in labels.items()])
+                  *[f"{k}={v}" for k, v in labels.items()], binary=alertmanager_release.amtool)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@needs_amtool
-def test_an_alert_of_the_spec_without_a_known_severity_reaches_chat_and_pages_nobody() -> None:
-    assert routes(CONFIG_FILE, alertname="SomethingElse", llmmon_spec="llm-platform") == "team-chat"
+def test_an_alert_of_the_spec_without_a_known_severity_reaches_chat_and_pages_nobody(
+        alertmanager_release: versions.AlertmanagerRelease) -> None:
+    assert routes(CONFIG_FILE, alertmanager_release.amtool, alertname="SomethingElse",
+                  llmmon_spec="llm-platform") == "team-chat"
 
 
-@needs_amtool
 @pytest.mark.parametrize("labels", [
     {"alertname": "Watchdog", "severity": "none"}, {"alertname": "InfoInhibitor", "severity": "none"},
     {"alertname": "KubeNodeNotReady", "severity": "critical"}, {"alertname": "HighErrorRate", "severity": "critical"},
     {"alertname": "HighErrorRate", "severity": "critical", "llmmon_spec": "another-spec"},
     {"alertname": "Watchdog", "severity": "none", "llmmon_spec": "llm-platform"}])
-def test_other_teams_alerts_and_the_watchdog_reach_none_of_the_specs_receivers(labels: dict[str, str]) -> None:
-    assert routes(CONFIG_FILE, **labels) == "null"
+def test_other_teams_alerts_and_the_watchdog_reach_none_of_the_specs_receivers(
+        labels: dict[str, str], alertmanager_release: versions.AlertmanagerRelease) -> None:
+    assert routes(CONFIG_FILE, alertmanager_release.amtool, **labels) == "null"
 
 
 @needs_amtool
@@ -237,14 +239,12 @@ def _validate(tmp_path: Path, edit: Any) -> list[str]:
     return telemetry.routing(out, bundle, plan).findings
 
 
-@needs_amtool
-def test_validate_reports_what_amtool_check_config_rejects(tmp_path: Path) -> None:
+def test_validate_reports_what_amtool_check_config_rejects(tmp_path: Path, with_amtool: object) -> None:
     findings = _validate(tmp_path, lambda t: t.replace("  receiver: \"null\"\n", "  receiver: nobody\n", 1))
     assert any("amtool check-config" in f and "nobody" in f for f in findings), findings
 
 
-@needs_amtool
-def test_validate_reports_a_tier_routed_to_the_wrong_receiver(tmp_path: Path) -> None:
+def test_validate_reports_a_tier_routed_to_the_wrong_receiver(tmp_path: Path, with_amtool: object) -> None:
     findings = _validate(tmp_path, lambda t: t.replace("    - receiver: oncall-pager\n",
                                                        "    - receiver: ticket-queue\n"))
     assert any("severity=critical goes to ticket-queue, not to oncall-pager" in f
@@ -274,12 +274,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running(config: Path, tmp: Path) -> Iterator[str]:
-    """A real Alertmanager on 127.0.0.1 with the config; stopped (by its own PID) when the block ends."""
-    assert SERVER
+def running(config: Path, tmp: Path, server: str | None = None) -> Iterator[str]:
+    """A real Alertmanager on 127.0.0.1 with the config (Debian's, or `server`: an alertmanager_release's);
+    stopped (by its own PID) when the block ends."""
+    assert server or SERVER
     url = f"http://127.0.0.1:{_free_port()}"
     log = (tmp / "alertmanager.log").open("w")
-    process = subprocess.Popen([SERVER, f"--config.file={config}", f"--storage.path={tmp / 'data'}",
+    process = subprocess.Popen([server or SERVER or "", f"--config.file={config}", f"--storage.path={tmp / 'data'}",
                                 f"--web.listen-address={url.removeprefix('http://')}", "--cluster.listen-address=",
                                 "--log.level=warn"], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
@@ -316,14 +317,13 @@ def _alert(name: str, severity: str, model: str | None) -> dict[str, Any]:
     return {"labels": {**labels, **({"model": model, "llmmon_spec": "llm-platform"} if model else {})}}
 
 
-@needs_server
 def test_a_critical_alert_of_a_model_silences_its_warning_and_info_alerts_in_a_real_alertmanager(
-        tmp_path: Path) -> None:
+        tmp_path: Path, alertmanager_release: versions.AlertmanagerRelease) -> None:
     alerts = [_alert("HighErrorRate", "critical", "llama-3-70b"),
               _alert("HighInferenceLatency", "warning", "llama-3-70b"),
               _alert("LowGPUUtilization", "info", "llama-3-70b"), _alert("HighInferenceLatency", "warning", "qwen2-7b"),
               _alert("KubeNodeNotReady", "critical", None), _alert("NodeDiskFilling", "warning", None)]
-    with running(CONFIG_FILE, tmp_path) as url:
+    with running(CONFIG_FILE, tmp_path, alertmanager_release.server) as url:
         _api(url, "alerts", alerts)
         states = {(a["labels"]["alertname"], a["labels"].get("model")): a["status"]["state"]
                   for a in _api(url, "alerts")}

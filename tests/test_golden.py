@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import versions
 import yaml
 
 from helpers import ROOT, promtool
@@ -9,9 +10,10 @@ from helpers import ROOT, promtool
 OUT = ROOT / "out"
 
 
-def test_the_golden_rule_file_passes_promtool_check_rules_with_the_duplicate_lint() -> None:
+def test_the_golden_rule_file_passes_promtool_check_rules_with_the_duplicate_lint(
+        prometheus_release: versions.PrometheusRelease) -> None:
     done = promtool("check", "rules", "--lint=duplicate-rules", "--lint-fatal",
-                    str(OUT / "prometheus/rules/llm-platform.rules.yaml"))
+                    str(OUT / "prometheus/rules/llm-platform.rules.yaml"), binary=prometheus_release.promtool)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 107 rules found" in done.stdout
 
@@ -30,10 +32,11 @@ def test_the_golden_prometheusrule_manifest_holds_the_same_checked_rules(tmp_pat
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_golden_promtool_tests_pass() -> None:
+def test_the_golden_promtool_tests_pass(prometheus_release: versions.PrometheusRelease) -> None:
     tests = sorted((OUT / "prometheus/tests").glob("*.test.yaml"))
     assert len(tests) == 8
-    done = promtool("test", "rules", *[t.name for t in tests], cwd=OUT / "prometheus/tests")
+    done = promtool("test", "rules", *[t.name for t in tests], cwd=OUT / "prometheus/tests",
+                    binary=prometheus_release.promtool)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

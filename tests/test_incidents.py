@@ -167,6 +167,10 @@ def test_a_total_outage_pages_sooner_with_llmmon_than_with_the_design_rules() ->
     assert page.alertname == "ErrorBudgetBurn" and page.severity == "critical"
     assert page.first <= 5 * 60 < 10 * 60 < late.first
     assert not mine.false_alerts(incident) and not design.false_alerts(incident)
+    theirs = next(o for o in outcomes if o.ruleset == "sloth")  # the real sloth's rules for the same SLOs
+    sloth_page = theirs.detection(incident, "llama-3-70b")
+    assert sloth_page is not None and sloth_page.alertname == "SlothErrorBudgetBurn"
+    assert not theirs.false_alerts(incident)
     assert "| Total outage |" in alerting.table(outcomes, ["llama-3-70b", "qwen2-7b"])
 
 

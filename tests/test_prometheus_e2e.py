@@ -1,4 +1,5 @@
-"""The generated rules on a real Prometheus server (Debian's 2.42), fed like production.
+"""The generated rules on a real Prometheus server, fed like production: the oldest supported (Debian's 2.42) and
+the current release (Prometheus 3, built by `make tools`), one after the other (tests/versions.py).
 
 Four models, two engines: an hour of history is backfilled with `promtool tsdb create-blocks-from
 openmetrics`, then a reference exporter (bench/exporter.py, prometheus_client) serves the same series live
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+import versions
 
 from bench.exporter import Exporter
 from bench.promserver import Prometheus, backfill, flattened
@@ -104,9 +106,10 @@ def _ready(prom: Prometheus, plan: Plan) -> bool:
     return all(len(prom.query(expr)) >= n for expr, n in zip(checks, want, strict=True))
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+@pytest.fixture(scope="module", params=versions.PROMETHEUS_IDS)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """Backfill, start the exporter and the server, wait until every rule group has run and alerts are active."""
+    release = versions.prometheus(request.param)
     tmp = tmp_path_factory.mktemp("e2e")
     plan = plan_from_text(tmp, SPEC)
     bundle = generate(plan, tmp / "out")
@@ -120,11 +123,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         with history.open("w", encoding="utf-8") as out:
             openmetrics(((s, t.timeline, extra) for t in targets for s in series(t)), times, out)
             out.write("# EOF\n")
-        backfill(history, tmp / "data")
+        backfill(history, tmp / "data", promtool=release.promtool)
         # the sampled long-window group runs every 30m: at the server's 1s here, so its first run is not 30m away
         rules = flattened(tmp / "out" / bundle.rules_file, tmp / "rules")
         with Prometheus(tmp / "prom", [rules], [exporter.address],
-                        scrape_interval=f"{STEP_S}s", data_dir=tmp / "data") as prom:
+                        scrape_interval=f"{STEP_S}s", data_dir=tmp / "data", exe=release.prometheus) as prom:
             deadline = time.monotonic() + 60
             while not _ready(prom, plan):
                 assert time.monotonic() < deadline, f"rules did not produce their series in 60 s:\n" \

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import versions
 import yaml
 
 from helpers import EXAMPLE, ROOT, eval_order, generate, plan_from_text, plan_of, promtool
@@ -252,7 +253,8 @@ SPECS = [*sorted((ROOT / "specs").glob("*.yaml")), *sorted((ROOT / "tests" / "sp
 
 @pytest.mark.parametrize("spec", SPECS,
                          ids=lambda p: p.stem)
-def test_generated_rules_pass_promtool_check_and_their_own_tests(spec: Path) -> None:
+def test_generated_rules_pass_promtool_check_and_their_own_tests(spec: Path,
+                                                                 with_promtool: versions.PrometheusRelease) -> None:
     plan = plan_of(spec)
     from llmmon.generate import build
 
