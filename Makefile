@@ -23,9 +23,10 @@ export LLMMON_ALERTMANAGER ?= /usr/bin/prometheus-alertmanager:$(shell $(PYTHON)
 .PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
 
 # The demo leaves out the checkov scan (2-3 s on its own; `make test` and a plain `llmmon validate` run it), so it
-# does not build checkov's virtual environment either (NO_CHECKOV=1).
+# does not build checkov's virtual environment either (NO_CHECKOV=1), nor the Go-built current releases the test
+# matrix runs against (NO_GO_TOOLS=1: Debian's promtool and amtool are all that `generate --validate` needs).
 demo: install
-	@$(MAKE) --no-print-directory tools NO_CHECKOV=1
+	@$(MAKE) --no-print-directory tools NO_CHECKOV=1 NO_GO_TOOLS=1
 	@LLMMON_CHECKOV=off $(BIN)/llmmon generate $(SPEC) --validate
 
 test: install tools lint unit
@@ -63,7 +64,7 @@ tools: $(if $(NO_CHECKOV),,$(CHECKOV))
 	  fi; \
 	fi
 	@# Prometheus 3, Alertmanager 0.35, Sloth and the collector: the current releases the tests also run against
-	@$(PYTHON) -m llmmon.toolchain build
+	@$(if $(NO_GO_TOOLS),,$(PYTHON) -m llmmon.toolchain build)
 	@# kubectl: `kubectl kustomize` in validate (`--strict` fails without it); Debian's kubernetes-client has it
 	@if ! command -v kubectl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing kubectl (Debian package kubernetes-client)"; \
