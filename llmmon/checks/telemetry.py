@@ -30,9 +30,10 @@ ALERTMANAGER = "alertmanager/alertmanager.yaml"
 def _embedded(root: Path, rel: str, key: str, text: str) -> list[str]:
     """The Kubernetes object next to a config must carry the same text."""
     try:
-        data = yaml.safe_load((root / rel).read_text(encoding="utf-8"))
+        documents = [d for d in yaml.safe_load_all((root / rel).read_text(encoding="utf-8")) if d]
+        data = next((d for d in documents if d.get("kind") in ("ConfigMap", "Secret")), documents[0])
         held = (data.get("data") or data.get("stringData") or {}).get(key)
-    except (OSError, yaml.YAMLError, AttributeError) as exc:
+    except (OSError, yaml.YAMLError, AttributeError, IndexError) as exc:
         return [f"{rel}: cannot be read: {exc}"]
     return [] if held == text else [f"{rel}: {key} differs from the generated config"]
 
@@ -53,8 +54,8 @@ def logs(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
     prefix = None
     try:
         tree = parse(text)
-        prefix = next((m.get("logstash_prefix") for m in tree.sections("match") if m.get("@type") == "elasticsearch"),
-                      None)
+        matches = tree.sections("match") + [m for label in tree.sections("label") for m in label.sections("match")]
+        prefix = next((m.get("logstash_prefix") for m in matches if m.get("@type") == "elasticsearch"), None)
         plugins = sorted(set(_plugins(tree)))
     except ConfigSyntaxError:
         plugins = []
