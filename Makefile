@@ -10,6 +10,11 @@ SPEC ?= specs/example.yaml
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 export LLMMON_CHECKOV ?= $(CURDIR)/$(CHECKOV)
+# The Elasticsearch client's request types and tsc (npm, pinned), for the ILM policy and index template.
+ES_TYPES_VERSION := 9.5.1
+TYPESCRIPT_VERSION := 5.9.3
+ES_TYPES := .tools/estypes
+export LLMMON_ES_TYPES ?= $(CURDIR)/$(ES_TYPES)
 
 .PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost clean
 
@@ -34,7 +39,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages; checkov: PyPI, own venv.
-tools: $(CHECKOV)
+tools: $(CHECKOV) $(ES_TYPES)/.installed-$(ES_TYPES_VERSION)-$(TYPESCRIPT_VERSION)
 	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
 	    || ! command -v prometheus >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -53,6 +58,16 @@ tools: $(CHECKOV)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    ruby >/dev/null; \
 	fi
+
+$(ES_TYPES)/.installed-$(ES_TYPES_VERSION)-$(TYPESCRIPT_VERSION):
+	@command -v npm >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing npm (Debian package npm)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else echo "npm is missing: install Node.js and npm, then re-run make"; exit 1; fi; }
+	mkdir -p $(ES_TYPES)
+	npm install --prefix $(ES_TYPES) --no-audit --no-fund --silent --save-exact \
+	  '@elastic/elasticsearch@$(ES_TYPES_VERSION)' 'typescript@$(TYPESCRIPT_VERSION)'
+	@touch $@
 
 $(CHECKOV):
 	$(PYTHON) -m venv .tools/checkov

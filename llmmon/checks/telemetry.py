@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from llmmon.checks import alertmanager, elasticsearch, fluentd, otel
+from llmmon.checks import alertmanager, elasticsearch, estypes, fluentd, otel
 from llmmon.checks.fluentconf import ConfigSyntaxError, Element, parse
 from llmmon.checks.registry import CheckResult
 from llmmon.model import Plan, Tier
@@ -65,7 +65,26 @@ def logs(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
     result.findings += found + es_found
     if not es_found:
         result.passed.append(f"elasticsearch: ILM policy {policy} and its index template ok")
+        _es_types(root, result)
     return result
+
+
+def _es_types(root: Path, result: CheckResult) -> None:
+    """tsc against the Elasticsearch client's request types, when they are installed."""
+    folder = estypes.find()
+    if folder is None:
+        result.skipped.append(f"Elasticsearch request types not installed: {estypes.INSTALL_HINT}")
+        return
+    policy, _ = _load_json(root, ILM_POLICY)
+    template, _ = _load_json(root, INDEX_TEMPLATE)
+    names = {kind: body["_meta"]["request"].rsplit("/", 1)[1] for kind, body in
+             (("ilm-policy", policy["policy"]), ("index-template", template))}
+    problems = estypes.check(folder, {"ilm-policy": (names["ilm-policy"], policy),
+                                      "index-template": (names["index-template"], template)})
+    result.findings += [f"elasticsearch/{p}" for p in problems]
+    if not problems:
+        result.passed.append(f"tsc --strict: ILM policy and index template are valid @elastic/elasticsearch "
+                             f"{estypes.ES_CLIENT} IlmPutLifecycleRequest and IndicesPutIndexTemplateRequest")
 
 
 def _load_json(root: Path, rel: str) -> tuple[Any, list[str]]:
