@@ -65,7 +65,7 @@ def test_the_example_passes_checkov_with_only_the_documented_exceptions(tmp_path
     result = scanner.check(out, bundle, plan_of(EXAMPLE))
     assert result.findings == []
     assert result.passed[0].endswith(
-        "none failed; 8 documented exceptions (CKV_K8S_23, CKV_K8S_35, CKV_K8S_38, CKV_K8S_40, CKV_K8S_43)")
+        "none failed; 9 documented exceptions (CKV_K8S_23, CKV_K8S_35, CKV_K8S_38, CKV_K8S_40, CKV_K8S_43)")
 
 
 def test_profiling_adds_only_the_sys_admin_exception_and_nvml_needs_none_but_the_digest(
@@ -118,5 +118,5 @@ def test_llmmon_validate_runs_checkov_and_the_kubernetes_checks_on_the_example(w
                           text=True, env=env, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     for line in ("kubernetes-validate --strict (Kubernetes 1.34)", "CRD models:", "kustomization: lists all",
-                 "checkov: ", "none failed; 8 documented exceptions"):
+                 "checkov: ", "none failed; 9 documented exceptions"):
         assert line in done.stdout, done.stdout

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from llmmon.checks import alertmanager, elasticsearch, estypes, fluentd, otel
+from llmmon.checks import alertmanager, elasticsearch, estypes, fluentd, otel, otelcol
 from llmmon.checks.fluentconf import ConfigSyntaxError, Element, parse
 from llmmon.checks.registry import CheckResult
 from llmmon.model import Plan, Tier
@@ -130,6 +130,15 @@ def traces(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
         sampling = doc.data["processors"]["tail_sampling"]["policies"]
         result.passed.append(f"otel: {COLLECTOR} components and pipeline ok; tail sampling: "
                              f"{', '.join(p['name'] for p in sampling)}")
+    binary = otelcol.find()
+    if binary is None:
+        result.skipped.append(f"no OpenTelemetry Collector binary: {otelcol.INSTALL_HINT}")
+        return result
+    problem = otelcol.validate(binary, root / COLLECTOR)
+    if problem:
+        result.findings.append(f"{COLLECTOR}: {Path(binary).name} validate: {problem}")
+    else:
+        result.passed.append(f"{Path(binary).name} validate --config: {COLLECTOR} ok")
     return result
 
 
