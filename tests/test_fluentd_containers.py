@@ -169,3 +169,15 @@ def test_the_daemonset_mounts_the_logs_read_only_and_only_its_state_writable() -
     [role] = [o for o in objects if o["kind"] == "ClusterRole"]
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["namespaces", "pods"], "verbs": ["get", "list", "watch"]}]
+
+
+def test_a_hostile_pods_regex_stays_data_in_the_ruby_and_still_names_its_model(tmp_path: Path) -> None:
+    hostile = 'llama-3-70b-[a-z0-9-]+|x"} #{`id`} ${record} \\ %Q[z]'
+
+    def change(d: dict[str, Any]) -> None:
+        d["models"][0]["pods"] = hostile
+
+    conf = files_with(tmp_path, change)["fluentd/fluent.conf"]
+    assert fluentd.check(conf) == []
+    [record] = run(conf, LINES[:1])
+    assert record["record"]["model"] == "llama-3-70b"

@@ -144,7 +144,7 @@ def fluent_conf(plan: Plan, head: str) -> str:
     if logging.source == "containers":
         return render("fluent-containers.conf.j2", **common, match_pattern="**",
                       path=quote(",".join(container_paths(plan))), cri_expression=CRI_EXPRESSION,
-                      path_pattern=path_pattern(plan), record=_container_record(plan), chunk_keys="")
+                      path_pattern=quote(path_pattern(plan)), record=_container_record(plan), chunk_keys="")
     assert logging.path is not None  # required with source: files (llmmon.telemetry)
     record, ruby = _record(plan)
     return render("fluent.conf.j2", **common, match_pattern=f"llmmon.{name}", path=quote(logging.path),
