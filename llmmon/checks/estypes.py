@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -32,9 +33,9 @@ _ERROR = re.compile(r"^(?P<file>[^(\s]+)\((?P<line>\d+),(?P<col>\d+)\): error (?
 
 
 def find() -> Path | None:
-    """The folder with the installed types and tsc: $LLMMON_ES_TYPES, or None."""
+    """The folder with the installed types and tsc: $LLMMON_ES_TYPES, or None (also when node is missing)."""
     folder = os.environ.get("LLMMON_ES_TYPES")
-    if not folder:
+    if not folder or not shutil.which("node"):
         return None
     path = Path(folder)
     return path if (path / "node_modules" / ".bin" / "tsc").exists() else None
