@@ -18,9 +18,11 @@ export LLMMON_ES_TYPES ?= $(CURDIR)/$(ES_TYPES)
 
 .PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost clean
 
-# The demo leaves out the checkov scan (2-3 s on its own); `make test` and a plain `llmmon validate` run it.
-demo: install tools
-	@LLMMON_CHECKOV=off $(BIN)/llmmon generate $(SPEC) --validate
+# The demo leaves out the checkov scan (2-3 s on its own) and the Elasticsearch type check (tsc, 5-10 s); `make test`
+# and a plain `llmmon validate` run them. So it installs neither (NO_CHECKOV=1 NO_ES_TYPES=1).
+demo: install
+	@$(MAKE) --no-print-directory tools NO_CHECKOV=1 NO_ES_TYPES=1
+	@LLMMON_CHECKOV=off LLMMON_ES_TYPES=off $(BIN)/llmmon generate $(SPEC) --validate
 
 test: install tools lint unit
 
@@ -28,8 +30,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Tests run in parallel workers (pytest-xdist): most wait on promtool, Prometheus or checkov, so two workers on
+# two cores finish sooner. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 unit: install tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 install: $(STAMP)
 
@@ -39,7 +44,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages; checkov: PyPI, own venv.
-tools: $(CHECKOV) $(ES_TYPES)/.installed-$(ES_TYPES_VERSION)-$(TYPESCRIPT_VERSION)
+tools: $(if $(NO_CHECKOV),,$(CHECKOV)) $(if $(NO_ES_TYPES),,$(ES_TYPES)/.installed-$(ES_TYPES_VERSION)-$(TYPESCRIPT_VERSION))
 	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
 	    || ! command -v prometheus >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -51,6 +56,12 @@ tools: $(CHECKOV) $(ES_TYPES)/.installed-$(ES_TYPES_VERSION)-$(TYPESCRIPT_VERSIO
 	         "prometheus-alertmanager), or put them on PATH, then re-run make"; \
 	    exit 1; \
 	  fi; \
+	fi
+	@# kubectl: `kubectl kustomize` in validate (`--strict` fails without it); Debian's kubernetes-client has it
+	@if ! command -v kubectl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing kubectl (Debian package kubernetes-client)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    kubernetes-client >/dev/null; \
 	fi
 	@# ruby evaluates the generated Fluentd record_transformer expressions in the tests (skipped without it)
 	@if ! command -v ruby >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import generate, plan_from_text, promtool
+from helpers import eval_order, generate, plan_from_text, promtool
 from llmmon.engines import PRESETS
 from llmmon.promql import eq, selector
 
@@ -160,7 +160,7 @@ def rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(rules: Path, tmp_path: Path, series: list[dict[str, str]], checks: list[dict[str, Any]]) -> None:
     """Feed `series` to the generated rules and assert `checks` with `promtool test rules`."""
-    test = {"rule_files": [str(rules)], "evaluation_interval": "1m",
+    test = {"rule_files": [str(rules)], "evaluation_interval": "1m", "group_eval_order": eval_order(rules),
             "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}]}
     path = tmp_path / "fault.test.yaml"
     path.write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")

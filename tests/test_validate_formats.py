@@ -97,7 +97,8 @@ def test_json_of_a_spec_with_a_warning_is_valid_lists_the_warning_and_is_byte_st
     assert doc["warnings"] == 1
     assert doc["findings"][0]["severity"] == "warning"
     assert doc["findings"][0]["path"] == "metadata"
-    assert "promtool skipped (--skip-promtool)" in doc["checks"]
+    assert "skipped: promtool (--skip promtool): promtool check rules and promtool test rules not run" in doc["checks"]
+    assert doc["skipped"] >= 1
 
 
 def test_json_without_promtool_exits_two_with_an_llmmon_finding(
@@ -136,7 +137,7 @@ def test_github_marks_warnings_as_warnings_and_passes(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.OK
     assert re.match(rf"::warning file={re.escape(str(spec))},line=\d+,col=\d+,title=llmmon%3A metadata::"
                     r"metadata: runbook_base_url is not set", result.stdout)
-    assert "promtool skipped" in result.stdout
+    assert "skipped: promtool (--skip promtool)" in result.stdout
 
 
 def test_github_of_a_valid_spec_prints_only_the_summary() -> None:
@@ -145,7 +146,9 @@ def test_github_of_a_valid_spec_prints_only_the_summary() -> None:
     assert result.exit_code == ExitCode.OK
     assert "::" not in result.stdout
     assert result.stdout.startswith(f"{SPEC}: spec llm-platform: 2 models")
-    assert result.stdout.endswith("  promtool skipped (--skip-promtool)\n")
+    assert "  skipped: promtool (--skip promtool): promtool check rules and promtool test rules not run\n" \
+        in result.stdout
+    assert re.search(r"\n  valid, [1-9]\d* checks? skipped \(", result.stdout)
 
 
 def test_github_escapes_percent_newlines_and_property_separators() -> None:

@@ -33,9 +33,10 @@ _ERROR = re.compile(r"^(?P<file>[^(\s]+)\((?P<line>\d+),(?P<col>\d+)\): error (?
 
 
 def find() -> Path | None:
-    """The folder with the installed types and tsc: $LLMMON_ES_TYPES, or None (also when node is missing)."""
+    """The folder with the installed types and tsc: $LLMMON_ES_TYPES, or None (also when node is missing, or
+    the variable is "off")."""
     folder = os.environ.get("LLMMON_ES_TYPES")
-    if not folder or not shutil.which("node"):
+    if not folder or folder == "off" or not shutil.which("node"):
         return None
     path = Path(folder)
     return path if (path / "node_modules" / ".bin" / "tsc").exists() else None

@@ -68,7 +68,7 @@ def sre(ctx: Context) -> Board:
             f"error budget left, and burn rates (1 spends exactly the budget over {window}; the page alerts fire "
             f"at {factors['1h']:g} over 1h and {factors['6h']:g} over 6h).",
             (Query(ctx.by_model(p.OBJECTIVE, keys="model, slo"), instant=True, column="Objective"),
-             Query(ctx.by_model(p.AVAILABILITY, keys="model, slo"), instant=True, column=f"Good over {window}"),
+             Query(ctx.by_model(p.GOOD, keys="model, slo"), instant=True, column=f"Good over {window}"),
              Query(ctx.by_model(p.BUDGET, keys="model, slo"), instant=True, column="Error budget left",
                    steps=BUDGET_STEPS),
              Query(ctx.burn_rate("1h"), instant=True, column="Burn rate 1h", unit=BURN_UNIT,
@@ -93,7 +93,7 @@ def sre(ctx: Context) -> Board:
                 "timeseries", f"{KIND_TITLES[kind]} over {window} vs objective",
                 f"Share of good requests over the SLO window (solid) and the objective (dashed). "
                 f"Objectives: {ctx.objective_text(kind)}.",
-                (Query(ctx.by_model(p.AVAILABILITY, ("slo", "=", kind))),
+                (Query(ctx.by_model(p.GOOD, ("slo", "=", kind))),
                  Query(ctx.by_model(p.OBJECTIVE, ("slo", "=", kind)), "{{model}} objective")),
                 "percentunit", 8, 8, dashed=".* objective", decimals=3))
     traffic = Row("Traffic, errors and latency", _panels(
