@@ -16,7 +16,7 @@ TYPESCRIPT_VERSION := 5.9.3
 ES_TYPES := .tools/estypes
 export LLMMON_ES_TYPES ?= $(CURDIR)/$(ES_TYPES)
 
-.PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost clean
+.PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
 
 # The demo leaves out the checkov scan (2-3 s on its own) and the Elasticsearch type check (tsc, 5-10 s); `make test`
 # and a plain `llmmon validate` run them. So it installs neither (NO_CHECKOV=1 NO_ES_TYPES=1).
@@ -103,6 +103,10 @@ bench-alerting: install tools
 # Rule-evaluation cost on a real Prometheus at 10, 100 and 500 models with a week of history (about 1 h).
 bench-cost: install tools
 	$(BIN)/python -m bench.rule_cost
+
+# CPU cost of llmmon.instrument per request and per streamed token, against bare prometheus_client calls (~20 s).
+bench-instrument: install
+	$(BIN)/python -m bench.instrument
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -498,7 +498,8 @@ def secret_ref(path: str) -> tuple[str, str] | None:
 
 def fallback_secret(spec_name: str, path: str) -> tuple[str, str]:
     """The Secret key an AlertmanagerConfig reads for a secret file outside the operator's layout."""
-    return f"{spec_name}-alerting", path.rsplit("/", 1)[-1]
+    key = re.sub(r"[^-._a-zA-Z0-9]", "-", path.rsplit("/", 1)[-1]).strip(".") or "key"  # a Secret key's characters
+    return f"{spec_name}-alerting", key
 
 
 def _threshold(raw: Any, unit: str, default: float | None) -> float | None:

@@ -73,9 +73,10 @@ def test_the_time_a_total_outage_takes_to_page_is_what_promtool_measures(
     total = healthy + 40 * per_min
     series = []
     for m in plan.models:
-        labels = f'model_name="{m.name}", namespace="serving", pod="{m.name}-0"'
-        for reason, failing in (("stop", False), ("error", True)):
-            series.append({"series": f'vllm:request_success_total{{finished_reason="{reason}", {labels}}}',
+        # vLLM's API-server counter: no model label, the pod says which model; errors are its 5xx answers
+        labels = f'handler="/v1/chat/completions", method="POST", namespace="serving", pod="{m.name}-0"'
+        for status, failing in (("2xx", False), ("5xx", True)):
+            series.append({"series": f'http_requests_total{{status="{status}", {labels}}}',
                            "values": _counter(600 // per_min, healthy, total, failing)})
     tests: list[dict[str, object]] = []
     never, checked = [], 0

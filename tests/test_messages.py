@@ -26,6 +26,14 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
     return errors
 
 
+def _line(text: str) -> int:
+    """The 1-based line of the example that starts with `text` (after its indentation)."""
+    return next(i for i, line in enumerate(TEXT.splitlines(), 1) if line.lstrip().startswith(text))
+
+
+GPU, ENGINE, QWEN = _line("gpus: {type: H100"), _line("engine: vllm"), _line("- name: qwen2-7b")
+
+
 def _changed(old: str, new: str) -> str:
     assert TEXT.count(old) == 1, old
     return TEXT.replace(old, new)
@@ -33,29 +41,29 @@ def _changed(old: str, new: str) -> str:
 
 def test_a_gpu_type_without_a_price_is_told_to_add_one_not_offered_another_type(tmp_path: Path) -> None:
     assert _errors(tmp_path, _changed("type: H100", "type: H200")) == [
-        "spec.yaml:39:18: models.0.gpus.type: model 'llama-3-70b': GPU type 'H200' has no rate in costs.gpu_hourly "
+        f"spec.yaml:{GPU}:18: models.0.gpus.type: model 'llama-3-70b': GPU type 'H200' has no rate in costs.gpu_hourly "
         "(add `H200: <price per hour>` under costs.gpu_hourly)"]
 
 
 def test_a_gpu_type_spelt_in_other_case_is_offered_the_priced_one(tmp_path: Path) -> None:
     assert _errors(tmp_path, _changed("type: H100", "type: h100")) == [
-        "spec.yaml:39:18: models.0.gpus.type: model 'llama-3-70b': GPU type 'h100' has no rate in costs.gpu_hourly "
+        f"spec.yaml:{GPU}:18: models.0.gpus.type: model 'llama-3-70b': GPU type 'h100' has no rate in costs.gpu_hourly "
         "(did you mean 'H100'?)"]
 
 
 def test_an_engine_in_other_case_gets_the_hint(tmp_path: Path) -> None:
     assert _errors(tmp_path, _changed("    engine: vllm", "    engine: vLLM")) == [
-        f"spec.yaml:36:13: models.0.engine: 'vLLM' is not one of {PRESETS} (did you mean 'vllm'?)"]
+        f"spec.yaml:{ENGINE}:13: models.0.engine: 'vLLM' is not one of {PRESETS} (did you mean 'vllm'?)"]
 
 
 def test_an_engine_without_a_preset_gets_the_list_of_presets_and_no_guess(tmp_path: Path) -> None:
     assert _errors(tmp_path, _changed("    engine: vllm", "    engine: ollama")) == [
-        f"spec.yaml:36:13: models.0.engine: 'ollama' is not one of {PRESETS}"]
+        f"spec.yaml:{ENGINE}:13: models.0.engine: 'ollama' is not one of {PRESETS}"]
 
 
 def test_a_duplicate_model_name_is_one_error(tmp_path: Path) -> None:
     assert _errors(tmp_path, _changed("  - name: qwen2-7b", "  - name: llama-3-70b")) == [
-        "spec.yaml:40:11: models.1.name: model 'llama-3-70b' is defined twice (first as models.0)"]
+        f"spec.yaml:{QWEN}:11: models.1.name: model 'llama-3-70b' is defined twice (first as models.0)"]
 
 
 @pytest.mark.parametrize("text, expected", [

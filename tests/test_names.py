@@ -15,17 +15,18 @@ from llmmon.diagnostics import ExitCode, Severity
 from llmmon.names import label_for
 
 TEXT = EXAMPLE.read_text(encoding="utf-8")
+LINE = next(i for i, line in enumerate(TEXT.splitlines(), 1) if line.startswith("  - name: qwen2-7b"))
 RULE = ("is not a model name (lowercase letters, digits, '-', '.', '_'; 63 at most, starting and ending "
         "alphanumeric)")
 
 
 @pytest.mark.parametrize("given, expected", [
-    ("Qwen/Qwen2-7B-Instruct", f"spec.yaml:40:11: models.1.name: 'Qwen/Qwen2-7B-Instruct' {RULE} (use name: "
+    ("Qwen/Qwen2-7B-Instruct", f"spec.yaml:{LINE}:11: models.1.name: 'Qwen/Qwen2-7B-Instruct' {RULE} (use name: "
                                "qwen2-7b-instruct with served_name: Qwen/Qwen2-7B-Instruct, the engine's own model "
                                "name)"),
-    ("Qwen2-7B", f"spec.yaml:40:11: models.1.name: 'Qwen2-7B' {RULE} (use name: qwen2-7b with served_name: "
+    ("Qwen2-7B", f"spec.yaml:{LINE}:11: models.1.name: 'Qwen2-7B' {RULE} (use name: qwen2-7b with served_name: "
                  "Qwen2-7B, the engine's own model name)"),
-    ("qwen2 7b", f"spec.yaml:40:11: models.1.name: 'qwen2 7b' {RULE}"),
+    ("qwen2 7b", f"spec.yaml:{LINE}:11: models.1.name: 'qwen2 7b' {RULE}"),
 ], ids=["slash", "capitals", "space: no served_name to suggest"])
 def test_a_model_name_with_a_slash_or_capitals_is_told_to_use_served_name(tmp_path: Path, given: str,
                                                                          expected: str) -> None:

@@ -25,10 +25,12 @@ SPEC = "specs/example.yaml"
 def _in_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
+SLO_LINE = EXAMPLE.read_text(encoding="utf-8").splitlines().index(next(
+    line for line in EXAMPLE.read_text(encoding="utf-8").splitlines() if line.startswith("slo_window:"))) + 1
 
 
 def _misspelt(tmp_path: Path) -> Path:
-    """The example with `slo_window` misspelt on line 16, column 1."""
+    """The example with `slo_window` misspelt at column 1 of its line (SLO_LINE)."""
     text = EXAMPLE.read_text(encoding="utf-8")
     path = tmp_path / "bad.yaml"
     path.write_text(text.replace("\nslo_window: 30d", "\nslo_windw: 30d", 1), encoding="utf-8")
@@ -74,11 +76,11 @@ def test_json_of_a_misspelt_key_gives_its_line_column_path_and_suggestion(tmp_pa
     assert (doc["valid"], doc["exit_code"], doc["name"], doc["errors"]) == (False, 2, None, 1)
     [finding] = doc["findings"]
     assert finding["file"] == str(bad)
-    assert (finding["line"], finding["col"], finding["path"]) == (16, 1, "slo_windw")
+    assert (finding["line"], finding["col"], finding["path"]) == (SLO_LINE, 1, "slo_windw")
     assert finding["severity"] == "error"
     assert finding["source"] == "spec"
     assert "slo_window" in finding["suggestion"]
-    assert finding["text"].startswith(f"{bad}:16:1: slo_windw: ")
+    assert finding["text"].startswith(f"{bad}:{SLO_LINE}:1: slo_windw: ")
     assert result.stderr == "", "json mode keeps stderr for llmmon's own failures"
 
 
@@ -125,7 +127,7 @@ def test_github_annotates_a_misspelt_key_on_its_line(tmp_path: Path) -> None:
 
     assert result.exit_code == ExitCode.USAGE
     first = result.stdout.splitlines()[0]
-    assert first == (f"::error file={bad},line=16,col=1,title=llmmon%3A slo_windw::slo_windw: unknown key "
+    assert first == (f"::error file={bad},line={SLO_LINE},col=1,title=llmmon%3A slo_windw::slo_windw: unknown key "
                      "'slo_windw' (did you mean 'slo_window'?)")
     assert "1 error(s), 0 warning(s): nothing was generated" in result.stdout
 

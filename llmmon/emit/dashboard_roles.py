@@ -153,7 +153,8 @@ def ml_engineer(ctx: Context) -> Board:
     ))
     running, waiting = p.GAUGE_RECORDS["running"][0], p.GAUGE_RECORDS["waiting"][0]
     kv = p.GAUGE_RECORDS["kv_cache"][0]
-    engines = few([m.name for m in plan.models if m.engine.gauges])
+    engines = few([m.name for m in plan.models if {"running", "waiting"} & set(m.engine.gauges)])
+    kv_engines = few([m.name for m in plan.models if "kv_cache" in m.engine.gauges])
     load = Row("Engine load", _panels(
         Panel("timeseries", "Running and waiting requests", f"Requests being processed and queued by the engine "
               f"(reported by engines that expose it: {engines}).",
@@ -161,7 +162,7 @@ def ml_engineer(ctx: Context) -> Board:
                Query(ctx.by_model(waiting, how="sum"), "{{model}} waiting")), "short", 12)
         if ctx.has(running, waiting) else None,
         Panel("timeseries", "KV cache usage", f"Share of the KV cache in use; near 100% the engine preempts "
-              f"requests ({engines}).", (Query(ctx.by_model(kv)),), "percentunit", 12, min=0.0, max=1.0)
+              f"requests ({kv_engines}).", (Query(ctx.by_model(kv)),), "percentunit", 12, min=0.0, max=1.0)
         if ctx.has(kv) else None,
     ))
     return Board("ml-engineer", f"{plan.name} · ML engineer: serving performance",
