@@ -19,15 +19,21 @@ export LLMMON_OTELCOL ?= $(shell $(PYTHON) -m llmmon.toolchain where otelcol)
 export LLMMON_PROMETHEUS ?= /usr/bin/prometheus:$(shell $(PYTHON) -m llmmon.toolchain where prometheus)
 export LLMMON_ALERTMANAGER ?= /usr/bin/prometheus-alertmanager:$(shell $(PYTHON) -m llmmon.toolchain where alertmanager)
 # --- end of the Go-built tools block
+# The Elasticsearch client's request types and tsc (npm, pinned), for the ILM policy and index template.
+ES_TYPES_VERSION := 9.5.1
+TYPESCRIPT_VERSION := 5.9.3
+ES_TYPES := .tools/estypes
+export LLMMON_ES_TYPES ?= $(CURDIR)/$(ES_TYPES)
 
 .PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
 
-# The demo leaves out the checkov scan (2-3 s on its own; `make test` and a plain `llmmon validate` run it), so it
-# does not build checkov's virtual environment either (NO_CHECKOV=1), nor the Go-built current releases the test
-# matrix runs against (NO_GO_TOOLS=1: Debian's promtool and amtool are all that `generate --validate` needs).
+# The demo leaves out the checkov scan (2-3 s on its own) and the Elasticsearch type check (tsc, 5-10 s); `make test`
+# and a plain `llmmon validate` run them. So it installs neither (NO_CHECKOV=1 NO_ES_TYPES=1), nor the Go-built
+# current releases the test matrix runs against (NO_GO_TOOLS=1: Debian's promtool and amtool are all it needs).
 demo: install
-	@$(MAKE) --no-print-directory tools NO_CHECKOV=1 NO_GO_TOOLS=1
-	@LLMMON_CHECKOV=off $(BIN)/llmmon generate $(SPEC) --validate
+	@$(MAKE) --no-print-directory tools NO_CHECKOV=1 NO_ES_TYPES=1 NO_GO_TOOLS=1
+	@LLMMON_CHECKOV=off LLMMON_ES_TYPES=off LLMMON_OTELCOL=$(if $(wildcard $(LLMMON_OTELCOL)),$(LLMMON_OTELCOL),off) \
+	  $(BIN)/llmmon generate $(SPEC) --validate
 
 test: install tools lint unit
 
@@ -50,7 +56,7 @@ $(STAMP): pyproject.toml
 
 # promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages (the oldest supported versions);
 # the current releases built from Go modules (llmmon.toolchain, needs Go); checkov: PyPI, own venv.
-tools: $(if $(NO_CHECKOV),,$(CHECKOV))
+tools: $(if $(NO_CHECKOV),,$(CHECKOV)) $(if $(NO_ES_TYPES),,$(ES_TYPES)/.installed-$(ES_TYPES_VERSION)-$(TYPESCRIPT_VERSION))
 	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
 	    || ! command -v prometheus >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -77,6 +83,16 @@ tools: $(if $(NO_CHECKOV),,$(CHECKOV))
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    ruby >/dev/null; \
 	fi
+
+$(ES_TYPES)/.installed-$(ES_TYPES_VERSION)-$(TYPESCRIPT_VERSION):
+	@command -v npm >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing npm (Debian package npm)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else echo "npm is missing: install Node.js and npm, then re-run make"; exit 1; fi; }
+	mkdir -p $(ES_TYPES)
+	npm install --prefix $(ES_TYPES) --no-audit --no-fund --silent --save-exact \
+	  '@elastic/elasticsearch@$(ES_TYPES_VERSION)' 'typescript@$(TYPESCRIPT_VERSION)'
+	@touch $@
 
 $(CHECKOV):
 	$(PYTHON) -m venv .tools/checkov

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmmon import __version__
-from llmmon.emit import kubernetes, kustomize, outputs, prom_tests, prometheus
+from llmmon.emit import kubernetes, kustomize, outputs, pipeline_alerts, prom_tests, prometheus
 from llmmon.model import Plan
 from llmmon.templates import render
 from llmmon.yamlout import dump
@@ -68,6 +68,9 @@ def build_rules(plan: Plan) -> Bundle:
     head = header(plan)
     bundle = Bundle()
     ruleset = prometheus.build(plan)
+    pipeline = pipeline_alerts.group(plan)  # the log and trace pipeline watching itself
+    if pipeline:
+        ruleset.groups.append(pipeline)
     bundle.ruleset = ruleset
     bundle.rules_file = f"prometheus/rules/{plan.name}.rules.yaml"
     bundle.files[bundle.rules_file] = _yaml(head, {"groups": ruleset.groups})
@@ -81,6 +84,13 @@ def build_rules(plan: Plan) -> Bundle:
         bundle.test_files[path] = scenario
         bundle.test_counts[path] = count
         assertions += count
+    watched = pipeline_alerts.promtool_test(plan, f"../rules/{plan.name}.rules.yaml", groups)
+    if watched:
+        path = f"prometheus/tests/{plan.name}-pipeline.test.yaml"
+        bundle.files[path] = _yaml(head, watched[0])
+        bundle.test_files[path] = "pipeline"
+        bundle.test_counts[path] = watched[1]
+        assertions += watched[1]
     rules = ruleset.rules
     static_groups = {g["name"] for g in ruleset.groups if "-static" in g["name"]}
     bundle.counts = Counts(

@@ -492,7 +492,11 @@ class Retention(Strict):
 class Logging(Strict):
     """JSON logs shipped by Fluentd to Elasticsearch."""
 
-    path: Text = Field(description="Glob of the log files on the nodes.")
+    source: Literal["containers", "files"] = Field("containers", description=(
+        "Where Fluentd reads: `containers`, the serving pods' container logs under /var/log/containers (CRI "
+        "format, the pods of `models` only); `files`, JSON log files matching `path`."))
+    path: Text | None = Field(None, description=(
+        "Glob of the JSON log files on the nodes (source: files only; several separated by commas)."))
     elasticsearch: Elasticsearch
     retention: Retention
 

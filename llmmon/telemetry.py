@@ -14,7 +14,14 @@ def problems(spec: s.MonitoringSpec) -> list[tuple[Path, str, Severity]]:
     out: list[tuple[Path, str, Severity]] = []
     logging = spec.logging
     if logging:
-        for part in logging.path.split(","):
+        if logging.source == "files" and not logging.path:
+            out.append((("logging", "path"), "is required with source: files (the glob of the JSON log files)",
+                        Severity.ERROR))
+        if logging.source == "containers" and logging.path:
+            out.append((("logging", "path"), "applies only to source: files; source: containers reads the "
+                        "serving pods' logs under /var/log/containers (remove path, or set source: files)",
+                        Severity.ERROR))
+        for part in (logging.path or "").split(",") if logging.path else []:
             if not part.strip().startswith("/"):
                 out.append((("logging", "path"), f"{part.strip()!r} is not an absolute path: Fluentd runs on "
                             "each node and tails files by absolute path (several globs are separated by commas)",

@@ -39,7 +39,7 @@ PHASES = (Phase.explicit, Phase.reuse, Phase.generate) if PROFILE == "ci" else t
 
 # Checkers `llmmon validate` skips when absent that a CI machine may lack (kubectl is not installed by the
 # Makefile, checkov has a property of its own): any other skipped checker fails the properties.
-OPTIONAL = re.compile(r"\b(checkov|kubectl)\b")
+OPTIONAL = re.compile(r"\b(checkov|kubectl|Elasticsearch request types|OpenTelemetry Collector binary)\b")
 ENGINES = sorted(PRESETS)
 TIERS = ("critical", "warning", "info")
 INJECTIONS = (
@@ -378,7 +378,10 @@ def _gpu_exporter(draw: st.DrawFn, kind: str) -> dict[str, Any]:
 
 def _logging(draw: st.DrawFn) -> dict[str, Any]:
     tail = draw(FREE_TEXT.filter(lambda t: "," not in t))
-    return {"path": draw(st.sampled_from(["/var/log/llm/*.log", f"/var/log/{tail}", f"/a/*.log, /b/{tail}"])),
+    source: dict[str, Any] = {"source": "containers"} if draw(st.booleans()) else {
+        "source": "files",
+        "path": draw(st.sampled_from(["/var/log/llm/*.log", f"/var/log/{tail}", f"/a/*.log, /b/{tail}"]))}
+    return {**source,
             "elasticsearch": {"host": draw(st.sampled_from(["elasticsearch", "es.logging.svc", "10.0.0.1"])),
                               "port": draw(st.integers(1, 65535)),
                               "index": draw(st.sampled_from(["llm-logs", "a", "x.y_z-1"]))},

@@ -14,12 +14,14 @@ from k8s_helpers import checkov, variant
 
 from helpers import EXAMPLE, ROOT, generate, plan_of
 from llmmon.checks import checkov as scanner
+from llmmon.emit.fluentd_kube import EXCEPTIONS as FLUENTD_EXCEPTIONS
 from llmmon.emit.gpu_exporter import EXCEPTIONS
 from llmmon.emit.kustomize import FOLDER, resources
 from llmmon.generate import Bundle
 from llmmon.model import Plan
 
 EXPORTER = "kubernetes/llm-platform-gpu-exporter.yaml"
+FLUENTD = "kubernetes/llm-platform-fluentd.yaml"
 
 
 @pytest.fixture
@@ -42,8 +44,9 @@ def _scan(tmp_path: Path, plan: Plan, edit: Callable[[list[dict[str, Any]]], Non
     return report, bundle, out
 
 
-def _skipped(report: dict[str, Any]) -> dict[str, str]:
-    return {c["check_id"]: c["check_result"]["suppress_comment"] for c in report["skipped_checks"]}
+def _skipped(report: dict[str, Any], file: str = EXPORTER) -> dict[str, str]:
+    return {c["check_id"]: c["check_result"]["suppress_comment"] for c in report["skipped_checks"]
+            if c["file_path"].lstrip("/") == file.removeprefix(FOLDER)}
 
 
 def _daemonset(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -55,12 +58,14 @@ def test_the_example_passes_checkov_with_only_the_documented_exceptions(tmp_path
     assert scanner.findings(report) == []
     assert report["failed_checks"] == []
     assert _skipped(report) == {k: EXCEPTIONS[k] for k in ("CKV_K8S_23", "CKV_K8S_40", "CKV_K8S_43")}
+    assert _skipped(report, FLUENTD) == FLUENTD_EXCEPTIONS
     assert len(report["passed_checks"]) > 50
     scanned = {c["file_path"].lstrip("/") for c in report["passed_checks"]}
     assert "llm-platform-gpu-exporter.yaml" in scanned
     result = scanner.check(out, bundle, plan_of(EXAMPLE))
     assert result.findings == []
-    assert result.passed[0].endswith("none failed; 3 documented exceptions (CKV_K8S_23, CKV_K8S_40, CKV_K8S_43)")
+    assert result.passed[0].endswith(
+        "none failed; 9 documented exceptions (CKV_K8S_23, CKV_K8S_35, CKV_K8S_38, CKV_K8S_40, CKV_K8S_43)")
 
 
 def test_profiling_adds_only_the_sys_admin_exception_and_nvml_needs_none_but_the_digest(
@@ -113,5 +118,5 @@ def test_llmmon_validate_runs_checkov_and_the_kubernetes_checks_on_the_example(w
                           text=True, env=env, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     for line in ("kubernetes-validate --strict (Kubernetes 1.34)", "CRD models:", "kustomization: lists all",
-                 "checkov: ", "none failed; 3 documented exceptions"):
+                 "checkov: ", "none failed; 9 documented exceptions"):
         assert line in done.stdout, done.stdout

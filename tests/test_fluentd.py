@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,25 @@ from llmmon.emit.fluentd import quote, ruby_literal
 from llmmon.generate import build
 
 OUT = ROOT / "out"
-CONF = (OUT / "fluentd/fluent.conf").read_text(encoding="utf-8")
+FILES_PATH = "/var/log/llm/*.log"
+
+
+def _as_files(data: dict[str, Any]) -> None:
+    data["logging"].update(source="files", path=FILES_PATH)
+
+
+def _files_conf(tmp: Path, change: Any = None) -> str:
+    """fluent.conf of the example with `logging.source: files` (the JSON log files of the design), then `change`."""
+    def both(data: dict[str, Any]) -> None:
+        _as_files(data)
+        if change:
+            change(data)
+
+    return files_with(tmp, both)["fluentd/fluent.conf"]
+
+
+with tempfile.TemporaryDirectory() as _tmp:
+    CONF = _files_conf(Path(_tmp))
 
 
 def _only(element: Element, name: str) -> Element:
@@ -49,7 +68,7 @@ def test_the_golden_fluent_conf_tails_json_logs_with_a_position_file_and_the_tim
     source = parse(CONF).sections("source")[0]
     assert source.get("@type") == "tail"
     assert source.get("path") == "/var/log/llm/*.log"
-    assert source.get("pos_file") == "/var/log/fluentd/llmmon-llm-platform.pos"
+    assert source.get("pos_file") == "/var/lib/llmmon-fluentd/llmmon-llm-platform.pos"
     assert source.get("tag") == "llmmon.llm-platform"
     parser = _only(source, "parse")
     assert (parser.get("@type"), parser.get("time_key")) == ("json", "timestamp")
@@ -81,12 +100,12 @@ def test_a_down_elasticsearch_loses_no_logs_silently() -> None:
 
 
 def test_the_fluentd_configmap_carries_the_same_config() -> None:
-    manifest = yaml.safe_load((OUT / "kubernetes/llm-platform-fluentd.yaml").read_text(encoding="utf-8"))
-    assert manifest["kind"] == "ConfigMap"
+    objects = list(yaml.safe_load_all((OUT / "kubernetes/llm-platform-fluentd.yaml").read_text(encoding="utf-8")))
+    [manifest] = [o for o in objects if o["kind"] == "ConfigMap"]
     assert manifest["metadata"]["name"] == "llm-platform-fluentd"
     assert manifest["metadata"]["namespace"] == "monitoring"
     assert manifest["metadata"]["labels"]["app.kubernetes.io/component"] == "fluentd"
-    assert manifest["data"]["fluent.conf"] == CONF
+    assert manifest["data"]["fluent.conf"] == (OUT / "fluentd/fluent.conf").read_text(encoding="utf-8")
 
 
 def test_a_spec_without_logging_generates_no_fluentd_or_elasticsearch_files(tmp_path: Path) -> None:
@@ -103,10 +122,10 @@ BROKEN = [
     ("  password \"#{ENV['FLUENT_ELASTICSEARCH_PASSWORD'] || use_nil}\"", "  password \"hunter2\"",
      "password must come from the environment"),
     ("#{ENV['FLUENT_ELASTICSEARCH_USER'] || use_nil}", "#{File.read('/etc/shadow')}", "does more than read"),
-    ("    @type file\n    path \"/var/log/fluentd/buffer/llmmon-llm-platform\"", "    @type memory",
+    ("    @type file\n    path \"/var/lib/llmmon-fluentd/buffer/llmmon-llm-platform\"", "    @type memory",
      "buffer is not @type file"),
     ("    retry_timeout 24h\n", "", "no retry_timeout or retry_max_times"),
-    ("  <secondary>\n    @type secondary_file\n    directory \"/var/log/fluentd/failed\"\n"
+    ("  <secondary>\n    @type secondary_file\n    directory \"/var/lib/llmmon-fluentd/failed\"\n"
      "    basename \"llmmon-llm-platform\"\n  </secondary>\n", "", "there is no <secondary>"),
     ("    overflow_action block", "    overflow_action drop_oldest_chunk", "drops logs"),
     ("  port 9200", "  port ninety", "port must be a integer"),
@@ -114,7 +133,7 @@ BROKEN = [
     ("  @id llm-platform-enrich", "  @id llm-platform-tail", "@id 'llm-platform-tail' is already used"),
     ("<filter llmmon.llm-platform>", "<filter other.tag>", "matches no source tag"),
     ("<match llmmon.llm-platform>", "<match other.tag>", "no <match> takes tag 'llmmon.llm-platform'"),
-    ("  pos_file \"/var/log/fluentd/llmmon-llm-platform.pos\"\n", "", "no pos_file"),
+    ("  pos_file \"/var/lib/llmmon-fluentd/llmmon-llm-platform.pos\"\n", "", "no pos_file"),
     ("<label @ERROR>", "<label ERROR>", "a label name starts with '@'"),
     ("  <parse>\n", "  <parser>\n", "</parse> closes <parser>"),
     ("  <record>\n", "  <buffer>\n  </buffer>\n  <record>\n", "unexpected section <buffer>"),
@@ -189,7 +208,7 @@ def test_a_hostile_log_path_cannot_break_out_of_its_directive_or_run_ruby(tmp_pa
     def change(d: dict[str, Any]) -> None:
         d["logging"]["path"] = hostile
 
-    conf = files_with(tmp_path, change)["fluentd/fluent.conf"]
+    conf = _files_conf(tmp_path, change)
     root = parse(conf)
     assert _shape(root) == _shape(parse(CONF))
     assert parse(conf).sections("source")[0].get("path") == hostile
@@ -198,6 +217,7 @@ def test_a_hostile_log_path_cannot_break_out_of_its_directive_or_run_ruby(tmp_pa
 
 def test_a_newline_in_a_spec_value_is_refused_before_anything_is_generated(tmp_path: Path) -> None:
     def change(d: dict[str, Any]) -> None:
+        _as_files(d)
         d["logging"]["path"] = "/var/log/a.log\n</source>"
 
     assert any("logging.path: must not contain newlines" in d for d in diagnostics_with(tmp_path, change))
@@ -206,7 +226,9 @@ def test_a_newline_in_a_spec_value_is_refused_before_anything_is_generated(tmp_p
 def test_a_hostile_spec_file_name_stays_inside_the_comment_header(tmp_path: Path) -> None:
     name = "spec\n<match **>\n  @type null\n#{`id`}.yaml"
     path = tmp_path / name
-    path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    _as_files(data)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
     conf = build(plan_of(path)).files["fluentd/fluent.conf"]
     assert "# Code generated by llmmon" in conf.splitlines()[0]
     assert _shape(parse(conf)) == _shape(parse(CONF))
@@ -216,7 +238,7 @@ def test_a_cluster_name_that_looks_like_a_placeholder_is_written_through_ruby_mo
     def change(d: dict[str, Any]) -> None:
         d["cluster"] = "prod__TAG__1"
 
-    conf = files_with(tmp_path, change)["fluentd/fluent.conf"]
+    conf = _files_conf(tmp_path, change)
     [transformer] = parse(conf).sections("filter")
     assert transformer.get("enable_ruby") == "true"  # plain mode would replace __TAG__ by the event's tag
     assert _only(transformer, "record").get("cluster_id") == "prod__TAG__1"
@@ -227,7 +249,7 @@ def test_models_in_several_namespaces_get_their_namespace_from_the_model_field(t
     def change(d: dict[str, Any]) -> None:
         d["models"][1]["namespace"] = "small-models"
 
-    conf = files_with(tmp_path, change)["fluentd/fluent.conf"]
+    conf = _files_conf(tmp_path, change)
     [transformer] = parse(conf).sections("filter")
     assert transformer.get("enable_ruby") == "true"
     assert _only(transformer, "record").get("namespace") == (
@@ -238,6 +260,7 @@ def test_models_in_several_namespaces_get_their_namespace_from_the_model_field(t
 
 def test_a_relative_log_path_is_refused(tmp_path: Path) -> None:
     def change(d: dict[str, Any]) -> None:
+        _as_files(d)
         d["logging"]["path"] = "/var/log/llm/*.log,logs/*.log"
 
     assert any("logging.path: 'logs/*.log' is not an absolute path" in d for d in diagnostics_with(tmp_path, change))
@@ -268,7 +291,7 @@ def test_ruby_mode_values_evaluate_to_the_literal_and_the_namespace_of_the_line_
         d["cluster"] = hostile
         d["models"][1]["namespace"] = "small-models"
 
-    conf = files_with(tmp_path, change)["fluentd/fluent.conf"]
+    conf = _files_conf(tmp_path, change)
     record = _only(parse(conf).sections("filter")[0], "record")
     tricky = _only(parse(f"<r>\n  k {quote(ruby_literal(TRICKY))}\n</r>\n"), "r").get("k")
     values = [record.get("cluster_id"), record.get("namespace"), tricky]

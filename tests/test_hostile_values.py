@@ -138,6 +138,7 @@ NEUTRALISED: dict[str, tuple[str, Any, Any]] = {  # key path → (plain value, h
     "models.0.pods": ("llama-3-70b-.*", 'llama-3-70b-[a-z]+"} or absent(up) #'),
     "receivers.team-chat.slack.channel": ("#plain", "#llm " + HOSTILE),
     "receivers.oncall-pager.pagerduty.routing_key_file": ("/etc/plain", "/etc/" + HOSTILE),
+    "logging.source": ("files", "files"),
     "logging.path": ("/var/log/plain.log", "/var/log/llm/*.log " + HOSTILE.replace(",", "")),
 }
 
@@ -214,7 +215,8 @@ def test_injection_payloads_read_back_unchanged_where_they_land(tmp_path: Path) 
     tail = next(e for e in conf.elements if e.name == "source" and e.get("@type") == "tail")
     assert tail.get("path") == NEUTRALISED["logging.path"][1]
     assert tail.params["path"].embedded == []  # no Ruby runs
-    assert [e.get("@type") for e in conf.elements if e.name == "source"] == ["tail", "monitor_agent"]
+    assert [e.get("@type") for e in conf.elements if e.name == "source"] == [
+        "tail", "monitor_agent", "prometheus", "prometheus_output_monitor"]
     am = yaml.safe_load(bundle.files["alertmanager/alertmanager.yaml"])
     slack = next(r for r in am["receivers"] if r["name"] == "team-chat")["slack_configs"][0]
     pager = next(r for r in am["receivers"] if r["name"] == "oncall-pager")["pagerduty_configs"][0]

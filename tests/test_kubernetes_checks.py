@@ -53,8 +53,8 @@ def test_the_example_manifests_pass_every_kubernetes_check(tmp_path: Path) -> No
     result = kubernetes.check(*_reordered(_written(tmp_path)))
     assert result.findings == []
     passed = "\n".join(result.passed)
-    for expected in ("kustomization: lists all", "kubernetes-validate --strict (Kubernetes 1.34)", "1 DaemonSet",
-                     "CRD models:", "1 PodMonitor", "15 PrometheusRule", "1 ServiceMonitor",
+    for expected in ("kustomization: lists all", "kubernetes-validate --strict (Kubernetes 1.34)", "2 DaemonSet",
+                     "CRD models:", "2 PodMonitor", "16 PrometheusRule", "2 ServiceMonitor",
                      "dcgm-exporter: collects every DCGM field"):
         assert expected in passed, passed
 

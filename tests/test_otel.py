@@ -58,8 +58,9 @@ def test_the_golden_collector_pipeline_limits_memory_first_and_batches_after_sam
 
 
 def test_the_collector_configmap_carries_the_same_config() -> None:
-    manifest = yaml.safe_load((OUT / "kubernetes/llm-platform-otel-collector.yaml").read_text(encoding="utf-8"))
-    assert (manifest["kind"], manifest["metadata"]["name"]) == ("ConfigMap", "llm-platform-otel-collector")
+    objects = yaml.safe_load_all((OUT / "kubernetes/llm-platform-otel-collector.yaml").read_text(encoding="utf-8"))
+    [manifest] = [o for o in objects if o and o["kind"] == "ConfigMap"]
+    assert manifest["metadata"]["name"] == "llm-platform-otel-collector"
     assert manifest["data"]["collector.yaml"] == RAW
 
 

@@ -261,7 +261,8 @@ def test_generated_rules_pass_promtool_check_and_their_own_tests(spec: Path,
     bundle = build(plan)
     result = validate(bundle, plan)
     assert result.ok, "\n".join(result.findings)
-    assert result.scenarios == len(bundle.test_files) == 8
+    pipeline = plan.spec.logging is not None or plan.spec.tracing is not None  # one scenario of their own
+    assert result.scenarios == len(bundle.test_files) == 8 + pipeline
     assert result.assertions >= 8 * len(plan.models)
 
 

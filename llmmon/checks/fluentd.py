@@ -2,8 +2,10 @@
 keeps (credentials only from the environment, no silent log loss when Elasticsearch is down).
 
 The plugin catalogue below holds the parameters of every plugin llmmon generates, from the plugins' own
-documentation: fluentd v1 core (in_tail, parser_json, filter_record_transformer, out_file, out_secondary_file,
-in_monitor_agent, buf_file, buf_memory) and fluent-plugin-elasticsearch 5.
+documentation: fluentd v1 core (in_tail, parser_json, parser_regexp, filter_grep, filter_parser,
+filter_record_transformer, out_relabel, out_file, out_secondary_file, in_monitor_agent, buf_file, buf_memory),
+fluent-plugin-elasticsearch 5, fluent-plugin-concat 2.6, fluent-plugin-kubernetes_metadata_filter 3.8 and
+fluent-plugin-prometheus 2.2 (the plugins of the fluentd-kubernetes-daemonset image llmmon deploys).
 """
 
 from __future__ import annotations
@@ -57,6 +59,40 @@ CATALOGUE: dict[tuple[str, str], Plugin] = {
     ("source", "monitor_agent"): Plugin({"bind": "string", "port": "integer", "tag": "string",
                                          "emit_interval": "time", "include_config": "bool", "include_retry": "bool"}),
     ("parse", "json"): Plugin({**_TIME, "json_parser": "enum:oj|yajl|json", "stream_buffer_size": "integer"}),
+    ("parse", "regexp"): Plugin({**_TIME, "expression": "regexp", "ignorecase": "bool", "multiline": "bool"},
+                                frozenset({"expression"})),
+    ("filter", "grep"): Plugin({}, sections={"regexp": False, "exclude": False, "and": False, "or": False}),
+    ("regexp", ""): Plugin({"key": "string", "pattern": "regexp"}, frozenset({"key", "pattern"})),
+    ("exclude", ""): Plugin({"key": "string", "pattern": "regexp"}, frozenset({"key", "pattern"})),
+    ("filter", "parser"): Plugin({
+        "key_name": "string", "reserve_time": "bool", "reserve_data": "bool", "remove_key_name_field": "bool",
+        "replace_invalid_sequence": "bool", "inject_key_prefix": "string", "hash_value_field": "string",
+        "emit_invalid_record_to_error": "bool"}, frozenset({"key_name"}), {"parse": True}),
+    ("filter", "concat"): Plugin({
+        "key": "string", "separator": "string", "n_lines": "integer", "multiline_start_regexp": "string",
+        "multiline_end_regexp": "string", "continuous_line_regexp": "string", "stream_identity_key": "string",
+        "flush_interval": "time", "timeout_label": "string", "use_first_timestamp": "bool", "partial_key": "string",
+        "partial_value": "string", "keep_partial_key": "bool", "use_partial_metadata": "bool",
+        "partial_metadata_format": "enum:docker-fluentd|docker-journald|docker-journald-lowercase",
+        "keep_partial_metadata": "bool", "use_partial_cri_logtag": "bool", "partial_cri_logtag_key": "string",
+        "partial_cri_stream_key": "string", "buffer_limit_size": "size",
+        "buffer_overflow_method": "enum:ignore|truncate|drop|new"}, frozenset({"key"})),
+    ("filter", "kubernetes_metadata"): Plugin({
+        "kubernetes_url": "string", "cache_size": "integer", "cache_ttl": "integer", "watch": "bool",
+        "apiVersion": "string", "client_cert": "string", "client_key": "string", "ca_file": "string",
+        "verify_ssl": "bool", "open_timeout": "integer", "read_timeout": "integer",
+        "tag_to_kubernetes_name_regexp": "string", "bearer_token_file": "string", "secret_dir": "string",
+        "annotation_match": "array", "stats_interval": "integer", "allow_orphans": "bool",
+        "orphaned_namespace_name": "string", "orphaned_namespace_id": "string", "lookup_from_k8s_field": "bool",
+        "skip_labels": "bool", "skip_pod_labels": "bool", "skip_namespace_labels": "bool",
+        "skip_container_metadata": "bool", "skip_master_url": "bool", "skip_namespace_metadata": "bool",
+        "include_ownerrefs_metadata": "bool", "watch_retry_interval": "integer",
+        "watch_retry_exponential_backoff_base": "integer", "watch_retry_max_times": "integer"}),
+    ("match", "relabel"): Plugin({}),
+    ("source", "prometheus"): Plugin({"bind": "string", "port": "integer", "metrics_path": "string",
+                                      "aggregated_metrics_path": "string", "content_encoding": "string"}),
+    ("source", "prometheus_output_monitor"): Plugin({"interval": "time", "gauge_all": "bool"},
+                                                    sections={"labels": False}),
     ("filter", "record_transformer"): Plugin({
         "enable_ruby": "bool", "auto_typecast": "bool", "renew_record": "bool", "renew_time_key": "string",
         "keep_keys": "array", "remove_keys": "array"}, sections={"record": True}),
@@ -201,6 +237,8 @@ class _Checker:
                 self.plugin(child, "buffer", BUFFER_DEFAULT.get(type_))
             elif child.name in ("parse", "secondary"):
                 self.plugin(child, child.name)
+            elif child.name in ("regexp", "exclude"):
+                self.plugin(child, child.name, "")
         for name, required in plugin.sections.items():
             if required and not element.sections(name):
                 self.add(element, f"{where}: section <{name}> is missing")
@@ -236,7 +274,9 @@ class _Checker:
 
     def routing(self, root: Element) -> None:
         """Every source's events reach a <match>; no filter is dead or placed after its match."""
-        tags = [(s, s.get("tag") or "") for s in root.sections("source") if s.get("@type") != "monitor_agent"]
+        # in_tail replaces `*` in its tag by the file's path, dots for slashes
+        tags = [(s, (s.get("tag") or "").replace("*", "var.log.x.log")) for s in root.sections("source")
+                if s.get("tag") is not None]
         order = [e for e in root.elements if e.name in ("filter", "match")]
         for source, tag in tags:
             if not tag:
@@ -250,7 +290,8 @@ class _Checker:
         for e in order:
             if e.name == "filter" and not any(matches(e.arg, tag) for _, tag in tags if tag):
                 self.add(e, f"{e.label} matches no source tag: it never runs")
-        has_es = any(e.get("@type") == "elasticsearch" for e in order)
+        labelled = [e for label in root.sections("label") for e in label.elements]
+        has_es = any(e.get("@type") == "elasticsearch" for e in order + labelled)
         if has_es and not any(label.arg == "@ERROR" for label in root.sections("label")):
             self.add(root, "no <label @ERROR>: records Elasticsearch rejects are dropped")
 
@@ -259,6 +300,10 @@ def _type_problem(kind: str, text: str) -> str | None:
     if kind.startswith("enum:"):
         options = kind[5:].split("|")
         return None if text in options else f"must be one of {', '.join(options)}, got {text!r}"
+    if kind == "regexp":
+        if not (len(text) >= 2 and text.startswith("/") and text.endswith("/")):
+            return f"must be a /regular expression/, got {text!r}"
+        return None
     if kind == "array" and text.startswith("["):
         return None if isinstance(json.loads(text), list) else f"must be a list, got {text!r}"
     pattern = _TYPES.get(kind)

@@ -229,9 +229,41 @@ class _Pipeline(_Strict):
     exporters: list[str] = Field(min_length=1)
 
 
+class _Prometheus(_Strict):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    without_units: bool | None = None
+    without_type_suffix: bool | None = None
+    without_scope_info: bool | None = None
+
+
+class _PullExporter(_Strict):
+    prometheus: _Prometheus
+
+
+class _Pull(_Strict):
+    exporter: _PullExporter
+
+
+class _Reader(_Strict):
+    pull: _Pull
+
+
+class _Metrics(_Strict):
+    level: Literal["none", "basic", "normal", "detailed"] | None = None
+    readers: list[_Reader] = Field(default_factory=list)
+
+
+class _Telemetry(_Strict):
+    """service.telemetry: the collector's own metrics, served for Prometheus to scrape."""
+
+    metrics: _Metrics | None = None
+
+
 class _Service(_Strict):
     extensions: list[str] = Field(default_factory=list)
     pipelines: dict[str, _Pipeline] = Field(min_length=1)
+    telemetry: _Telemetry | None = None
 
 
 KINDS: dict[str, dict[str, type[BaseModel]]] = {

@@ -6,13 +6,14 @@ Each reads the files the bundle was written to and reports `FILE:LINE:COL: messa
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from llmmon.checks import alertmanager, elasticsearch, fluentd, otel
+from llmmon.checks import alertmanager, elasticsearch, estypes, fluentd, otel, otelcol
 from llmmon.checks.fluentconf import ConfigSyntaxError, Element, parse
 from llmmon.checks.registry import CheckResult
 from llmmon.emit import alertmanager as alertmanager_emit
@@ -31,9 +32,10 @@ ALERTMANAGER = "alertmanager/alertmanager.yaml"
 def _embedded(root: Path, rel: str, key: str, text: str) -> list[str]:
     """The Kubernetes object next to a config must carry the same text."""
     try:
-        data = yaml.safe_load((root / rel).read_text(encoding="utf-8"))
+        documents = [d for d in yaml.safe_load_all((root / rel).read_text(encoding="utf-8")) if d]
+        data = next((d for d in documents if d.get("kind") in ("ConfigMap", "Secret")), documents[0])
         held = (data.get("data") or data.get("stringData") or {}).get(key)
-    except (OSError, yaml.YAMLError, AttributeError) as exc:
+    except (OSError, yaml.YAMLError, AttributeError, IndexError) as exc:
         return [f"{rel}: cannot be read: {exc}"]
     return [] if held == text else [f"{rel}: {key} differs from the generated config"]
 
@@ -54,8 +56,8 @@ def logs(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
     prefix = None
     try:
         tree = parse(text)
-        prefix = next((m.get("logstash_prefix") for m in tree.sections("match") if m.get("@type") == "elasticsearch"),
-                      None)
+        matches = tree.sections("match") + [m for label in tree.sections("label") for m in label.sections("match")]
+        prefix = next((m.get("logstash_prefix") for m in matches if m.get("@type") == "elasticsearch"), None)
         plugins = sorted(set(_plugins(tree)))
     except ConfigSyntaxError:
         plugins = []
@@ -65,7 +67,29 @@ def logs(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
     result.findings += found + es_found
     if not es_found:
         result.passed.append(f"elasticsearch: ILM policy {policy} and its index template ok")
+        _es_types(root, result)
     return result
+
+
+def _es_types(root: Path, result: CheckResult) -> None:
+    """tsc against the Elasticsearch client's request types, when they are installed."""
+    folder = estypes.find()
+    if folder is None:
+        if os.environ.get("LLMMON_ES_TYPES") == "off":
+            result.skipped.append("Elasticsearch request types check turned off (LLMMON_ES_TYPES=off)")
+        else:  # `make tools` installs them wherever npm works: --strict counts them as a missing checker
+            result.missing.append(f"Elasticsearch request types not installed: {estypes.INSTALL_HINT}")
+        return
+    policy, _ = _load_json(root, ILM_POLICY)
+    template, _ = _load_json(root, INDEX_TEMPLATE)
+    names = {kind: body["_meta"]["request"].rsplit("/", 1)[1] for kind, body in
+             (("ilm-policy", policy["policy"]), ("index-template", template))}
+    problems = estypes.check(folder, {"ilm-policy": (names["ilm-policy"], policy),
+                                      "index-template": (names["index-template"], template)})
+    result.findings += [f"elasticsearch/{p}" for p in problems]
+    if not problems:
+        result.passed.append(f"tsc --strict: ILM policy and index template are valid @elastic/elasticsearch "
+                             f"{estypes.ES_CLIENT} IlmPutLifecycleRequest and IndicesPutIndexTemplateRequest")
 
 
 def _load_json(root: Path, rel: str) -> tuple[Any, list[str]]:
@@ -111,6 +135,16 @@ def traces(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
         sampling = doc.data["processors"]["tail_sampling"]["policies"]
         result.passed.append(f"otel: {COLLECTOR} components and pipeline ok; tail sampling: "
                              f"{', '.join(p['name'] for p in sampling)}")
+    binary = otelcol.find()
+    if binary is None:
+        # optional: building one needs a Go toolchain, so --strict does not count it as missing
+        result.skipped.append(f"no OpenTelemetry Collector binary: {otelcol.INSTALL_HINT}")
+        return result
+    problem = otelcol.validate(binary, root / COLLECTOR)
+    if problem:
+        result.findings.append(f"{COLLECTOR}: {Path(binary).name} validate: {problem}")
+    else:
+        result.passed.append(f"{Path(binary).name} validate --config: {COLLECTOR} ok")
     return result
 
 

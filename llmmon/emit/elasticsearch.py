@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmmon import logrecord
 from llmmon.model import Plan
 from llmmon.units import Duration
 
@@ -54,25 +55,28 @@ def ilm_policy(plan: Plan, head: str) -> dict[str, Any]:
     return {"policy": {"_meta": _meta(head, f"PUT _ilm/policy/{name}"), "phases": phases}}
 
 
+def mappings() -> dict[str, Any]:
+    """Field types of the log record contract (llmmon.logrecord). Its timestamp is the event time, which Fluentd
+    writes as @timestamp; the ids and names are keywords cut at 1024 characters, not analysed text."""
+    properties: dict[str, Any] = {}
+    for field in logrecord.FIELDS:
+        name = "@timestamp" if field.name == logrecord.TIME_KEY else field.name
+        properties[name] = {"type": field.es_type, **({"ignore_above": 1024} if field.es_type == "keyword" else {})}
+    return {"properties": dict(sorted(properties.items()))}
+
+
 def index_template(plan: Plan, head: str) -> dict[str, Any]:
     """The composable index template: the policy and field types for the daily indices."""
     logging = plan.spec.logging
     assert logging is not None
     index = logging.elasticsearch.index
-    keyword = {"type": "keyword", "ignore_above": 1024}
     return {
         "_meta": _meta(head, f"PUT _index_template/{policy_name(index)}"),
         "index_patterns": [index_glob(index)],
         "priority": TEMPLATE_PRIORITY,
         "template": {
             "settings": {"index.lifecycle.name": policy_name(index)},
-            "mappings": {"properties": {
-                "@timestamp": {"type": "date"},
-                "cluster_id": keyword,
-                "namespace": keyword,
-                "log_path": keyword,
-                "unmatched_line": {"type": "text"},
-            }},
+            "mappings": mappings(),
         },
     }
 

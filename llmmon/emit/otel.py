@@ -6,7 +6,8 @@ model name). With one threshold for every model a single latency policy suffices
 but the largest gets an `and` policy (model name and latency), and one plain latency policy at the largest
 threshold keeps slow traces of every model, including traces that carry no model name: a trace is never kept
 for being faster than its own model's objective. Tail sampling needs every span of a trace at one collector:
-run one replica, or put a load-balancing exporter tier in front.
+llmmon deploys one replica (otel_kube.py says why). The collector's own metrics are served for Prometheus on
+:8888 and scraped by a ServiceMonitor; the pipeline alerts read them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from llmmon.emit import otel_kube
+from llmmon.emit.kube import manifest
 from llmmon.emit.kubernetes import object_labels
+from llmmon.emit.otel_kube import PORTS, memory_limits
 from llmmon.model import Plan
 from llmmon.yamlout import dump
 
@@ -74,8 +78,9 @@ def collector(plan: Plan) -> dict[str, Any]:
     assert tracing is not None
     thresholds = list(slow_thresholds(plan))
     wait = max(MIN_DECISION_WAIT_S, math.ceil(2 * max(thresholds, default=0)))
+    limit_mib, spike_mib = memory_limits()
     processors: dict[str, Any] = {
-        "memory_limiter": {"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 25},
+        "memory_limiter": {"check_interval": "1s", "limit_mib": limit_mib, "spike_limit_mib": spike_mib},
         "tail_sampling": {"decision_wait": f"{wait}s", "num_traces": 50000,
                           "policies": _policies(plan, tracing.sampling)},
         "batch": {"send_batch_size": 8192, "send_batch_max_size": 16384, "timeout": "5s"},
@@ -87,9 +92,9 @@ def collector(plan: Plan) -> dict[str, Any]:
         pipeline.append("resource")
     pipeline.append("batch")
     return {
-        "extensions": {"health_check": {"endpoint": "0.0.0.0:13133"}},
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"},
-                                             "http": {"endpoint": "0.0.0.0:4318"}}}},
+        "extensions": {"health_check": {"endpoint": f"0.0.0.0:{PORTS['health']}"}},
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"0.0.0.0:{PORTS['otlp-grpc']}"},
+                                             "http": {"endpoint": f"0.0.0.0:{PORTS['otlp-http']}"}}}},
         "processors": processors,
         "exporters": {"otlp": {
             "endpoint": env_safe(tracing.otlp_endpoint),
@@ -102,12 +107,15 @@ def collector(plan: Plan) -> dict[str, Any]:
         "service": {
             "extensions": ["health_check"],
             "pipelines": {"traces": {"receivers": ["otlp"], "processors": pipeline, "exporters": ["otlp"]}},
+            "telemetry": {"metrics": {"readers": [{"pull": {"exporter": {"prometheus": {
+                "host": "0.0.0.0", "port": PORTS["metrics"]}}}}]}},
         },
     }
 
 
 def emit(plan: Plan, head: str) -> dict[str, str]:
-    """out/otel/collector.yaml and its ConfigMap, when the spec has a tracing section."""
+    """out/otel/collector.yaml and the collector's Deployment with its config, when the spec has a tracing
+    section."""
     if plan.spec.tracing is None:
         return {}
     comment = "".join(f"# {line}\n" for line in head.splitlines())
@@ -119,4 +127,5 @@ def emit(plan: Plan, head: str) -> dict[str, str]:
                      "labels": object_labels(plan, "otel-collector")},
         "data": {"collector.yaml": text},
     }
-    return {"otel/collector.yaml": text, f"kubernetes/{plan.name}-otel-collector.yaml": comment + dump(config_map)}
+    return {"otel/collector.yaml": text,
+            f"kubernetes/{plan.name}-otel-collector.yaml": manifest(head, otel_kube.objects(plan, text, config_map))}

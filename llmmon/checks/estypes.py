@@ -1,0 +1,76 @@
+"""The ILM policy and index template type-checked against the official Elasticsearch client's TypeScript types.
+
+npm `@elastic/elasticsearch` carries the request types generated from the Elasticsearch API specification.
+Each body is written as a TypeScript object literal of its request type (`IlmPutLifecycleRequest`,
+`IndicesPutIndexTemplateRequest`, with the `name` the request path carries) and `tsc --noEmit --strict` checks it:
+unknown keys, phases, actions and mapping types fail. What the types cannot say (phase order, growing min_age,
+duration syntax, the policy bound to the right indices) stays with checks/elasticsearch.py.
+
+`make tools` installs the pinned packages in .tools/estypes; llmmon finds them through $LLMMON_ES_TYPES (a folder
+holding node_modules/@elastic/elasticsearch and node_modules/.bin/tsc).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from llmmon import tools
+
+ES_CLIENT = "9.5.1"  # @elastic/elasticsearch, Elasticsearch 9.x API
+TYPESCRIPT = "5.9.3"
+TIMEOUT_S = 120
+INSTALL_HINT = (f"run `make tools` (npm install @elastic/elasticsearch@{ES_CLIENT} typescript@{TYPESCRIPT} in "
+                ".tools/estypes) and set LLMMON_ES_TYPES to that folder")
+REQUESTS = {"ilm-policy": "IlmPutLifecycleRequest", "index-template": "IndicesPutIndexTemplateRequest"}
+_ERROR = re.compile(r"^(?P<file>[^(\s]+)\((?P<line>\d+),(?P<col>\d+)\): error (?P<code>TS\d+): (?P<message>.*)$")
+
+
+def find() -> Path | None:
+    """The folder with the installed types and tsc: $LLMMON_ES_TYPES, or None (also when node is missing, or
+    the variable is "off")."""
+    folder = os.environ.get("LLMMON_ES_TYPES")
+    if not folder or folder == "off" or not shutil.which("node"):
+        return None
+    path = Path(folder)
+    return path if (path / "node_modules" / ".bin" / "tsc").exists() else None
+
+
+def typescript(kind: str, name: str, body: dict[str, Any]) -> str:
+    """A module declaring `body` (with its request's `name`) as the request type of `kind`."""
+    literal = json.dumps({"name": name, **body}, indent=2, sort_keys=True, ensure_ascii=False)
+    return (f'import type {{ estypes }} from "@elastic/elasticsearch";\n\n'
+            f"export const request: estypes.{REQUESTS[kind]} = {literal};\n")
+
+
+def check(folder: Path, bodies: dict[str, tuple[str, dict[str, Any]]]) -> list[str]:
+    """tsc's errors for each `kind → (name, body)`, as `<kind>.ts:line:col: TSxxxx message`; [] when all pass."""
+    folder = folder.resolve()
+    with tempfile.TemporaryDirectory(prefix="llmmon-estypes-", dir=folder) as scratch:
+        files = []
+        for kind, (name, body) in sorted(bodies.items()):
+            path = Path(scratch) / f"{kind}.ts"
+            path.write_text(typescript(kind, name, body), encoding="utf-8")
+            files.append(path.name)
+        args = [str(folder / "node_modules" / ".bin" / "tsc"), "--noEmit", "--strict", "--skipLibCheck",
+                "--module", "nodenext", "--moduleResolution", "nodenext", *files]
+        try:
+            done = tools.run(args, timeout=TIMEOUT_S, cwd=Path(scratch))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return [f"tsc could not run: {exc}"]
+    if done.returncode == 0:
+        return []
+    found = []
+    for line in (done.stdout + done.stderr).splitlines():
+        match = _ERROR.match(line.strip())
+        if match:
+            found.append(f"{match['file']}:{match['line']}:{match['col']}: {match['code']} {match['message']}")
+        elif line.strip() and found:  # tsc continues a message on indented lines
+            found[-1] += " " + line.strip()
+    return found or [f"tsc failed: {(done.stdout + done.stderr).strip()[:2000]}"]
