@@ -127,13 +127,20 @@ class Prometheus:
         """Wait until every target has been scraped, then load the rule files (SIGHUP: reload the config).
 
         Rules evaluated before the first live scrape would see only backfilled history that ends some seconds
-        ago, and rate() would extrapolate short: their first recorded values would be off.
+        ago, and rate() would extrapolate short: their first recorded values would be off. With Alertmanagers
+        configured, it also waits until the server has discovered them all: an alert that fires before that is
+        dropped and sent again only after the resend delay (1m), later than alerts that fire a few seconds on,
+        which no long-running server does.
         """
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while len([s for s in self.query('up{job="llm"} == 1')]) < len(self.targets):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"targets {self.targets} were not scraped within {timeout:.0f} s")
+            time.sleep(0.2)
+        while len(self.get("/api/v1/alertmanagers")["activeAlertmanagers"]) < len(self.alertmanagers):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"alertmanagers {self.alertmanagers} were not discovered within {timeout:.0f} s")
             time.sleep(0.2)
         self.reload(deadline - time.monotonic())
 
