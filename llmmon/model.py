@@ -28,7 +28,21 @@ ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
     "ttft_p95": ("HighTimeToFirstToken", "seconds", 1.0, "warning", True),
     "throughput_low": ("LowThroughput", "req/s", None, "warning", False),
     "metrics_absent": ("LLMMetricsAbsent", "none", None, "critical", True),
+    # engine depth (issue 21): saturation warnings, replica health, GPU health; built by llmmon.emit.health
+    "kv_cache_high": ("LLMKVCacheNearFull", "ratio", 0.90, "warning", True),
+    "queue_high": ("LLMQueueBuildUp", "requests", 10.0, "warning", True),
+    "preemptions": ("LLMPreemptions", "per second", 0.1, "warning", True),
+    "replicas_missing": ("LLMReplicasMissing", "none", None, "warning", True),
+    "replica_outlier": ("LLMReplicaOutlier", "factor", 3.0, "warning", True),
+    "pod_restarts": ("LLMPodRestartLoop", "restarts/h", 3.0, "warning", True),
+    "pods_pending": ("LLMPodsPending", "none", None, "warning", True),
+    "gpu_xid": ("GPUXidError", "none", None, "warning", True),
+    "gpu_row_remap_failure": ("GPURowRemapFailure", "none", None, "warning", True),
+    "gpu_temperature": ("GPUTemperatureHigh", "celsius", 85.0, "warning", True),
 }
+# alert key → the engine gauge or counter it reads (a model whose engine lacks it gets no such alert)
+ENGINE_SIGNALS = {"kv_cache_high": "kv_cache", "queue_high": "waiting", "preemptions": "preemptions"}
+DCGM_ALERTS = ("gpu_xid", "gpu_row_remap_failure", "gpu_temperature")
 SLO_KINDS = ("availability", "latency", "ttft")
 _SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token"}
 
@@ -74,6 +88,8 @@ class Model:
     objectives: tuple[Objective, ...]
     min_request_rate: float
     alerts: tuple[Alert, ...]  # enabled alerts only
+    replicas: int | None = None  # serving replicas expected, when the spec says
+    autoscaling: s.Autoscaling | None = None
 
     def objective(self, kind: str) -> Objective | None:
         """The objective of a kind, if the model has one."""
@@ -121,6 +137,7 @@ class _Resolver:
     def __init__(self, spec: s.MonitoringSpec, doc: Document | None, file: str) -> None:
         self.spec, self.doc, self.file = spec, doc, file
         self.diagnostics: list[Diagnostic] = []
+        self._left_out: dict[int, list[tuple[str, str]]] = {}  # model index → (alert key, why) left out
 
     def report(self, path: Path, message: str, suggestion: str | None = None,
                severity: Severity = Severity.ERROR) -> None:
@@ -264,7 +281,8 @@ class _Resolver:
         return Model(name=ms.name, engine=engine, namespace=namespace, served_name=ms.served_name or ms.name,
                      pods=pods, pod_example=pod_example, gpu_type=ms.gpus.type if ms.gpus else None,
                      gpu_count=ms.gpus.count if ms.gpus else 0, gpu_hourly_cost=gpu_cost,
-                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts)
+                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts,
+                     replicas=ms.replicas, autoscaling=self._autoscaling(index, engine))
 
     def _target(self, value: float, path: Path, name: str) -> float | None:
         if not 0 < value < 100:
@@ -345,6 +363,13 @@ class _Resolver:
                 continue
             out.append(Alert(key, alert_name, threshold, tier,
                              for_ or getattr(self.spec.alert_tiers, tier).for_))
+        if left := self._left_out.pop(index, []):  # one warning a model, not one per alert
+            signals = [why.rsplit(" no ", 1)[1].removesuffix(" signal") for _, why in left if " exposes no " in why]
+            reasons = "; ".join(dict.fromkeys(
+                [f"engine {engine.name} exposes no {' or '.join(signals)} signal" for _ in signals[:1] if engine]
+                + [why for _, why in left if " exposes no " not in why]))
+            self.report(("models", index), f"model {name!r}: {reasons}: alerts "
+                        f"{', '.join(k for k, _ in left)} are left out", severity=Severity.WARNING)
         return tuple(out)
 
     def _signal_ok(self, index: int, key: str, engine: Preset | None) -> bool:
@@ -365,6 +390,8 @@ class _Resolver:
                             f"{engine.name} reports none): alert gpu_utilization_low is left out",
                             severity=Severity.WARNING)
             return False
+        if key in ENGINE_SIGNALS or key in DCGM_ALERTS:
+            return self._depth_signal_ok(index, key, engine, written, path)
         if key not in ("latency_p99", "ttft_p95"):
             return True
         histogram = engine.latency if key == "latency_p99" else engine.ttft
@@ -385,13 +412,50 @@ class _Resolver:
                         f"alert {key} is left out", severity=Severity.WARNING)
         return False
 
+    def _depth_signal_ok(self, index: int, key: str, engine: Preset, written: bool, path: Path) -> bool:
+        """Saturation alerts need the engine's gauge or counter, GPU health alerts dcgm-exporter and GPUs: a
+        missing signal is an error where the spec asked for the alert, a warning where only defaults did."""
+        ms = self.spec.models[index]
+        if key in ENGINE_SIGNALS:
+            signal = ENGINE_SIGNALS[key]
+            if signal in engine.gauges or (signal == "preemptions" and engine.preemptions is not None):
+                return True
+            why = f"engine {engine.name} exposes no {signal} signal"
+        else:
+            if not ms.gpus:
+                return False  # a model without GPUs has no GPU to watch
+            if self.spec.gpu_exporter.kind == "dcgm":
+                return True
+            why = f"gpu_exporter.kind is {self.spec.gpu_exporter.kind}, and only dcgm-exporter reports it"
+        if written:
+            self.report(path, f"model {ms.name!r}: alert {key} cannot be evaluated: {why}",
+                        f"set `alerts: {{{key}: {{enabled: false}}}}` for this model")
+        else:
+            self._left_out.setdefault(index, []).append((key, why))
+        return False
+
+    def _autoscaling(self, index: int, engine: Preset | None) -> s.Autoscaling | None:
+        auto = self.spec.models[index].autoscaling
+        if auto is None or engine is None:
+            return auto
+        name = self.spec.models[index].name
+        if auto.min_replicas > auto.max_replicas:
+            self.report(("models", index, "autoscaling", "min_replicas"),
+                        f"model {name!r}: min_replicas ({auto.min_replicas}) is above max_replicas "
+                        f"({auto.max_replicas})")
+        if auto.signal in ("waiting", "kv_cache") and auto.signal not in engine.gauges:
+            self.report(("models", index, "autoscaling", "signal"),
+                        f"model {name!r}: engine {engine.name} exposes no {auto.signal} signal to scale on",
+                        "use `signal: requests`")
+        return auto
+
     def _threshold_ok(self, key: str, threshold: float | None, path: Path, name: str, engine: Preset | None) -> bool:
         if threshold is None:
             return True
         if threshold <= 0:
             self.report(path, f"model {name!r}: the threshold of {key} must be positive")
             return False
-        if key in ("error_rate", "gpu_utilization_low") and threshold >= 1:
+        if key in ("error_rate", "gpu_utilization_low", "kv_cache_high") and threshold >= 1:
             self.report(path, f"model {name!r}: the threshold of {key} must be below 100%")
             return False
         histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from helpers import ROOT, promtool
+from llmmon.emit.prom_tests import SCENARIOS
 
 OUT = ROOT / "out"
 
@@ -13,7 +14,7 @@ def test_the_golden_rule_file_passes_promtool_check_rules_with_the_duplicate_lin
     done = promtool("check", "rules", "--lint=duplicate-rules", "--lint-fatal",
                     str(OUT / "prometheus/rules/llm-platform.rules.yaml"))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 104 rules found" in done.stdout
+    assert "SUCCESS: 136 rules found" in done.stdout
 
 
 def test_the_golden_prometheusrule_manifest_holds_the_same_checked_rules(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -32,7 +33,7 @@ def test_the_golden_prometheusrule_manifest_holds_the_same_checked_rules(tmp_pat
 
 def test_the_golden_promtool_tests_pass() -> None:
     tests = sorted((OUT / "prometheus/tests").glob("*.test.yaml"))
-    assert len(tests) == 8
+    assert len(tests) == len(SCENARIOS)
     done = promtool("test", "rules", *[t.name for t in tests], cwd=OUT / "prometheus/tests")
     assert done.returncode == 0, done.stdout + done.stderr
 

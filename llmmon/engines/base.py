@@ -125,6 +125,8 @@ class Preset:
     gauges: dict[str, Gauge] = field(default_factory=dict)  # optional load signals: running, waiting, kv_cache
     deprecated: tuple[Deprecation, ...] = ()
     notes: str = ""
+    preemptions: Counter | None = None  # requests preempted (evicted from the KV cache and requeued)
+    unverified: tuple[str, ...] = ()  # signals not yet checked against a real /metrics page of the engine
 
     @property
     def by_pod(self) -> bool:
@@ -151,6 +153,7 @@ class Preset:
             "running": self.gauges["running"].metric if "running" in self.gauges else "",
             "waiting": self.gauges["waiting"].metric if "waiting" in self.gauges else "",
             "kv_cache": self.gauges["kv_cache"].metric if "kv_cache" in self.gauges else "",
+            "preemptions": self.preemptions.metric if self.preemptions else "",
             "gpu (app)": self.gpu_utilization.metric if self.gpu_utilization else "",
             "model": self.model_label or "namespace + pod regex",
         }

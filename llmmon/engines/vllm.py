@@ -34,4 +34,5 @@ PRESET = Preset(
         Deprecation("vllm:cpu_cache_usage_perc", None, "removed with the V0 engine"),
     ),
     notes='errors are finished requests with finished_reason="error"',
+    preemptions=Counter("vllm:num_preemptions_total"),
 )
