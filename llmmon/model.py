@@ -29,6 +29,7 @@ ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
     "throughput_low": ("LowThroughput", "req/s", None, "warning", False),
     "metrics_absent": ("LLMMetricsAbsent", "none", None, "critical", True),
     # engine depth (issue 21): saturation warnings, replica health, GPU health; built by llmmon.emit.health
+    "itl_p99": ("HighInterTokenLatency", "seconds", 0.1, "warning", False),
     "kv_cache_high": ("LLMKVCacheNearFull", "ratio", 0.90, "warning", True),
     "queue_high": ("LLMQueueBuildUp", "requests", 10.0, "warning", True),
     "preemptions": ("LLMPreemptions", "per second", 0.1, "warning", True),
@@ -41,7 +42,8 @@ ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
     "gpu_temperature": ("GPUTemperatureHigh", "celsius", 85.0, "warning", True),
 }
 # alert key → the engine gauge or counter it reads (a model whose engine lacks it gets no such alert)
-ENGINE_SIGNALS = {"kv_cache_high": "kv_cache", "queue_high": "waiting", "preemptions": "preemptions"}
+ENGINE_SIGNALS = {"kv_cache_high": "kv_cache", "queue_high": "waiting", "preemptions": "preemptions",
+                  "itl_p99": "itl"}
 DCGM_ALERTS = ("gpu_xid", "gpu_row_remap_failure", "gpu_temperature")
 SLO_KINDS = ("availability", "latency", "ttft")
 _SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token"}
@@ -418,7 +420,7 @@ class _Resolver:
         ms = self.spec.models[index]
         if key in ENGINE_SIGNALS:
             signal = ENGINE_SIGNALS[key]
-            if signal in engine.gauges or (signal == "preemptions" and engine.preemptions is not None):
+            if signal in engine.gauges or getattr(engine, signal, None) is not None:
                 return True
             why = f"engine {engine.name} exposes no {signal} signal"
         else:
@@ -458,7 +460,8 @@ class _Resolver:
         if key in ("error_rate", "gpu_utilization_low", "kv_cache_high") and threshold >= 1:
             self.report(path, f"model {name!r}: the threshold of {key} must be below 100%")
             return False
-        histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else None)
+        histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else
+                                engine.itl if key == "itl_p99" else None)
         if histogram and threshold >= histogram.seconds[-1]:
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s can never be exceeded: "
                         f"the largest bucket of {histogram.metric} is {_fmt(histogram.seconds[-1])}s")

@@ -261,6 +261,8 @@ class Alerts(Strict):
     throughput_low: RateAlert | None = Field(None, description=(
         "LowThroughput: request rate below threshold (req/s) while the model had traffic in the last hour."))
     metrics_absent: StatusAlert | None = Field(None, description="LLMMetricsAbsent: the model's metrics are gone.")
+    itl_p99: DurationAlert | None = Field(None, description=(
+        "HighInterTokenLatency: p99 time between output tokens above threshold (default off; 100ms when on)."))
     kv_cache_high: PercentAlert | None = Field(None, description=(
         "LLMKVCacheNearFull: KV-cache usage of the model's replicas above threshold (default 90%)."))
     queue_high: NumberAlert | None = Field(None, description=(

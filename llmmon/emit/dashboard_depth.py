@@ -63,3 +63,32 @@ def gpu_health_panels(ctx: Context) -> tuple[Panel, ...]:
               "count points at a bad riser, slot or GPU.", (Query(ctx.by_model(h.GPU_PCIE_REPLAYS, how="sum")),),
               "short", 12) if ctx.has(h.GPU_PCIE_REPLAYS) else None,
     )
+
+
+def why_slow_row(ctx: Context) -> Row:
+    """Where a request's time goes, inter-token latency, prefix-cache hits, finish reasons, lengths."""
+    from llmmon.emit import insight as i
+
+    return Row("Why is it slow", _panels(
+        Panel("timeseries", "Where request time goes", "Mean seconds a request spends queued, in prefill and in "
+              "decode (TGI: queue and inference), per model (5m): a growing queue share means too few replicas, "
+              "a growing prefill share long prompts, a growing decode share long answers or a crowded batch.",
+              (Query(ctx.by_model(i.PHASE_MEAN, keys="model, phase"), "{{model}} · {{phase}}"),), "s", 12,
+              stacked=True) if ctx.has(i.PHASE_MEAN) else None,
+        Panel("timeseries", "Inter-token latency P50 / P95 / P99", "Time between streamed output tokens, per "
+              "model (5m). Lines: the HighInterTokenLatency threshold on p99.",
+              tuple(Query(ctx.by_model(f"{i.ITL}:{q}"), f"{{{{model}}}} {q}") for q in i.ITL_QUANTILES), "s", 12,
+              limit=ctx.limit("itl_p99", suffix=" p99")) if ctx.has(f"{i.ITL}:p99") else None,
+        Panel("timeseries", "Prefix-cache hit rate", "Share of prompt tokens served from the prefix cache (5m): "
+              "a drop makes prefill, and time to first token, longer.", (Query(ctx.by_model(i.PREFIX_HIT)),),
+              "percentunit", 8, min=0.0, max=1.0) if ctx.has(i.PREFIX_HIT) else None,
+        Panel("timeseries", "Finish reasons", "Finished requests per second by why they finished (5m): `length` "
+              "rising means answers cut at max_tokens, `abort` clients giving up.",
+              (Query(ctx.by_model(i.FINISHED, how="sum", keys="model, reason"), "{{model}} · {{reason}}"),),
+              "reqps", 8, stacked=True) if ctx.has(i.FINISHED) else None,
+        Panel("timeseries", "Prompt and generation length", "Tokens per request: mean (solid) and p95 (dashed), "
+              "prompt and generation, per model (5m).",
+              (Query(ctx.by_model(i.LENGTH_MEAN, keys="model, kind"), "{{model}} · {{kind}} mean"),
+               Query(ctx.by_model(i.LENGTH_P95, keys="model, kind"), "{{model}} · {{kind}} p95")), "short", 8,
+              dashed=".* p95", decimals=0) if ctx.has(i.LENGTH_MEAN) else None,
+    ))

@@ -167,7 +167,8 @@ def ml_engineer(ctx: Context) -> Board:
     ))
     return Board("ml-engineer", f"{plan.name} · ML engineer: serving performance",
                  "ML engineer view: time to first token, token throughput, engine load, GPU utilisation and memory.",
-                 _rows(overview, experience, throughput, load, dashboard_depth.replicas_row(ctx), _gpu_row(ctx)))
+                 _rows(overview, experience, throughput, load, dashboard_depth.why_slow_row(ctx),
+                       dashboard_depth.replicas_row(ctx), _gpu_row(ctx)))
 
 
 def _gpu_row(ctx: Context) -> Row:

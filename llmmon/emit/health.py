@@ -50,7 +50,7 @@ KSM_PHASE = "kube_pod_status_phase"
 OUTLIER_MIN_ERROR_RATIO = 0.05
 # the p99 comparison needs this many replicas: with two, "far above the median" cannot single one out
 OUTLIER_MIN_REPLICAS_P99 = 3
-ORDER = ("kv_cache_high", "queue_high", "preemptions", "replicas_missing", "replica_outlier", "pod_restarts",
+ORDER = ("itl_p99", "kv_cache_high", "queue_high", "preemptions", "replicas_missing", "replica_outlier", "pod_restarts",
          "pods_pending", "gpu_xid", "gpu_row_remap_failure", "gpu_temperature")
 
 
@@ -58,6 +58,7 @@ def condition(key: str, threshold: float | None) -> str:
     """When an alert of this module fires, in words (for `llmmon explain` and the generated summary)."""
     t = number(threshold or 0)
     return {
+        "itl_p99": f"p99 time between output tokens over 5m is above {t}s",
         "kv_cache_high": f"the fullest KV cache of the model's replicas is above {_pct(threshold)}",
         "queue_high": f"more than {t} requests wait per serving replica",
         "preemptions": f"more than {t} requests/s are preempted",
@@ -73,8 +74,8 @@ def condition(key: str, threshold: float | None) -> str:
 
 def threshold_text(key: str, threshold: float) -> str:
     """A threshold of this module's alerts with its unit."""
-    unit = {"kv_cache_high": "", "queue_high": " waiting/replica", "preemptions": "/s", "replica_outlier": "x",
-            "pod_restarts": " restarts/h", "gpu_temperature": " C"}[key]
+    unit = {"itl_p99": "s", "kv_cache_high": "", "queue_high": " waiting/replica", "preemptions": "/s",
+            "replica_outlier": "x", "pod_restarts": " restarts/h", "gpu_temperature": " C"}[key]
     return _pct(threshold) if key == "kv_cache_high" else f"{number(threshold)}{unit}"
 
 
@@ -201,7 +202,14 @@ def _alert(b: _Builder, alert: Alert, models: list[Model], extra: dict[str, str]
     model = "{{ $labels.model }}"
     labels = {"severity": alert.tier, **extra}
     key = alert.key
-    if key == "kv_cache_high":
+    if key == "itl_p99":
+        from llmmon.emit.insight import ITL
+
+        expr = f"{b.rec(ITL + ':p99', *own)} > {t}"
+        summary = "Tokens of an LLM model stream slowly"
+        text = (f"p99 time between output tokens of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
+                f"(threshold {t}s): the decode batch is too large or the GPUs are throttled.")
+    elif key == "kv_cache_high":
         expr = f"{b.rec(KV_MAX, *own)} > {t}"
         summary = "An LLM model's KV cache is nearly full"
         text = (f"The fullest KV cache of {model}'s replicas is {{{{ $value | humanizePercentage }}}} used "

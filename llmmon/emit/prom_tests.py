@@ -48,6 +48,7 @@ class Load:
     gpu_temp: float = 60.0
     xid: float = 0.0  # XID code on the first GPU of the first pod
     first_error_ratio: float | None = None  # the first replica's error ratio, when it differs from the others'
+    itl: float = 0.0  # seconds between output tokens: every one lands in this bucket
 
     def model_error_ratio(self, replicas: int) -> float:
         """The error ratio of the model as a whole."""
@@ -113,7 +114,9 @@ def _healthy(m: Model, plan: Plan) -> Load:
     else:  # mean latency only: a quarter of the threshold
         latency = round(min(limits) / 4, 6) if limits else 0.5
     ttft = _bucket_healthy(m.engine.ttft, _limits(m, "ttft_p95", "ttft")) if m.engine.ttft else 0
-    return Load(rps=float(rps), error_ratio=error_ratio, latency=latency, ttft=ttft, gpu_percent=gpu_percent)
+    itl = _bucket_healthy(m.engine.itl, _limits(m, "itl_p99", "")) if m.engine.itl else 0
+    return Load(rps=float(rps), error_ratio=error_ratio, latency=latency, ttft=ttft, gpu_percent=gpu_percent,
+                itl=itl)
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,11 @@ SCENARIOS = (
     Scenario("absent", "no series of the model at all: its pods are gone",
              lambda m, h: replace(h, present=False),
              lambda m, p: _fires(m, "metrics_absent")),
-    # engine depth (llmmon.emit.health): warnings before an SLO burns
+    # engine depth (llmmon.emit.health, llmmon.emit.insight): warnings before an SLO burns
+    Scenario("slow-tokens", "every output token comes later than the inter-token latency threshold",
+             lambda m, h: replace(h, itl=_bucket_slow(m.engine.itl, _limits(m, "itl_p99", "")))
+             if m.engine.itl and _limits(m, "itl_p99", "") else h,
+             lambda m, p: _fires(m, "itl_p99") if m.engine.itl else []),
     Scenario("kv-cache-full", "every replica's KV cache is 97% full while latency is still fine",
              lambda m, h: replace(h, kv_cache=0.97),
              lambda m, p: _fires(m, "kv_cache_high") if (a := m.alert("kv_cache_high")) and (a.threshold or 1) < 0.97
@@ -313,6 +320,8 @@ class _Series:
             self.add(e.latency_sum.metric, base, _counter(rps * load.latency / e.latency_sum_scale, s))
         if e.ttft:
             self._histogram(e.ttft, base, rps, load.ttft, _limits(m, "ttft_p95", "ttft"))
+        if e.itl:
+            self._histogram(e.itl, base, rps, load.itl, _limits(m, "itl_p99", ""))
         for counter, rate in ((e.input_tokens, TOKENS_IN), (e.output_tokens, TOKENS_OUT)):
             if counter:
                 self.add(counter.metric, {**base, **dict(counter.labels)},

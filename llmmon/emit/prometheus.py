@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmmon import slo
-from llmmon.emit import health
+from llmmon.emit import health, insight
 from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model, Objective, Plan
@@ -604,6 +604,10 @@ def build(plan: Plan) -> RuleSet:
     for name, models in sorted(by_engine.items()):
         b.group(f"engine-{name}-pods", lambda p=models[0].engine, ms=models: health.engine_pods(b, p, ms),
                 interval=DETAIL_EVERY)
+    for name, models in sorted(by_engine.items()):
+        b.group(f"engine-{name}-insight", lambda p=models[0].engine, ms=models: insight.engine(b, p, ms),
+                interval=DETAIL_EVERY)
+    b.group("insight", lambda: insight.fleet(b), interval=DETAIL_EVERY)
     b.group("replicas", lambda: health.replicas(b), interval=DETAIL_EVERY)
     b.group("gpu-health", lambda: health.gpus(b), interval=DETAIL_EVERY)
     b.group("slo", b.slos)

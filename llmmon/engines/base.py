@@ -126,6 +126,12 @@ class Preset:
     deprecated: tuple[Deprecation, ...] = ()
     notes: str = ""
     preemptions: Counter | None = None  # requests preempted (evicted from the KV cache and requeued)
+    itl: Histogram | None = None  # inter-token latency (time per output token), seconds
+    itl_also: tuple[str, ...] = ()  # older names of the ITL histogram, read where the current one is absent
+    phases: tuple[tuple[str, str], ...] = ()  # (phase, seconds histogram): where a request's time goes
+    prefix_cache: tuple[str, str] | None = None  # (hits counter, queries counter) of the prefix cache
+    finish_reason_label: str | None = None  # label of `requests` saying why a request finished
+    lengths: tuple[tuple[str, str], ...] = ()  # (prompt | generation, token-count histogram per request)
     unverified: tuple[str, ...] = ()  # signals not yet checked against a real /metrics page of the engine
 
     @property
@@ -154,6 +160,11 @@ class Preset:
             "waiting": self.gauges["waiting"].metric if "waiting" in self.gauges else "",
             "kv_cache": self.gauges["kv_cache"].metric if "kv_cache" in self.gauges else "",
             "preemptions": self.preemptions.metric if self.preemptions else "",
+            "itl": " or ".join(n for n in ((self.itl.metric,) if self.itl else ()) + self.itl_also),
+            "phases": ", ".join(f"{p}: {m}" for p, m in self.phases),
+            "prefix cache": " / ".join(self.prefix_cache) if self.prefix_cache else "",
+            "finish reason": self.finish_reason_label or "",
+            "lengths": ", ".join(m for _, m in self.lengths),
             "gpu (app)": self.gpu_utilization.metric if self.gpu_utilization else "",
             "model": self.model_label or "namespace + pod regex",
         }

@@ -27,4 +27,8 @@ PRESET = Preset(
     output_tokens=Counter("tgi_request_generated_tokens_sum"),
     gauges={"running": Gauge("tgi_batch_current_size"), "waiting": Gauge("tgi_queue_size")},
     notes="no model label (selected by namespace and pod regex); no TTFT histogram",
+    itl=Histogram("tgi_request_mean_time_per_token_duration", _router_buckets(), le_style="repr"),
+    phases=(("queue", "tgi_request_queue_duration"), ("inference", "tgi_request_inference_duration")),
+    lengths=(("prompt", "tgi_request_input_length"), ("generation", "tgi_request_generated_tokens")),
+    unverified=("itl",),
 )
