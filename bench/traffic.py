@@ -52,6 +52,14 @@ class Behaviour:
     gpu_power: float = 450.0  # watts of every GPU
     sm_clock: float = 1980.0  # MHz
     xid: float = 0.0  # XID code reported by the first GPU of the first pod
+    itl_p50: float = 0.03  # seconds between output tokens (log-normal, like latency)
+    itl_p99: float = 0.08
+    queue_share: float = 0.05  # share of a request's mean latency spent queued (the rest: prefill 20%, decode)
+    prefix_hit: float = 0.4  # share of prompt tokens served from the prefix cache
+
+    def itl_share(self, bound: float) -> float:
+        """Share of inter-token gaps within `bound` seconds."""
+        return _lognormal_cdf(bound, self.itl_p50, math.log(self.itl_p99 / self.itl_p50) / Z99)
 
     @property
     def latency_sigma(self) -> float:
@@ -268,6 +276,64 @@ def _engine_series(p: Preset, served: str, share: float) -> list[Maker]:
         makers.append(_maker(gauge.metric, own, "gauge", _scaled(gauge_fns[key], gauge.scale), gauge.metric, "gauge"))
     if p.preemptions is not None:
         makers.append(counter(p.preemptions, (), lambda b: b.preemptions * share))
+    makers.extend(_insight_series(p, own, share))
+    return makers
+
+
+def _insight_series(p: Preset, own: Labels, share: float) -> list[Maker]:
+    """ITL (one observation per output token), phase times, prefix-cache counters and per-request lengths."""
+    makers: list[Maker] = []
+    def tokens(b: Behaviour) -> float:
+        return b.rps * b.tokens_out * share
+
+    def requests(b: Behaviour) -> float:
+        return b.rps * share
+
+    if p.itl is not None:
+        h = p.itl
+
+        def gaps_under(bound: float) -> Callable[[Behaviour], float]:
+            return lambda b: tokens(b) * b.itl_share(bound)
+
+        for native, seconds in [*zip(h.buckets, h.seconds, strict=True), (math.inf, math.inf)]:
+            le = (("le", _le_text(native)),)
+            makers.append(_maker(h.metric + "_bucket", own + le, "counter", gaps_under(seconds), h.metric,
+                                 "histogram"))
+        makers.append(_maker(h.metric + "_count", own, "counter", tokens, h.metric, "histogram"))
+        makers.append(_maker(h.metric + "_sum", own, "sum", lambda b: tokens(b) * b.itl_p50 / h.scale, h.metric,
+                             "histogram"))
+    parts: dict[str, Callable[[Behaviour], float]] = {
+        "queue": lambda b: b.queue_share, "prefill": lambda b: 0.2, "inference": lambda b: 1 - b.queue_share,
+        "decode": lambda b: 0.8 - b.queue_share}
+
+    def spent(part: Callable[[Behaviour], float]) -> Callable[[Behaviour], float]:
+        return lambda b: b.latency_mean * part(b)
+
+    for phase, metric in p.phases:
+        makers += _mean_only(metric, own, requests, spent(parts[phase]))
+    if p.prefix_cache is not None:
+        hits, queries = p.prefix_cache
+        makers.append(_maker(queries, own, "counter", lambda b: b.rps * b.tokens_in * share, queries[:-6], "counter"))
+        makers.append(_maker(hits, own, "counter", lambda b: b.rps * b.tokens_in * share * b.prefix_hit, hits[:-6],
+                             "counter"))
+    for kind, metric in p.lengths:
+        per_request = (lambda b: b.tokens_in) if kind == "prompt" else (lambda b: b.tokens_out)
+        makers += _mean_only(metric, own, requests, per_request, bounds=(1.0, 10.0, 100.0, 1000.0))
+    return makers
+
+
+def _mean_only(metric: str, own: Labels, rate: Callable[[Behaviour], float], value: Callable[[Behaviour], float],
+               bounds: tuple[float, ...] = ()) -> list[Maker]:
+    """A histogram whose every observation equals `value`: right mean, quantiles within one bucket."""
+    def under(bound: float) -> Callable[[Behaviour], float]:
+        return lambda b: rate(b) if value(b) <= bound else 0.0
+
+    makers = []
+    for bound in (*bounds, math.inf):
+        le = (("le", _le_text(bound)),)
+        makers.append(_maker(metric + "_bucket", own + le, "counter", under(bound), metric, "histogram"))
+    makers.append(_maker(metric + "_count", own, "counter", rate, metric, "histogram"))
+    makers.append(_maker(metric + "_sum", own, "sum", lambda b: rate(b) * value(b), metric, "histogram"))
     return makers
 
 
