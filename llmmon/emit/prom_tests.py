@@ -24,6 +24,7 @@ STEP_MINUTES = 1  # input series resolution
 EVAL_MINUTES = 5  # rule evaluation interval in the tests
 TOKENS_IN, TOKENS_OUT = 400.0, 600.0  # tokens/s of a busy model: 1000 in all
 CPU_CORES = 2.0
+GPU_WATTS, GPU_SM_MHZ = 450.0, 1980.0  # every GPU's power draw and SM clock
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,14 @@ class _Series:
             self._histogram(e.ttft, base, rps, load.ttft, _limits(m, "ttft_p95", "ttft"))
         if e.itl:
             self._histogram(e.itl, base, rps, load.itl, _limits(m, "itl_p99", ""))
+        for _, metric in e.phases:  # every request spends a tenth of a second in each phase
+            self._one_bucket(metric, base, rps, 0.1, 1.0)
+        for kind, metric in e.lengths:
+            self._one_bucket(metric, base, rps, TOKENS_IN if kind == "prompt" else TOKENS_OUT, 1000.0)
+        if e.prefix_cache:
+            hits, queries = e.prefix_cache
+            self.add(queries, base, _counter(TOKENS_IN * share if load.tokens else 0, s))
+            self.add(hits, base, _counter(TOKENS_IN * share * 0.4 if load.tokens else 0, s))
         for counter, rate in ((e.input_tokens, TOKENS_IN), (e.output_tokens, TOKENS_OUT)):
             if counter:
                 self.add(counter.metric, {**base, **dict(counter.labels)},
@@ -335,6 +344,13 @@ class _Series:
         if self.plan.cpu_core_hourly:
             self.add("container_cpu_usage_seconds_total", {"namespace": m.namespace, "pod": pod, "container": "server"},
                      _counter(CPU_CORES * share if load.cpu else 0, s))
+
+    def _one_bucket(self, metric: str, labels: dict[str, str], rps: float, value: float, bound: float) -> None:
+        """A histogram whose every observation is `value`, under one finite bucket `bound`."""
+        for le in (repr(bound), "+Inf"):
+            self.add(metric + "_bucket", {**labels, "le": le}, _counter(rps, self.steps))
+        self.add(metric + "_count", labels, _counter(rps, self.steps))
+        self.add(metric + "_sum", labels, _counter(rps * value, self.steps))
 
     def _histogram(self, h: Histogram, labels: dict[str, str], rps: float, value: float, limits: list[float]) -> None:
         """Every observation lands in the bucket bounded by `value` (seconds)."""
@@ -355,12 +371,21 @@ class _Series:
                 self.add("DCGM_FI_DEV_GPU_TEMP", labels, _gauge(load.gpu_temp, s))
                 self.add("DCGM_FI_DEV_XID_ERRORS", labels, _gauge(load.xid if first and gpu == 0 else 0, s))
                 self.add("DCGM_FI_DEV_ROW_REMAP_FAILURE", labels, _gauge(0, s))
+                self.add("DCGM_FI_DEV_POWER_USAGE", labels, _gauge(GPU_WATTS, s))
+                self.add("DCGM_FI_DEV_SM_CLOCK", labels, _gauge(GPU_SM_MHZ, s))
+                self.add("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", labels, _counter(0, s))
+                self.add("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", labels, _counter(0, s))
+                if self.plan.spec.gpu_exporter.profiling:
+                    self.add("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", labels, _gauge(load.gpu_percent / 200, s))
         elif kind == "nvml" and m.gpu_type and m.pod_example:
             node = f"node-{m.name}"
             self.add("kube_pod_info", {"namespace": m.namespace, "pod": pod, "node": node}, _gauge(1, s))
             for gpu in range(min(m.gpu_count, 2)):
-                self.add("nvidia_smi_utilization_gpu_ratio", {"node": node, "uuid": f"GPU-{m.name}-{gpu}"},
-                         _gauge(load.gpu_percent / 100, s))
+                labels = {"node": node, "uuid": f"GPU-{m.name}-{gpu}"}
+                self.add("nvidia_smi_utilization_gpu_ratio", labels, _gauge(load.gpu_percent / 100, s))
+                self.add("nvidia_smi_temperature_gpu", labels, _gauge(load.gpu_temp, s))
+                self.add("nvidia_smi_power_draw_watts", labels, _gauge(GPU_WATTS, s))
+                self.add("nvidia_smi_clocks_current_sm_clock_hz", labels, _gauge(GPU_SM_MHZ * 1e6, s))
         elif kind == "none" and (gauge := m.engine.gpu_utilization):
             labels = base if gauge.per_model else {"namespace": m.namespace, "pod": pod}
             self.add(gauge.metric, {**labels, "gpu_id": "0"}, _gauge(load.gpu_percent / gauge.scale / 100, s))

@@ -134,6 +134,16 @@ class Preset:
     lengths: tuple[tuple[str, str], ...] = ()  # (prompt | generation, token-count histogram per request)
     unverified: tuple[str, ...] = ()  # signals not yet checked against a real /metrics page of the engine
 
+    def unverified_metrics(self) -> frozenset[str]:
+        """Metric names (histograms without suffix) of the signals marked unverified."""
+        names: dict[str, tuple[str, ...]] = {
+            "itl": ((self.itl.metric,) if self.itl else ()) + self.itl_also,
+            "phases": tuple(m for _, m in self.phases),
+            "prefix cache": self.prefix_cache or (),
+            "lengths": tuple(m for _, m in self.lengths),
+        }
+        return frozenset(n for signal in self.unverified for n in names.get(signal, ()))
+
     @property
     def by_pod(self) -> bool:
         """True when series carry no model label and are selected by namespace and pod regex."""

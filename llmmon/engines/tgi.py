@@ -30,5 +30,5 @@ PRESET = Preset(
     itl=Histogram("tgi_request_mean_time_per_token_duration", _router_buckets(), le_style="repr"),
     phases=(("queue", "tgi_request_queue_duration"), ("inference", "tgi_request_inference_duration")),
     lengths=(("prompt", "tgi_request_input_length"), ("generation", "tgi_request_generated_tokens")),
-    unverified=("itl",),
+    unverified=("itl", "phases"),
 )

@@ -44,5 +44,5 @@ PRESET = Preset(
     prefix_cache=("vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total"),
     finish_reason_label="finished_reason",
     lengths=(("prompt", "vllm:request_prompt_tokens"), ("generation", "vllm:request_generation_tokens")),
-    unverified=("phases", "prefix cache", "lengths"),
+    unverified=("itl", "phases", "prefix cache", "lengths"),  # named from vLLM's source, not yet a real page
 )
