@@ -218,8 +218,8 @@ def series(target: Target) -> list[Series]:
             out.append(Series("container_cpu_usage_seconds_total", _sorted((*base, ("container", "server"))),
                               "sum", lambda b: b.cpu_cores * share, "container_cpu_usage_seconds", "counter"))
         # kube-state-metrics: the pod runs (its series exist) even while its engine reports nothing
-        out.append(Series("kube_pod_status_phase", _sorted((*base, ("phase", "Running"))), "gauge", lambda b: 1.0,
-                          "kube_pod_status_phase", "gauge"))
+        out.append(Series("kube_pod_status_ready", _sorted((*base, ("condition", "true"))), "gauge", lambda b: 1.0,
+                          "kube_pod_status_ready", "gauge"))
         restarts = (lambda b: b.restarts_per_hour / 3600) if i == 0 else (lambda b: 0.0)
         out.append(Series("kube_pod_container_status_restarts_total", _sorted((*base, ("container", "server"))),
                           "counter", restarts, "kube_pod_container_status_restarts", "counter"))

@@ -331,7 +331,7 @@ class ModelSpec(Defaults):
     gpus: Gpus | None = Field(None, description="GPUs allocated to this model in total.")
     replicas: int | None = Field(None, ge=1, le=10_000, description=(
         "Serving replicas expected; LLMReplicasMissing compares the replicas reporting metrics with it "
-        "(default: the model's pods in phase Running, from kube-state-metrics)."))
+        "(default: the model's pods kube-state-metrics reports Ready)."))
     autoscaling: Autoscaling | None = Field(None, description=(
         "Generate a KEDA ScaledObject scaling the model's workload on a recorded series."))
 

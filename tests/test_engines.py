@@ -21,7 +21,7 @@ EXPOSITIONS = ROOT / "tests" / "expositions"
 ENGINES = sorted(PRESETS)
 # Series the generated tests add that do not come from the serving engine.
 FOREIGN = ("DCGM_", "nvidia_smi_", "kube_pod_info", "container_cpu_usage_seconds_total", "kube_pod_status_phase",
-           "kube_pod_container_status_restarts_total")
+           "kube_pod_status_ready", "kube_pod_container_status_restarts_total")
 SCRAPE_LABELS = {"namespace", "pod"}  # added by Prometheus' Kubernetes discovery, not by the engine
 _SERIES = re.compile(r"^(?P<name>[^{]+)\{(?P<labels>.*)\}$")
 

@@ -18,7 +18,7 @@ def replicas_row(ctx: Context) -> Row:
     per_pod = "{{model}} · {{pod}}"
     return Row("Replicas", _panels(
         Panel("timeseries", "Replicas serving vs expected", "Replicas reporting request metrics (solid) and "
-              "how many should (dashed: the spec's `replicas`, else pods Running per kube-state-metrics). "
+              "how many should (dashed: the spec's `replicas`, else pods Ready per kube-state-metrics). "
               "LLMReplicasMissing fires while some, not all, are gone.",
               (Query(ctx.by_model(h.REPLICAS_SERVING, how="sum"), "{{model}} serving"),
                Query(ctx.by_model(h.REPLICAS_EXPECTED, how="sum"), "{{model}} expected")), "none", 8,

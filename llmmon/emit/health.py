@@ -46,6 +46,7 @@ GPU_REMAPPED_ROWS = "model:gpu_uncorrectable_remapped_rows:max"
 # kube-state-metrics
 KSM_RESTARTS = "kube_pod_container_status_restarts_total"
 KSM_PHASE = "kube_pod_status_phase"
+KSM_READY = "kube_pod_status_ready"
 # an outlier replica's error ratio must also be at least this, so one failed request of a quiet pod is no outlier
 OUTLIER_MIN_ERROR_RATIO = 0.05
 # the p99 comparison needs this many replicas: with two, "far above the median" cannot single one out
@@ -117,7 +118,8 @@ def static(b: _Builder, models: list[Model]) -> None:
 
 def replicas(b: _Builder) -> None:
     """Replicas serving (reporting requests) and expected: the spec's count, else the pods kube-state-metrics
-    sees in phase Running; the per-replica queue and the fleet's fullest KV cache."""
+    reports Ready (a pod still loading its model is not Ready, so a rollout does not count as missing replicas);
+    the per-replica queue and the fleet's fullest KV cache."""
     models = list(b.plan.models)
     serving = b.rec(POD_REQUESTS)
     b.record(REPLICAS_SERVING, f"count by (model) ({serving})", models)
@@ -129,7 +131,7 @@ def replicas(b: _Builder) -> None:
     if spec:
         terms.append(f"max by (model) ({b.rec(REPLICAS_SPEC, *b.among(spec))})")
     if running:
-        terms += [_model_term(m, f"count({selector(KSM_PHASE, eq('namespace', m.namespace), ('pod', '=~', m.pods), eq('phase', 'Running'))} == 1)")  # noqa: E501
+        terms += [_model_term(m, f"count({selector(KSM_READY, eq('namespace', m.namespace), ('pod', '=~', m.pods), eq('condition', 'true'))} == 1)")  # noqa: E501
                   for m in running]
     b.record(REPLICAS_EXPECTED, "\nor\n".join(terms), models)
     if any("waiting" in m.engine.gauges for m in models):

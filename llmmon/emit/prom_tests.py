@@ -286,7 +286,7 @@ class _Series:
         for i, pod in enumerate(serving):
             self._replica(m, load, pod, 1 / len(serving), first=i == 0)
         for pod in names:  # kube-state-metrics sees every pod, serving or not
-            self.add("kube_pod_status_phase", {"namespace": m.namespace, "pod": pod, "phase": "Running"},
+            self.add("kube_pod_status_ready", {"namespace": m.namespace, "pod": pod, "condition": "true"},
                      _gauge(1, self.steps))
             restarts = load.restarts_per_hour if pod == names[0] else 0.0
             self.add("kube_pod_container_status_restarts_total", {"namespace": m.namespace, "pod": pod,
