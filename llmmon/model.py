@@ -139,7 +139,6 @@ class _Resolver:
     def __init__(self, spec: s.MonitoringSpec, doc: Document | None, file: str) -> None:
         self.spec, self.doc, self.file = spec, doc, file
         self.diagnostics: list[Diagnostic] = []
-        self._left_out: dict[int, list[tuple[str, str]]] = {}  # model index → (alert key, why) left out
 
     def report(self, path: Path, message: str, suggestion: str | None = None,
                severity: Severity = Severity.ERROR) -> None:
@@ -365,13 +364,6 @@ class _Resolver:
                 continue
             out.append(Alert(key, alert_name, threshold, tier,
                              for_ or getattr(self.spec.alert_tiers, tier).for_))
-        if left := self._left_out.pop(index, []):  # one warning a model, not one per alert
-            signals = [why.rsplit(" no ", 1)[1].removesuffix(" signal") for _, why in left if " exposes no " in why]
-            reasons = "; ".join(dict.fromkeys(
-                [f"engine {engine.name} exposes no {' or '.join(signals)} signal" for _ in signals[:1] if engine]
-                + [why for _, why in left if " exposes no " not in why]))
-            self.report(("models", index), f"model {name!r}: {reasons}: alerts "
-                        f"{', '.join(k for k, _ in left)} are left out", severity=Severity.WARNING)
         return tuple(out)
 
     def _signal_ok(self, index: int, key: str, engine: Preset | None) -> bool:
@@ -416,7 +408,8 @@ class _Resolver:
 
     def _depth_signal_ok(self, index: int, key: str, engine: Preset, written: bool, path: Path) -> bool:
         """Saturation alerts need the engine's gauge or counter, GPU health alerts dcgm-exporter and GPUs: a
-        missing signal is an error where the spec asked for the alert, a warning where only defaults did."""
+        missing signal is an error where the spec asked for the alert; where only defaults did, the alert is left
+        out (no rule that can never fire is generated)."""
         ms = self.spec.models[index]
         if key in ENGINE_SIGNALS:
             signal = ENGINE_SIGNALS[key]
@@ -432,8 +425,8 @@ class _Resolver:
         if written:
             self.report(path, f"model {ms.name!r}: alert {key} cannot be evaluated: {why}",
                         f"set `alerts: {{{key}: {{enabled: false}}}}` for this model")
-        else:
-            self._left_out.setdefault(index, []).append((key, why))
+        # Only llmmon's defaults asked for it: left out without a warning, or every spec with an engine lacking
+        # one signal would warn. `llmmon explain` lists each model's alerts, `llmmon engines` each engine's signals.
         return False
 
     def _autoscaling(self, index: int, engine: Preset | None) -> s.Autoscaling | None:

@@ -91,7 +91,9 @@ def engine_pods(b: _Builder, preset: Preset, models: list[Model]) -> None:
     if preset.latency is not None:
         buckets = raw.by_model(raw.rate(Counter(preset.latency.metric), "_bucket"), "pod, le")
         scale = "" if preset.latency.scale == 1 else f" * {number(preset.latency.scale)}"
-        record(POD_LATENCY_P99, f"histogram_quantile(0.99, {buckets}){scale}", models)
+        # an idle replica has no p99 (not NaN): guard on its request rate, recorded just above in this group
+        record(POD_LATENCY_P99, f"histogram_quantile(0.99, {buckets}){scale}\nand on (model, pod)\n"
+               f"({b.rec(POD_REQUESTS, eq('engine', preset.name))} > 0)", models)
     for key, name, how in (("waiting", POD_WAITING, "sum"), ("kv_cache", POD_KV, "avg")):
         if (gauge := preset.gauges.get(key)) is not None:
             record(name, _scaled(raw.by_model(functools.partial(_select, gauge.metric), "pod", how=how), gauge),

@@ -55,7 +55,8 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
         spent, count = (raw.by_model(raw.rate(Counter(metric), s)) for s in ("_sum", "_count"))
         record(LENGTH_MEAN, f"{spent}\n/ on (model)\n(\n{count}\n> 0)", models, kind=kind)
         buckets = raw.by_model(raw.rate(Counter(metric), "_bucket"), "le")
-        record(LENGTH_P95, f"histogram_quantile(0.95, {buckets})", models, kind=kind)
+        record(LENGTH_P95, f"histogram_quantile(0.95, {buckets})\nand on (model)\n(\n{count}\n> 0)", models,
+               kind=kind)
 
 
 def fleet(b: _Builder) -> None:

@@ -398,6 +398,14 @@ def pod_names(m: Model, count: int | None = None) -> list[str]:
     candidates = [first, *(f"{m.name}-{i}" for i in range(wanted + 1)), *(f"{first}{i}" for i in range(1, wanted + 1)),
                   *(f"{first}-{i}" for i in range(wanted + 1))]
     out = [c for c in dict.fromkeys(candidates) if re.fullmatch(m.pods, c)]
+    # any regex: one character of the example changed or inserted, wherever the regex still matches
+    for i in range(len(first) + 1):
+        for c in "0123456789abcdefghijklmnopqrstuvwxyz":
+            if len(out) >= wanted:
+                return out[:wanted]
+            for name in (first[:i] + c + first[i + 1:], first[:i] + c + first[i:]):
+                if name not in out and re.fullmatch(m.pods, name):
+                    out.append(name)
     return out[:wanted] if len(out) >= wanted else [first]
 
 
