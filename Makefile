@@ -11,10 +11,12 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 export LLMMON_CHECKOV ?= $(CURDIR)/$(CHECKOV)
 
-.PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost clean
+.PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
 
-# The demo leaves out the checkov scan (2-3 s on its own); `make test` and a plain `llmmon validate` run it.
-demo: install tools
+# The demo leaves out the checkov scan (2-3 s on its own; `make test` and a plain `llmmon validate` run it), so it
+# does not build checkov's virtual environment either (NO_CHECKOV=1).
+demo: install
+	@$(MAKE) --no-print-directory tools NO_CHECKOV=1
 	@LLMMON_CHECKOV=off $(BIN)/llmmon generate $(SPEC) --validate
 
 test: install tools lint unit
@@ -23,8 +25,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Tests run in parallel workers (pytest-xdist): most wait on promtool, Prometheus or checkov, so two workers on
+# two cores finish sooner. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 unit: install tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 install: $(STAMP)
 
@@ -34,7 +39,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # promtool and amtool: Debian's `prometheus` and `prometheus-alertmanager` packages; checkov: PyPI, own venv.
-tools: $(CHECKOV)
+tools: $(if $(NO_CHECKOV),,$(CHECKOV))
 	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 \
 	    || ! command -v prometheus >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -46,6 +51,12 @@ tools: $(CHECKOV)
 	         "prometheus-alertmanager), or put them on PATH, then re-run make"; \
 	    exit 1; \
 	  fi; \
+	fi
+	@# kubectl: `kubectl kustomize` in validate (`--strict` fails without it); Debian's kubernetes-client has it
+	@if ! command -v kubectl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing kubectl (Debian package kubernetes-client)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    kubernetes-client >/dev/null; \
 	fi
 	@# ruby evaluates the generated Fluentd record_transformer expressions in the tests (skipped without it)
 	@if ! command -v ruby >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -77,6 +88,10 @@ bench-alerting: install tools
 # Rule-evaluation cost on a real Prometheus at 10, 100 and 500 models with a week of history (about 1 h).
 bench-cost: install tools
 	$(BIN)/python -m bench.rule_cost
+
+# CPU cost of llmmon.instrument per request and per streamed token, against bare prometheus_client calls (~20 s).
+bench-instrument: install
+	$(BIN)/python -m bench.instrument
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

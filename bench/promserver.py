@@ -36,9 +36,19 @@ def _instant(stamp: str) -> float:
     return base + (float(f"0.{fraction}") if fraction else 0.0)
 
 
+def binaries() -> list[str]:
+    """Every Prometheus binary $LLMMON_PROMETHEUS names (os.pathsep-separated, for a version matrix), else the
+    `prometheus` on PATH; empty when there is none."""
+    if listed := [p for p in os.environ.get("LLMMON_PROMETHEUS", "").split(os.pathsep) if p]:
+        return listed
+    found = shutil.which("prometheus")
+    return [found] if found else []
+
+
 def binary() -> str | None:
     """The Prometheus server binary, or None when it is not installed."""
-    return os.environ.get("LLMMON_PROMETHEUS") or shutil.which("prometheus")
+    found = binaries()
+    return found[0] if found else None
 
 
 def free_port() -> int:
@@ -78,8 +88,11 @@ class Prometheus:
     """One Prometheus process; use as a context manager (started on enter, stopped by PID on exit)."""
 
     def __init__(self, folder: Path, rule_files: list[Path], targets: list[str], scrape_interval: str = "1s",
-                 evaluation_interval: str = "1s", data_dir: Path | None = None, retention: str = "15d") -> None:
+                 evaluation_interval: str = "1s", data_dir: Path | None = None, retention: str = "15d",
+                 alertmanagers: list[str] | None = None, exe: str | None = None) -> None:
         self.folder = folder
+        self.exe = exe  # default: binary()
+        self.alertmanagers = alertmanagers or []  # host:port of Alertmanagers the alerts are sent to
         self.data_dir = data_dir or folder / "data"
         self.rule_files = rule_files
         self.targets = targets
@@ -96,10 +109,14 @@ class Prometheus:
 
     def config(self, with_rules: bool = True) -> dict[str, Any]:
         """prometheus.yml: one scrape job for the targets, the rule files, the intervals."""
-        return {"global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval,
-                           "evaluation_interval": self.evaluation_interval},
-                "rule_files": [str(p.resolve()) for p in self.rule_files] if with_rules else [],
-                "scrape_configs": [{"job_name": "llm", "static_configs": [{"targets": self.targets}]}]}
+        config: dict[str, Any] = {
+            "global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval,
+                       "evaluation_interval": self.evaluation_interval},
+            "rule_files": [str(p.resolve()) for p in self.rule_files] if with_rules else [],
+            "scrape_configs": [{"job_name": "llm", "static_configs": [{"targets": self.targets}]}]}
+        if self.alertmanagers:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": self.alertmanagers}]}]}
+        return config
 
     def _write_config(self, with_rules: bool) -> Path:
         config = self.folder / "prometheus.yml"
@@ -159,7 +176,7 @@ class Prometheus:
 
     def start(self, with_rules: bool = True) -> None:
         """Start the server and wait until it is ready (raises with its log when it is not)."""
-        exe = binary()
+        exe = self.exe or binary()
         if exe is None:
             raise RuntimeError("prometheus is not installed (Debian: apt-get install prometheus; or set "
                                "LLMMON_PROMETHEUS)")

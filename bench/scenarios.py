@@ -10,6 +10,8 @@ spec does not have and bad durations are errors naming the file and key.
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,45 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class Arrivals:
+    """Whole requests while the incident lasts: each minute a seeded Poisson count (clipped to `per_minute`), every
+    `fail_every`-th request failing, or a single failure in the minute `fail_at` seconds after the start."""
+
+    low: int
+    high: int
+    seed: int
+    fail_every: int | None = None
+    fail_at: float | None = None
+    replicas: int = 1
+
+    def counts(self, minutes: int) -> list[int]:
+        """Requests in each minute: Poisson with the range's midpoint as mean, clipped into the range."""
+        rng = random.Random(self.seed)
+        mean = (self.low + self.high) / 2
+        out = []
+        for _ in range(minutes):
+            # Knuth's method: multiply uniforms until the product falls under e^-mean
+            k, product, limit = 0, rng.random(), math.exp(-mean)
+            while product > limit:
+                k, product = k + 1, product * rng.random()
+            out.append(min(self.high, max(self.low, k)))
+        return out
+
+    def phases(self, start: float, duration: float, base: Behaviour) -> list[tuple[float, Behaviour]]:
+        """One phase a minute: `count` requests spread over it, the failures making whole counts at its end."""
+        out, seen, failed = [], 0, 0
+        for i, count in enumerate(self.counts(math.ceil(duration / 60))):
+            seen += count
+            if self.fail_every:
+                failures = seen // self.fail_every - failed
+            else:
+                failures = 1 if self.fail_at is not None and i == int(self.fail_at // 60) else 0
+            failed += failures
+            out.append((start + 60 * i, replace(base, rps=count / 60, error_ratio=failures / count)))
+        return out
+
+
+@dataclass(frozen=True)
 class Incident:
     """One scripted scenario."""
 
@@ -64,6 +105,7 @@ class Incident:
     baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     expect: dict[str, Expectation] = field(default_factory=dict)
+    arrivals: dict[str, Arrivals] = field(default_factory=dict)
 
     def expectation(self, model: str) -> Expectation:
         """What a model should do (silence when the file does not name it)."""
@@ -166,8 +208,8 @@ def load(name: str, fleet: Fleet | None = None, folder: Path = INCIDENTS) -> Inc
     if not path.is_file():
         raise IncidentError(f"no incident {name!r} (known: {', '.join(names(folder))})")
     where = path.name
-    data = _keys(_read(path), {"title", "description", "baseline", "incident", "observe", "expect"}, where,
-                 {"title", "description", "incident", "observe", "expect"})
+    data = _keys(_read(path), {"title", "description", "baseline", "incident", "observe", "expect", "arrivals"},
+                 where, {"title", "description", "incident", "observe", "expect"})
     incident = _keys(data["incident"], {"duration", "models"}, f"{where}: incident", {"duration"})
 
     def per_model(raw: Any, key: str) -> dict[str, dict[str, Any]]:
@@ -192,9 +234,33 @@ def load(name: str, fleet: Fleet | None = None, folder: Path = INCIDENTS) -> Inc
     observe = _seconds(data["observe"], f"{where}: observe")
     if observe <= 0 or duration <= 0:
         raise IncidentError(f"{where}: incident.duration and observe must be positive")
+    arrivals = {model: _arrivals(raw, f"{where}: arrivals.{model}")
+                for model, raw in _keys(data.get("arrivals") or {}, set(fleet.behaviour), f"{where}: arrivals").items()}
     return Incident(name=name, title=str(data["title"]), description=str(data["description"]), duration=duration,
                     observe=observe, baseline=per_model(data.get("baseline"), "baseline"),
-                    changes=per_model(incident.get("models"), "incident.models"), expect=expect)
+                    changes=per_model(incident.get("models"), "incident.models"), expect=expect, arrivals=arrivals)
+
+
+def _whole(value: Any, where: str, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise IncidentError(f"{where}: expected a whole number ≥ {low}, got {value!r}")
+    return value
+
+
+def _arrivals(raw: Any, where: str) -> Arrivals:
+    data = _keys(raw, {"per_minute", "seed", "fail_every", "fail_at", "replicas"}, where, {"per_minute", "seed"})
+    span = data["per_minute"]
+    if not (isinstance(span, list) and len(span) == 2):
+        raise IncidentError(f"{where}.per_minute: expected [lowest, highest] requests a minute")
+    low, high = _whole(span[0], f"{where}.per_minute"), _whole(span[1], f"{where}.per_minute")
+    if high < low:
+        raise IncidentError(f"{where}.per_minute: the highest count is below the lowest")
+    if ("fail_every" in data) == ("fail_at" in data):
+        raise IncidentError(f"{where}: set exactly one of fail_every or fail_at")
+    return Arrivals(low, high, _whole(data["seed"], f"{where}.seed", 0),
+                    fail_every=_whole(data["fail_every"], f"{where}.fail_every") if "fail_every" in data else None,
+                    fail_at=_seconds(data["fail_at"], f"{where}.fail_at") if "fail_at" in data else None,
+                    replicas=_whole(data.get("replicas", 1), f"{where}.replicas"))
 
 
 def plan(spec: Path | str = EXAMPLE) -> Plan:
@@ -216,15 +282,22 @@ def targets(plan: Plan, fleet: Fleet, incident: Incident | None, origin: float, 
         if incident:
             base = apply(base, incident.baseline.get(m.name, {}))
         phases: list[tuple[float, Behaviour]] = [(origin, base)]
-        if incident and m.name in incident.changes:
+        replicas = fleet.replicas[m.name]
+        if incident and m.name in incident.arrivals:  # whole requests, minute by minute
+            arrivals = incident.arrivals[m.name]
+            during = apply(base, incident.changes.get(m.name, {}))
+            phases += arrivals.phases(start, incident.duration, during)
+            phases.append((start + incident.duration, base))
+            replicas = arrivals.replicas  # one pod: its counters hold every request (split ones floor apart)
+        elif incident and m.name in incident.changes:
             phases.append((start, apply(base, incident.changes[m.name])))
             phases.append((start + incident.duration, base))
         if plan.gpu_exporter not in ("dcgm", "none"):
             raise IncidentError(f"gpu_exporter {plan.gpu_exporter!r}: the synthetic traffic has dcgm and none only")
-        out.append(Target(m, Timeline(origin, tuple(phases)), replicas=fleet.replicas[m.name],
+        out.append(Target(m, Timeline(origin, tuple(phases)), replicas=replicas,
                           gpu_exporter=plan.gpu_exporter))
     return out
 
 
-__all__ = ["Expectation", "Fleet", "Incident", "IncidentError", "apply", "load", "load_fleet", "names", "plan",
-           "targets"]
+__all__ = ["Arrivals", "Expectation", "Fleet", "Incident", "IncidentError", "apply", "load", "load_fleet", "names",
+           "plan", "targets"]

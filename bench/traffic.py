@@ -256,13 +256,25 @@ def _engine_series(p: Preset, served: str, share: float) -> list[Maker]:
 
     def counter(c: Counter, extra: Labels, fn: Callable[[Behaviour], float]) -> Maker:
         family, kind = (c.metric[:-6], "counter") if c.metric.endswith("_total") else (c.metric, "unknown")
-        return _maker(c.metric, own + tuple(c.labels) + extra, "counter", fn, family, kind)
+        labels = () if c.by_pod else own  # vLLM's HTTP counters carry no model label: the pod says which model
+        return _maker(c.metric, labels + tuple(c.labels) + extra, "counter", fn, family, kind)
 
     if p.errors.metric in p.requests.names:  # one family split by outcome
-        makers.append(counter(p.requests, tuple(p.ok_labels), lambda b: b.rps * (1 - b.error_ratio) * share))
+        makers.append(counter(p.requests, tuple(p.requests.synth) + tuple(p.ok_labels),
+                              lambda b: b.rps * (1 - b.error_ratio) * share))
     else:  # a total and a separate failure counter
-        makers.append(counter(p.requests, (), lambda b: b.rps * share))
+        makers.append(counter(p.requests, tuple(p.requests.synth), lambda b: b.rps * share))
     makers.append(counter(p.errors, tuple(p.errors.synth), lambda b: b.rps * b.error_ratio * share))
+    if p.engine_errors is not None and p.engine_errors.metric not in (p.requests.metric, p.errors.metric):
+        # The engine's own finished-request counter, as a real vLLM shows it: requests answered 5xx never finish
+        # in the engine, and no "error" reason appears; nine in ten stop, one in ten hits the length limit.
+        engine = Counter(p.engine_errors.metric)
+
+        def finished(part: float) -> Callable[[Behaviour], float]:
+            return lambda b: b.rps * (1 - b.error_ratio) * part * share
+
+        for reason, part in (("stop", 0.9), ("length", 0.1)):
+            makers.append(counter(engine, (("finished_reason", reason),), finished(part)))
     for histogram, which in ((p.latency, "latency"), (p.ttft, "ttft")):
         if histogram is not None:
             makers.extend(_histogram(histogram, own, which, share))
@@ -311,6 +323,9 @@ def _insight_series(p: Preset, own: Labels, share: float) -> list[Maker]:
 
     for phase, metric in p.phases:
         makers += _mean_only(metric, own, requests, spent(parts[phase]))
+    if p.finished is not None and p.finish_reason_label and p.finished.metric not in p.requests.names:
+        reason = ((p.finish_reason_label, "stop"),)
+        makers.append(_maker(p.finished.metric, own + reason, "counter", requests, p.finished.metric[:-6], "counter"))
     if p.prefix_cache is not None:
         hits, queries = p.prefix_cache
         makers.append(_maker(queries, own, "counter", lambda b: b.rps * b.tokens_in * share, queries[:-6], "counter"))

@@ -123,22 +123,51 @@ class ValidateFormat(enum.StrEnum):
     GITHUB = "github"
 
 
+_CHECK_NAMES = "promtool, grafana, logs, traces, alertmanager, kubernetes, checkov"  # registry.NAMES, kept light
+SkipOpt = Annotated[list[str] | None, typer.Option(
+    "--skip", metavar="CHECK", help=f"Leave out one check ({_CHECK_NAMES}); repeat for more. The summary counts "
+    "what was left out.", show_default=False)]
+SkipPromtoolOpt = Annotated[bool, typer.Option("--skip-promtool", help=(
+    "Same as --skip promtool: leave out promtool check/test rules; every other check still runs."))]
+SpecOnlyOpt = Annotated[bool, typer.Option("--spec-only", help=(
+    "Check the spec only: leave out every check of the generated output."))]
+StrictOpt = Annotated[bool, typer.Option("--strict", help=(
+    "Fail (exit 1) when a checker is not installed instead of skipping it; for CI and pre-commit."))]
+
+
+def _skips(skip: list[str] | None, skip_promtool: bool, spec_only: bool) -> tuple[str, ...]:
+    """The checks to leave out, in registry order; an unknown name is a usage error."""
+    from llmmon.checks.registry import NAMES
+
+    chosen = set(NAMES) if spec_only else set(skip or ()) | ({"promtool"} if skip_promtool else set())
+    unknown = sorted(chosen - NAMES.keys())
+    if unknown:
+        _err(f"llmmon: --skip {unknown[0]}: no such check (checks: {', '.join(NAMES)})")
+        raise typer.Exit(ExitCode.USAGE)
+    return tuple(n for n in NAMES if n in chosen)
+
+
 @app.command()
 def validate(
     spec: SpecArg,
-    skip_promtool: Annotated[bool, typer.Option("--skip-promtool", help="Check the spec only.")] = False,
+    skip_promtool: SkipPromtoolOpt = False,
     fmt: Annotated[ValidateFormat, typer.Option(
         "--format", help="text for people; json: one document listing every finding with its position; "
                          "github: GitHub Actions annotations on the spec's lines.")] = ValidateFormat.TEXT,
+    skip: SkipOpt = None,
+    spec_only: SpecOnlyOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
-    """Check SPEC, generate into a temporary folder and run promtool check/test rules on the result.
+    """Check SPEC, generate into a temporary folder and run every checker on the result: promtool check/test
+    rules, amtool, Grafana, Fluentd, Collector, Kubernetes and checkov checks. A checker that is not installed
+    is skipped (and counted in the summary) unless --strict is given.
 
     \b
-    Example: llmmon validate specs/example.yaml --format github
+    Example: llmmon validate specs/example.yaml --strict --format github
     """
     from llmmon import report
 
-    outcome = report.run(spec, skip_promtool=skip_promtool)
+    outcome = report.run(spec, skip=_skips(skip, skip_promtool, spec_only), strict=strict)
     if fmt is ValidateFormat.TEXT:
         out, err = report.as_text(outcome)
         typer.echo(err, err=True, nl=False)
@@ -169,11 +198,20 @@ def schema(
             raise typer.Exit(ExitCode.USAGE) from None
 
 
+class MetricsFormat(enum.StrEnum):
+    """Output formats of `llmmon check-metrics`."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
 @app.command("check-metrics")
 def check_metrics(
     spec: SpecArg,
     metrics_file: Annotated[Path, typer.Option("--metrics-file", help="A scrape: `curl http://pod:8000/metrics`.")],
     model: Annotated[str | None, typer.Option("--model", help="Check only this model of the spec.")] = None,
+    fmt: Annotated[MetricsFormat, typer.Option(
+        "--format", help="text for people; json: one document with every row and its verdict.")] = MetricsFormat.TEXT,
 ) -> None:
     """Check a real /metrics page against what the generated rules rely on, per model and signal.
 
@@ -195,36 +233,28 @@ def check_metrics(
     except metrics_check.ExpositionError as exc:
         _err(f"{metrics_file}: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
-    typer.echo(metrics_check.render(rows), nl=False)
     failing = [r for r in rows if r.status in metrics_check.FAILING]
-    if failing:
-        _err(f"{len(failing)} relied-on metric(s) missing or thresholds off the scraped buckets")
-        raise typer.Exit(ExitCode.FINDINGS)
+    code = ExitCode.FINDINGS if failing else ExitCode.OK
+    if fmt is MetricsFormat.JSON:
+        typer.echo(metrics_check.as_json(rows, str(spec), str(metrics_file), int(code)), nl=False)
+    else:
+        typer.echo(metrics_check.render(rows), nl=False)
+        if failing:
+            _err(f"{len(failing)} finding(s): relied-on metrics missing, thresholds off the scraped buckets or "
+                 "the engine version differs")
+    raise typer.Exit(code)
 
 
 @app.command()
 def engines() -> None:
-    """List the serving-engine presets and the metric behind each signal.
+    """List the serving-engine presets per version: the series behind each signal, what counts as a request and
+    as an error, and which versions were checked against a real /metrics page.
 
     Example: llmmon engines
     """
-    from llmmon.engines import PRESETS
+    from llmmon.engines.listing import listing
 
-    presets = list(PRESETS.values())
-    signals = list(presets[0].signals())[:-1]
-    width = max(len(p.name) for p in presets) + 2
-    typer.echo("signal".ljust(14) + "".join(p.name.ljust(width) for p in presets).rstrip())
-    for signal in signals:  # "yes?": named, but not yet checked against a real /metrics page of the engine
-        cells = ["mean" if p.signals()[signal].startswith("mean only") else
-                 ("yes?" if signal in p.unverified else "yes") if p.signals()[signal] else "-" for p in presets]
-        typer.echo(signal.ljust(14) + "".join(c.ljust(width) for c in cells).rstrip())
-    for preset in presets:
-        typer.echo(f"\n{preset.name}: {preset.title}")
-        for signal, metric in preset.signals().items():
-            unverified = " (unverified)" if metric and signal in preset.unverified else ""
-            typer.echo(f"  {signal:<13} {metric or '-'}{unverified}")
-        if preset.notes:
-            typer.echo(f"  {'notes':<10} {preset.notes}")
+    typer.echo(listing(), nl=False)
 
 
 class ExplainFormat(enum.StrEnum):
@@ -322,16 +352,20 @@ FilesArg = Annotated[list[Path], typer.Argument(help="Files to look at; those wi
 @hook.command("validate")
 def hook_validate(
     files: FilesArg,
-    skip_promtool: Annotated[bool, typer.Option("--skip-promtool", help="Check the specs only.")] = False,
+    skip_promtool: SkipPromtoolOpt = False,
+    skip: SkipOpt = None,
+    spec_only: SpecOnlyOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Run `llmmon validate` on every spec among FILES (the llmmon-validate hook).
 
     \b
-    Example: llmmon hook validate --skip-promtool specs/example.yaml specs/minimal.yaml
+    Example: llmmon hook validate --strict specs/example.yaml specs/minimal.yaml
     """
     from llmmon import precommit
 
-    raise typer.Exit(precommit.run(files, lambda spec: validate(spec, skip_promtool, ValidateFormat.TEXT)))
+    raise typer.Exit(precommit.run(files, lambda spec: validate(spec, skip_promtool, ValidateFormat.TEXT, skip,
+                                                                spec_only, strict)))
 
 
 @hook.command("generate-check")

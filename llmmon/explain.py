@@ -80,11 +80,33 @@ def explain(plan: Plan, source: str, step: Duration = STEP) -> Explanation:
              f"rules: {recording} recording, {len(rules) - recording} alerting, in namespace {plan.namespace}")
     routing = Table("", ("tier (severity)", "default for", "receiver", "delivered by"),
                     tuple((t.name, str(t.for_), t.receiver, _delivery(plan, t.receiver)) for t in plan.tiers))
-    sections = [Section("Alert routing", tables=(routing,))]
+    sections = [Section("Alert routing", _routing_facts(plan), tables=(routing,))]
     warnings: list[str] = []
     for m in plan.models:
         sections.append(_model(plan, m, step, warnings))
     return Explanation(f"llmmon plan of {plan.name}", facts, tuple(sections), _notes(step), tuple(warnings))
+
+
+def _routing_facts(plan: Plan) -> tuple[str, ...]:
+    """Where alerts go, and what is not routed."""
+    from llmmon.emit.alertmanager import SILENT, SLO_INHIBITS, inhibit_rules
+
+    own = f"only alerts labelled llmmon_spec={plan.name} reach the receivers below"
+    if plan.alertmanager_mode == "operator":
+        where = (f"operator mode: AlertmanagerConfig {plan.name}-routing in namespace {plan.namespace} "
+                 f"(kubernetes/{plan.name}-alertmanagerconfig.yaml), merged into the Prometheus Operator's "
+                 f"Alertmanager; {own}; every other alert keeps the routing it has there")
+    else:
+        other = (f"other alerts go to {plan.catch_all} (catch_all)" if plan.catch_all
+                 else "every other alert goes to the null receiver and is dropped")
+        where = f"standalone mode: alertmanager/alertmanager.yaml; {own}; {other}"
+    kept = [f"{target} while the {kind} ErrorBudgetBurn page of its model fires" for kind, target in SLO_INHIBITS
+            if any(r["target_matchers"][-1].endswith(f'"{target}"') for r in inhibit_rules(plan))]
+    return (where,
+            f"never notified: {' and '.join(SILENT)} (always firing by design)",
+            "an alert without a known severity goes to the warning tier's receiver",
+            "inhibited: a model's warning and info alerts while a critical alert of that model fires"
+            + "".join(f"; {k}" for k in kept))
 
 
 def _model(plan: Plan, m: Model, step: Duration, warnings: list[str]) -> Section:
@@ -232,8 +254,8 @@ def _cell(text: str) -> str:
 
 
 def print_rich(e: Explanation, console: Any) -> None:
-    """Print the explanation on a rich Console as headings and tables."""
-    from rich.table import Table as RichTable
+    """Print the explanation on a rich Console as headings and tables, fitted to its width: cells wrap between
+    words, never inside one, and models with the same objectives and alerts share one set of tables."""
     from rich.text import Text
 
     console.rule(Text(e.title, style="bold"))
@@ -241,18 +263,83 @@ def print_rich(e: Explanation, console: Any) -> None:
         console.print(fact, markup=False, highlight=False)
     for w in e.warnings:
         console.print(f"warning: {w}", style="yellow", markup=False, highlight=False)
-    for section in e.sections:
+    for group in _same_tables(e.sections):
         console.print()
-        console.rule(Text(section.title), align="left")
-        for fact in section.facts:
-            console.print(fact, markup=False, highlight=False)
-        for table in section.tables:
-            grid = RichTable(title=table.title or None, title_justify="left", show_lines=False, expand=False)
-            for column in table.columns:
-                grid.add_column(column, overflow="fold")
-            for row in table.rows:
-                grid.add_row(*(Text(cell) for cell in row))
-            console.print(grid)
+        first = group[0]
+        if len(group) == 1:
+            console.rule(Text(first.title), align="left")
+            for fact in first.facts:
+                console.print(fact, markup=False, highlight=False)
+        else:
+            names = [s.title.removeprefix("Model ") for s in group]
+            console.rule(Text(f"Models {', '.join(names)}"), align="left")
+            for name, section in zip(names, group, strict=True):
+                console.print(Text(name, style="bold"))
+                for fact in section.facts:
+                    console.print(Text(f"  {fact}"))
+            console.print(f"The same objectives and alerts for these {len(group)} models:", markup=False,
+                          highlight=False)
+        for table in first.tables:
+            _print_table(table, console)
     console.print()
     for note in e.notes:
         console.print(note, style="dim", markup=False, highlight=False)
+
+
+def _same_tables(sections: tuple[Section, ...]) -> list[list[Section]]:
+    """Sections in order, those with the same (non-empty) tables as an earlier one joined to it."""
+    groups: dict[tuple[Table, ...] | int, list[Section]] = {}
+    for i, section in enumerate(sections):
+        groups.setdefault(section.tables if section.tables else i, []).append(section)
+    return list(groups.values())
+
+
+GAP = 3  # characters between two columns: padding, a space for the border, padding
+
+
+def _widths(table: Table, width: int) -> list[int] | None:
+    """Column widths that fit `width` with every word whole (each column at least as wide as its longest word;
+    the rest shared out by how much more each would take), or None when even that does not fit."""
+    cells = [[column, *(row[i] for row in table.rows)] for i, column in enumerate(table.columns)]
+    longest = [max(len(c) for c in column) for column in cells]
+    word = [max(len(w) for c in column for w in c.split() or [""]) for column in cells]
+    room = width - GAP * (len(cells) - 1)
+    if sum(longest) <= room:
+        return longest
+    if sum(word) > room:
+        return None
+    spare, wants = room - sum(word), [m - w for m, w in zip(longest, word, strict=True)]
+    share = [spare * want // sum(wants) for want in wants]
+    for i in sorted(range(len(wants)), key=lambda i: -wants[i])[:spare - sum(share)]:
+        share[i] += 1
+    return [w + s for w, s in zip(word, share, strict=True)]
+
+
+def _print_table(table: Table, console: Any) -> None:
+    """A table whose columns fit the console, or on a very narrow one each row as `column: value` lines."""
+    import textwrap
+
+    from rich import box
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    widths = _widths(table, console.width)
+    if widths is None:
+        if table.title:
+            console.print(Text(table.title, style="italic"))
+        for row in table.rows:
+            console.print(textwrap.fill(f"- {row[0]}", console.width, subsequent_indent="  ",
+                                        break_long_words=False, break_on_hyphens=False), markup=False,
+                          highlight=False)
+            for column, cell in zip(table.columns[1:], row[1:], strict=True):
+                console.print(textwrap.fill(f"{column}: {cell}", console.width, initial_indent="  ",
+                                            subsequent_indent="    ", break_long_words=False,
+                                            break_on_hyphens=False), markup=False, highlight=False)
+        return
+    grid = RichTable(title=table.title or None, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                     pad_edge=False, padding=(0, 1), expand=False)
+    for column, width in zip(table.columns, widths, strict=True):
+        grid.add_column(column, width=width, overflow="fold")
+    for row in table.rows:
+        grid.add_row(*(Text(cell) for cell in row))
+    console.print(grid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 DEFAULT_FILE = "llmmon.yaml"
@@ -16,20 +17,33 @@ class InitError(Exception):
 
 
 def parse_models(text: str) -> tuple[str, ...]:
-    """Model names from `a,b,c`: each a valid model name, none twice; raises InitError."""
-    from llmmon.spec import MODEL_NAME
-
+    """Models from `a,b,c`: each a model name or an engine's own (Hugging Face) name such as
+    meta-llama/Llama-3-70B, none twice once named; raises InitError."""
     names = tuple(n.strip() for n in text.split(","))
     if not names or any(not n for n in names):
-        raise InitError(f"--models {text!r}: give model names separated by commas, e.g. llama-3-8b,qwen2-7b")
-    for name in names:
-        if not MODEL_NAME.fullmatch(name):
-            raise InitError(f"--models: {name!r} is not a model name (lowercase letters, digits, '-', '.', '_'; "
-                            "63 at most, starting and ending with a letter or digit)")
-    twice = sorted({n for n in names if names.count(n) > 1})
+        raise InitError(f"--models {text!r}: give model names separated by commas, e.g. llama-3-8b,qwen2-7b "
+                        "or meta-llama/Llama-3-70B")
+    labels = [_named(n)[0] for n in names]
+    twice = sorted({n for n in labels if labels.count(n) > 1})
     if twice:
         raise InitError(f"--models: {', '.join(twice)} given twice")
     return names
+
+
+def _named(model: str) -> tuple[str, str | None]:
+    """(name, served_name) of one --models entry: a model name as it is; an engine's name such as
+    meta-llama/Llama-3-70B becomes name llama-3-70b with that served_name; raises InitError."""
+    from llmmon.names import label_for
+    from llmmon.spec import MODEL_NAME
+
+    if MODEL_NAME.fullmatch(model):
+        return model, None
+    name = label_for(model)
+    if name is None or not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9._/:]*", model):  # as Hugging Face names go
+        raise InitError(f"--models: {model!r} is not a model name (lowercase letters, digits, '-', '.', '_'; "
+                        "63 at most, starting and ending with a letter or digit) nor an engine's model name such "
+                        "as meta-llama/Llama-3-70B")
+    return name, model
 
 
 def schema_reference(spec: Path, schema: str) -> str:
@@ -87,7 +101,8 @@ def render(engine: str, models: tuple[str, ...], name: str = "llm-platform", nam
     ttft = _bucket(preset.ttft.seconds, TTFT_TARGET_S) if preset.ttft else None
     text: str = render_template(
         "init.yaml.j2", schema=schema, file=file, spec_name=name, namespace=namespace, engine=engine,
-        engines=" | ".join(sorted(PRESETS)), models=[scalar(m) for m in models], by_pod=preset.by_pod,
+        engines=" | ".join(sorted(PRESETS)), models=[(scalar(n), s and scalar(s)) for n, s in map(_named, models)],
+        by_pod=preset.by_pod,
         latency=_seconds(latency), ttft=_seconds(ttft),
         latency_metric=preset.latency.metric if preset.latency else "")
     _check(text, file)

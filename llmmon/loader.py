@@ -68,11 +68,23 @@ def _from_pydantic(exc: ValidationError, doc: Document, name: str) -> list[Diagn
             message = _message(error)
             if kind == "literal_error":
                 options = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
-                close = difflib.get_close_matches(str(error.get("input")), options, n=1, cutoff=0.5)
-                suggestion = f"did you mean {close[0]!r}?" if close else None
+                suggestion = _likely_option(str(error.get("input")), options)
+            elif kind == "pattern" and path[-1:] == ("name",) and path[:1] == ("models",) \
+                    and isinstance(error.get("input"), str):
+                from llmmon.names import served_name_hint
+
+                suggestion = served_name_hint(error["input"])
             line, col = doc.value_position(path)
         out.append(Diagnostic(name, line, col, _dotted(path), message, Severity.ERROR, suggestion))
     return out
+
+
+def _likely_option(given: str, options: list[str]) -> str | None:
+    """"did you mean" only when it is the likely fix: the same word in other case (vLLM → vllm) or a typo
+    (critcal → critical); a different name (ollama) gets none, the message lists every option."""
+    by_lower = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(given.lower(), list(by_lower), n=1, cutoff=0.75)
+    return f"did you mean {by_lower[close[0]]!r}?" if close else None
 
 
 def _message(error: Any) -> str:

@@ -13,11 +13,12 @@ from typing import Any
 from llmmon import spec as s
 from llmmon import telemetry
 from llmmon.diagnostics import Diagnostic, Severity, SpecError, has_errors
-from llmmon.engines import PRESETS, Preset
+from llmmon.engines import PRESETS, Preset, edge, preset_for, variants
+from llmmon.engines.edge import Edge
 from llmmon.pods import overlaps
 from llmmon.regex import check_re2, example_match
 from llmmon.slo import BURN_WINDOWS
-from llmmon.units import Duration
+from llmmon.units import Duration, looks_like_ratio
 from llmmon.yamlpos import Document, Path
 
 # alert key → (alert name, unit of its threshold, built-in default threshold, default tier, default enabled)
@@ -92,6 +93,7 @@ class Model:
     alerts: tuple[Alert, ...]  # enabled alerts only
     replicas: int | None = None  # serving replicas expected, when the spec says
     autoscaling: s.Autoscaling | None = None
+    edge: Edge | None = None  # requests and errors counted in front of the engine (spec `errors`)
 
     def objective(self, kind: str) -> Objective | None:
         """The objective of a kind, if the model has one."""
@@ -129,6 +131,9 @@ class Plan:
     gpu_exporter_namespace: str
     source: str  # the spec file's name, for generated-by headers
     spec: s.MonitoringSpec  # sections other emitters render as they are (receivers, logging, tracing)
+    grafana_url: str | None = None
+    alertmanager_mode: str = "operator"  # operator (AlertmanagerConfig) | standalone (alertmanager.yaml)
+    catch_all: str | None = None  # standalone: the receiver of other rule sets' alerts
 
     def tier(self, name: str) -> Tier:
         """A tier by name."""
@@ -170,7 +175,11 @@ class _Resolver:
         if not spec.metadata.runbook_base_url:
             self.report(("metadata",), "runbook_base_url is not set: alerts will carry no runbook_url",
                         severity=Severity.WARNING)
-        if spec.tracing and not 1 <= spec.tracing.sampling <= 10:
+        if spec.tracing and looks_like_ratio(spec.tracing.sampling):
+            value = spec.tracing.sampling
+            self.report(("tracing", "sampling"), f"{_fmt(value)} looks like a ratio; sampling is a percentage",
+                        f"did you mean {_fmt(value * 100)}%? write \"{_fmt(value)}%\" for {_fmt(value)} percent")
+        elif spec.tracing and not 1 <= spec.tracing.sampling <= 10:
             severity = Severity.ERROR if not 0 < spec.tracing.sampling <= 100 else Severity.WARNING
             self.report(("tracing", "sampling"), f"{spec.tracing.sampling}% is outside the recommended 1-10%"
                         if severity is Severity.WARNING else "must be above 0% and at most 100%", severity=severity)
@@ -188,11 +197,14 @@ class _Resolver:
             tiers=tiers, currency=spec.costs.currency if spec.costs else "USD",
             cpu_core_hourly=spec.costs.cpu_core_hourly if spec.costs else None,
             gpu_exporter=spec.gpu_exporter.kind, gpu_exporter_namespace=spec.gpu_exporter.namespace,
-            source=self.file.rsplit("/", 1)[-1], spec=spec)
+            source=self.file.rsplit("/", 1)[-1], spec=spec,
+            grafana_url=spec.metadata.grafana_url.rstrip("/") if spec.metadata.grafana_url else None,
+            alertmanager_mode=spec.alertmanager.mode, catch_all=spec.alertmanager.catch_all)
 
     def _check_tiers(self) -> None:
         receivers = sorted(self.spec.receivers)
-        used = set()
+        used: set[str] = set()
+        self._check_routing(receivers, used)
         for tier in s.TIERS:
             name = getattr(self.spec.alert_tiers, tier).receiver
             used.add(name)
@@ -205,6 +217,31 @@ class _Resolver:
             if name not in used:
                 self.report(("receivers", name), f"receiver {name!r} is not used by any tier",
                             severity=Severity.WARNING)
+
+    def _check_routing(self, receivers: list[str], used: set[str]) -> None:
+        """The catch-all receiver (standalone only, defined) and, in operator mode, secret files where the
+        operator mounts Secrets: /etc/alertmanager/secrets/<secret>/<key>."""
+        am = self.spec.alertmanager
+        if am.catch_all is not None:
+            used.add(am.catch_all)
+            if am.mode != "standalone":
+                self.report(("alertmanager", "catch_all"), "catch_all routes other rule sets' alerts, which an "
+                            "AlertmanagerConfig cannot do (the operator confines it to its own alerts)",
+                            "set `mode: standalone`, or remove catch_all")
+            elif am.catch_all not in self.spec.receivers:
+                close = difflib.get_close_matches(am.catch_all, receivers, n=1)
+                self.report(("alertmanager", "catch_all"), f"receiver {am.catch_all!r} is not defined in receivers",
+                            f"did you mean {close[0]!r}?" if close else "add it under `receivers`")
+        if am.mode != "operator":
+            return
+        for name, receiver in sorted(self.spec.receivers.items()):
+            for field, path in secret_files(receiver):
+                if secret_ref(path) is None:
+                    secret, key = fallback_secret(self.spec.metadata.name, path)
+                    self.report(("receivers", name, *field), f"{path} is not where the Prometheus Operator mounts a "
+                                f"Secret ({SECRETS_DIR}/<secret>/<key>): the AlertmanagerConfig reads key {key!r} "
+                                f"of Secret {secret} instead", f"use {SECRETS_DIR}/{secret}/{key} or another "
+                                f"{SECRETS_DIR}/<secret>/<key>", severity=Severity.WARNING)
 
     def _check_window(self) -> None:
         window = self.spec.slo_window
@@ -219,6 +256,8 @@ class _Resolver:
         for i, j in overlaps(models):
             own, other = models[i], models[j]
             assert own is not None and other is not None
+            if own.name == other.name:  # one mistake, one error: "is defined twice" says it
+                continue
             self.report(("models", i, "pods" if self.spec.models[i].pods else "name"),
                         f"model {own.name!r}: pods regex {own.pods!r} also matches {other.pod_example!r}, a pod of "
                         f"model {other.name!r} in namespace {own.namespace}: that pod's CPU, GPU and pod-selected "
@@ -250,6 +289,14 @@ class _Resolver:
         if engine is None:
             self.report(engine_path, f"engine {engine_name!r} has no preset in this version of llmmon",
                         f"available: {', '.join(sorted(PRESETS))}")
+        version, version_path = self.pick(index, "engine_version")
+        if engine is not None and version is not None:
+            engine = preset_for(engine_name, version)
+            if engine is None:
+                known = [v.version for v in variants(engine_name) if v.version]
+                self.report(version_path, f"model {ms.name!r}: engine {engine_name} has no preset for version "
+                            f"{version!r}", f"known versions: {', '.join(known)}" if known else
+                            f"engine {engine_name} has one preset; remove engine_version")
         namespace, _ = self.pick(index, "namespace")
         if namespace is None:
             self.report(("models", index), f"model {ms.name!r}: namespace is not set here or in defaults")
@@ -264,13 +311,17 @@ class _Resolver:
         if ms.gpus:
             rates = self.spec.costs.gpu_hourly if self.spec.costs else {}
             if ms.gpus.type not in rates:
-                close = difflib.get_close_matches(ms.gpus.type, list(rates), n=1)
+                # Another type's name is the fix only when it is this one spelt differently (h100, H-100);
+                # H200 beside H100 is a GPU without a price, not a typo.
+                same = [t for t in rates if _squash(t) == _squash(ms.gpus.type)]
                 self.report(("models", index, "gpus", "type"),
                             f"model {ms.name!r}: GPU type {ms.gpus.type!r} has no rate in costs.gpu_hourly",
-                            f"did you mean {close[0]!r}?" if close else f"add `{ms.gpus.type}: <price per hour>`")
+                            f"did you mean {same[0]!r}?" if same
+                            else f"add `{ms.gpus.type}: <price per hour>` under costs.gpu_hourly")
             else:
                 gpu_cost = ms.gpus.count * rates[ms.gpus.type]
-        if engine and engine.by_pod and not problem and pod_example is None:
+        by_pod = engine and (engine.by_pod or engine.requests.by_pod or engine.errors.by_pod)
+        if engine and by_pod and not problem and pod_example is None:
             self.report(("models", index, "pods"), f"model {ms.name!r}: engine {engine.name} has no model label, "
                         f"so its series are selected by pod name, and llmmon cannot build a pod name matching "
                         f"{pods!r} for the generated tests", "use a simpler regex such as `<name>-.*`")
@@ -282,8 +333,16 @@ class _Resolver:
         return Model(name=ms.name, engine=engine, namespace=namespace, served_name=ms.served_name or ms.name,
                      pods=pods, pod_example=pod_example, gpu_type=ms.gpus.type if ms.gpus else None,
                      gpu_count=ms.gpus.count if ms.gpus else 0, gpu_hourly_cost=gpu_cost,
-                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts,
+                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts, edge=self._edge(index),
                      replicas=ms.replicas, autoscaling=self._autoscaling(index, engine))
+
+    def _edge(self, index: int) -> Edge | None:
+        errors, _ = self.pick(index, "errors")
+        if errors is None:
+            return None
+        ms = self.spec.models[index]
+        namespace, _ = self.pick(index, "namespace")
+        return edge.resolve(errors.source, errors.name or ms.name, namespace or "", errors.metric, errors.status_label)
 
     def _target(self, value: float, path: Path, name: str) -> float | None:
         if not 0 < value < 100:
@@ -353,6 +412,10 @@ class _Resolver:
             tier, _ = self.pick(index, "alerts", key, "tier")
             tier = tier or default_tier
             for_, _ = self.pick(index, "alerts", key, "for_")
+            if unit == "ratio" and raw is not None and looks_like_ratio(raw):
+                self.report(t_path, f"model {name!r}: {_fmt(raw)} looks like a ratio; thresholds are percentages",
+                            f"did you mean {_fmt(raw * 100)}%? write \"{_fmt(raw)}%\" for {_fmt(raw)} percent")
+                continue
             threshold = _threshold(raw, unit, default)
             if unit != "none" and threshold is None:
                 self.report(t_path, f"model {name!r}: alert {key} is enabled but has no threshold",
@@ -456,8 +519,12 @@ class _Resolver:
         histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else
                                 engine.itl if key == "itl_p99" else None)
         if histogram and threshold >= histogram.seconds[-1]:
+            near = ", ".join(_fmt(b) for b in histogram.seconds[-2:])
+            version = f" in {engine.name} {engine.version}" if engine and engine.version else ""
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s can never be exceeded: "
-                        f"the largest bucket of {histogram.metric} is {_fmt(histogram.seconds[-1])}s")
+                        f"the largest bucket of {histogram.metric}{version} is {_fmt(histogram.seconds[-1])}s, and "
+                        f"histogram_quantile never returns more (nearest buckets: {near})",
+                        "a threshold below the largest bucket, or the engine_version the servers run")
             return False
         if histogram and threshold < histogram.seconds[0]:  # inside the first bucket quantiles interpolate from 0
             self.report(path, f"model {name!r}: {key} threshold {_fmt(threshold)}s is below the smallest bucket of "
@@ -465,6 +532,34 @@ class _Resolver:
                         "under it apart, so the alert would fire on any traffic", "use a threshold at or above it")
             return False
         return True
+
+
+SECRETS_DIR = "/etc/alertmanager/secrets"
+_SECRET_PATH = re.compile(rf"^{re.escape(SECRETS_DIR)}/([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?)/([-._a-zA-Z0-9]+)$")
+
+
+def secret_files(receiver: s.Receiver) -> list[tuple[tuple[str, str], str]]:
+    """(field path inside the receiver, file path) of every secret file a receiver reads."""
+    out: list[tuple[tuple[str, str], str]] = []
+    if receiver.pagerduty:
+        for field in ("routing_key_file", "service_key_file"):
+            if path := getattr(receiver.pagerduty, field):
+                out.append((("pagerduty", field), path))
+    if receiver.slack:
+        out.append((("slack", "api_url_file"), receiver.slack.api_url_file))
+    return out
+
+
+def secret_ref(path: str) -> tuple[str, str] | None:
+    """(Secret name, key) of a file where the Prometheus Operator mounts Secrets, else None."""
+    match = _SECRET_PATH.fullmatch(path)
+    return (match.group(1), match.group(3)) if match else None
+
+
+def fallback_secret(spec_name: str, path: str) -> tuple[str, str]:
+    """The Secret key an AlertmanagerConfig reads for a secret file outside the operator's layout."""
+    key = re.sub(r"[^-._a-zA-Z0-9]", "-", path.rsplit("/", 1)[-1]).strip(".") or "key"  # a Secret key's characters
+    return f"{spec_name}-alerting", key
 
 
 def _threshold(raw: Any, unit: str, default: float | None) -> float | None:
@@ -495,3 +590,8 @@ def resolve(spec: s.MonitoringSpec, doc: Document | None = None, file: str = "sp
     resolver = _Resolver(spec, doc, file)
     plan = resolver.resolve()
     return plan, resolver.diagnostics
+
+
+def _squash(name: str) -> str:
+    """A name without case or punctuation, to tell a misspelling (h100, H-100) from another name (H200)."""
+    return "".join(c for c in name.lower() if c.isalnum())

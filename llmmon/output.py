@@ -131,6 +131,8 @@ def write(out: Path, spec: str, files: dict[str, str], lock_timeout: float = 0.0
     for rel in files:
         if not atomic.safe(rel):
             raise OutputError(f"refusing to write outside the output directory: {rel!r}")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file: the output must be a folder (e.g. -o out)")
     made = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -144,11 +146,27 @@ def write(out: Path, spec: str, files: dict[str, str], lock_timeout: float = 0.0
                              changes.removed, durable)
     except OSError as exc:
         _unmake(made)
-        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {_failed_path(out, exc)}: {exc.strerror or exc}") from None
     except BaseException:
         _unmake(made)
         raise
     return changes
+
+
+def _failed_path(out: Path, exc: OSError) -> Path:
+    """The path a failed write was about: the destination of a rename, the file or folder being made, and for a
+    file staged in the transaction folder the output file it was for (the user's path, not llmmon's scratch)."""
+    name = exc.filename2 or exc.filename
+    if not name:
+        return out
+    path = Path(os.fsdecode(name))
+    with contextlib.suppress(ValueError):
+        rel = path.relative_to(out / atomic.TXN)
+        return out / Path(*rel.parts[1:]) if rel.parts[:1] in (("new",), ("old",)) else out
+    for parent in (path, *path.parents):  # a file where a folder is needed (good.yaml/out): name the file
+        if parent.is_file():
+            return parent
+    return path
 
 
 def _unmake(folders: list[Path]) -> None:

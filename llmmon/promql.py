@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from llmmon.units import format_number
@@ -10,6 +11,7 @@ SPEC_LABEL = "llmmon_spec"
 _RE2_META = set(r"\.+*?()|[]{}^$")
 
 
+@functools.lru_cache(maxsize=65536)  # label values repeat in every rule and test of a fleet
 def quote(value: str) -> str:
     """A PromQL double-quoted string literal; backslashes, quotes and newlines are escaped."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")

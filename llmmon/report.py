@@ -54,15 +54,18 @@ class Outcome:
     findings: list[Finding] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # what ran and passed
     counts: dict[str, int] = field(default_factory=dict)
-    skip_promtool: bool = False
+    skip: tuple[str, ...] = ()  # checks left out (registry.NAMES)
+    strict: bool = False  # a checker that is not installed fails validation
+    skipped: int = 0  # checks that did not run, for whatever reason
     seconds: float = 0.0  # time the checks took; printed in text form only, so JSON stays byte-stable
 
 
-def run(spec: Path, skip_promtool: bool = False) -> Outcome:
-    """Validate a spec: spec checks, then every check on freshly generated output; nothing is printed."""
+def run(spec: Path, skip: tuple[str, ...] = (), strict: bool = False) -> Outcome:
+    """Validate a spec: spec checks, then every check but those in `skip` on freshly generated output;
+    nothing is printed."""
     from llmmon.compiler import load
 
-    outcome = Outcome(spec=str(spec), skip_promtool=skip_promtool)
+    outcome = Outcome(spec=str(spec), skip=skip, strict=strict)
     plan, diagnostics = load(spec, str(spec))
     outcome.findings = [from_diagnostic(d) for d in diagnostics]
     if plan is None:
@@ -80,7 +83,7 @@ def check(outcome: Outcome, plan: Plan, bundle: Bundle | None = None) -> Outcome
 
     outcome.name = plan.name
     try:
-        with validate.Session(plan, skip_promtool=outcome.skip_promtool) as session:
+        with validate.Session(plan, outcome.skip) as session:
             rules = bundle or build_rules(plan)
             outcome.counts = _counts(rules)
             session.start(rules)
@@ -91,12 +94,18 @@ def check(outcome: Outcome, plan: Plan, bundle: Bundle | None = None) -> Outcome
         outcome.findings.append(Finding(severity="error", message=str(exc), file=outcome.spec, source="llmmon",
                                         text=f"llmmon: {exc}"))
         return outcome
-    if not outcome.skip_promtool:
+    if "promtool" not in outcome.skip:
         outcome.counts.update(assertions=result.assertions, scenarios=result.scenarios)
     positions = model_positions(Path(outcome.spec)) if result.findings else {}
     outcome.findings += [from_check(text, outcome.spec, bundle.files, positions) for text in result.findings]
-    outcome.checks, outcome.seconds = list(result.checks), result.seconds
-    outcome.exit_code = ExitCode.OK if result.ok else ExitCode.FINDINGS
+    if outcome.strict:
+        outcome.findings += [Finding(severity="error", message=f"--strict: a checker is missing: {line}",
+                                     file=outcome.spec, source="check", check="strict",
+                                     text=f"llmmon: --strict: a checker is missing: {line}")
+                             for line in result.missing]
+    outcome.checks, outcome.seconds, outcome.skipped = list(result.checks), result.seconds, result.skipped
+    failed = any(f.source == "check" for f in outcome.findings)
+    outcome.exit_code = ExitCode.FINDINGS if failed else ExitCode.OK
     return outcome
 
 
@@ -127,9 +136,15 @@ def _summary(outcome: Outcome) -> tuple[list[str], str | None]:
     failed = sum(f.source == "check" for f in outcome.findings)
     if failed:
         return out, f"{failed} check(s) failed"
-    if not outcome.skip_promtool:
-        out.append(f"  valid ({outcome.seconds:.2f} s of checks)")
+    out.append(f"  {verdict(outcome.skipped)} ({outcome.seconds:.2f} s of checks)")
     return out, None
+
+
+def verdict(skipped: int) -> str:
+    """`valid`, or `valid, 2 checks skipped`: a run that left checks out never reads as a full pass."""
+    if not skipped:
+        return "valid"
+    return f"valid, {skipped} check{'s' if skipped != 1 else ''} skipped"
 
 
 def _lines(lines: list[str]) -> str:
@@ -183,7 +198,7 @@ def as_json(outcome: Outcome) -> str:
         "format": FORMAT_VERSION, "spec": outcome.spec, "name": outcome.name,
         "valid": outcome.exit_code == ExitCode.OK, "exit_code": int(outcome.exit_code),
         "errors": errors, "warnings": len(outcome.findings) - errors,
-        "findings": findings, "checks": outcome.checks, "counts": outcome.counts,
+        "findings": findings, "checks": outcome.checks, "counts": outcome.counts, "skipped": outcome.skipped,
     }
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

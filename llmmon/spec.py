@@ -104,6 +104,16 @@ Percent = Annotated[
 ]
 Number = Annotated[float, PlainValidator(_plain_number), WithJsonSchema({"type": "number"})]
 Text = Annotated[str, PlainValidator(_text), WithJsonSchema({"type": "string", "minLength": 1})]
+
+
+def _version(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise PydanticCustomError("version", f"quote the version, e.g. \"0.10\": YAML reads {value!r} as a number, "
+                                  "and 0.10 as 0.1")
+    return _text(value)
+
+
+EngineVersion = Annotated[str, PlainValidator(_version), WithJsonSchema({"type": "string", "minLength": 1})]
 DnsLabel = Annotated[str, _pattern(DNS_LABEL, "a DNS-1123 label (lowercase letters, digits, '-'; 63 at most)"),
                      WithJsonSchema({"type": "string", "pattern": DNS_LABEL.pattern})]
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # Service names: a DNS-1123 label led by a letter
@@ -190,7 +200,11 @@ class Metadata(Strict):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description=(
         "Labels added to PrometheusRule and ServiceMonitor objects, e.g. `release: kube-prometheus-stack` so "
         "the Prometheus Operator's ruleSelector picks them up."))
-    runbook_base_url: Url | None = Field(None, description="runbook_url of each alert = base/<alert-name-lowercase>.")
+    runbook_base_url: Url | None = Field(None, description=(
+        "runbook_url of each alert = base/<alert-name-lowercase>; ErrorBudgetBurn adds #<slo>."))
+    grafana_url: Url | None = Field(None, description=(
+        "Base URL of Grafana, e.g. https://grafana.example.com: alerts then carry a dashboard_url to the SRE "
+        "dashboard filtered on their model and cluster."))
 
 
 class LatencyObjective(Strict):
@@ -294,10 +308,25 @@ class Gpus(Strict):
     count: int = Field(ge=1, le=100_000, description="Number of GPUs allocated to the model.")
 
 
+class ErrorSource(Strict):
+    """Where a model's requests and errors are counted when not by its engine: in front of it."""
+
+    source: Literal["ingress-nginx", "istio", "http"] = Field(description=(
+        "ingress-nginx: nginx_ingress_controller_requests; istio: istio_requests_total (reporter=destination); "
+        "http: plain HTTP instrumentation on the serving pods."))
+    name: Ident | None = Field(None, description="The Ingress (ingress-nginx) or workload (istio); default: the "
+                               "model's name.")
+    metric: Text | None = Field(None, description="http only: the request counter; default http_requests_total.")
+    status_label: Ident | None = Field(None, description="http only: the label holding the status; default status.")
+
+
 class Defaults(Strict):
     """Settings every model inherits; a model may override any key."""
 
     engine: Literal[ENGINES] | None = Field(None, description="Metric preset of the serving engine.")  # type: ignore[valid-type]
+    engine_version: EngineVersion | None = Field(None, description=(
+        "Version line of the engine (vllm: 0.5, 0.8, 0.10; sglang: 0.4, 0.5): picks the bucket sets and names "
+        "that version exposes; default: the newest (see `llmmon engines`)."))
     namespace: DnsLabel | None = Field(None, description="Kubernetes namespace of the serving pods.")
     slo: Slo | None = None
     alerts: Alerts | None = None
@@ -305,6 +334,9 @@ class Defaults(Strict):
         "Container port (name or number) the serving pods expose metrics on, scraped by the generated "
         "PodMonitor; default per engine: vllm 8000, sglang 30000, tgi 80, triton 8002, otherwise `http`."))
     metrics_path: UrlPath | None = Field(None, description="HTTP path of the serving pods' metrics; default /metrics.")
+    errors: ErrorSource | None = Field(None, description=(
+        "Count requests and errors at the edge (ingress, mesh, HTTP instrumentation) instead of from the engine: "
+        "a crashed engine counts nothing, the proxy in front of it sees the 5xx."))
 
 
 class Autoscaling(Strict):
@@ -396,6 +428,18 @@ class Receiver(Strict):
         if sum(x is not None for x in (self.pagerduty, self.slack, self.webhook)) != 1:
             raise PydanticCustomError("receiver", "a receiver has exactly one of pagerduty, slack or webhook")
         return self
+
+
+class Alertmanager(Strict):
+    """How alerts reach the receivers; either way only alerts carrying `llmmon_spec: <metadata.name>` do."""
+
+    mode: Literal["operator", "standalone"] = Field("operator", description=(
+        "operator: an AlertmanagerConfig in metadata.namespace for the Prometheus Operator (kube-prometheus-stack) "
+        "to merge into its Alertmanager; standalone: a complete alertmanager.yaml whose default receiver drops "
+        "every other alert."))
+    catch_all: Ident | None = Field(None, description=(
+        "standalone only: a receiver in `receivers` for alerts of other rule sets (not Watchdog or "
+        "InfoInhibitor); default none, they go nowhere."))
 
 
 class Costs(Strict):
@@ -535,6 +579,7 @@ class MonitoringSpec(Strict):
     models: list[ModelSpec] = Field(min_length=1, max_length=5000)
     alert_tiers: AlertTiers
     receivers: dict[Ident, Receiver] = Field(default_factory=dict)
+    alertmanager: Alertmanager = Field(default_factory=Alertmanager)
     costs: Costs | None = None
     gpu_exporter: GpuExporter = Field(default_factory=GpuExporter)
     kubernetes: Kubernetes = Field(default_factory=Kubernetes)

@@ -72,6 +72,15 @@ def _bare_number_hint(value: object) -> str:
     return f"durations need a unit: write {int(number)}s, {int(number)}m or {int(number)}ms, not a bare number"
 
 
+class ExplicitPercent(float):
+    """A percentage written with its `%` sign ("0.5%"): meant as a percent even below 1, never a ratio."""
+
+
+def looks_like_ratio(value: float) -> bool:
+    """True for a bare number strictly between 0 and 1 given as a percentage: 0.01 is more likely 1% than 0.01%."""
+    return 0 < value < 1 and not isinstance(value, ExplicitPercent)
+
+
 def parse_percent(value: object) -> float:
     """Parse 99.9 or "99.9%" to the float 99.9; booleans and other types are refused."""
     if isinstance(value, bool) or value is None:
@@ -82,7 +91,7 @@ def parse_percent(value: object) -> float:
         text = value.strip().removesuffix("%").strip()
         if not _NUMBER.fullmatch(text):
             raise ValueError(f"expected a percentage such as 99.9 or \"99.9%\", got {value!r}")
-        number = float(text)
+        number = ExplicitPercent(text) if value.strip().endswith("%") else float(text)
     else:
         raise ValueError(f"expected a percentage such as 99.9 or \"99.9%\", got {type(value).__name__}")
     if not math.isfinite(number):

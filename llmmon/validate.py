@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ class Validation:
 
     findings: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # what ran and passed
+    skipped: int = 0  # checks not run: left out by --skip, turned off, or their tool is missing
+    missing: list[str] = field(default_factory=list)  # of those, the ones whose tool is not installed
     assertions: int = 0
     scenarios: int = 0
     seconds: float = 0.0
@@ -30,9 +33,10 @@ class Validation:
         return not self.findings
 
 
-def run(bundle: Bundle, plan: Plan, skip_promtool: bool = False) -> Validation:
-    """Write the bundle to a temporary folder and run every check on it; raises promtool.ToolMissing."""
-    with Session(plan, skip_promtool) as session:
+def run(bundle: Bundle, plan: Plan, skip: Iterable[str] = ()) -> Validation:
+    """Write the bundle to a temporary folder and run every check on it but those named in `skip`
+    (registry.NAMES); raises promtool.ToolMissing."""
+    with Session(plan, skip) as session:
         session.start(bundle)
         return session.finish(bundle)
 
@@ -45,8 +49,11 @@ class Session:
     everything in the registry's order, so the output stays the same from run to run.
     """
 
-    def __init__(self, plan: Plan, skip_promtool: bool = False) -> None:
-        self.plan, self.skip_promtool = plan, skip_promtool
+    def __init__(self, plan: Plan, skip: Iterable[str] = ()) -> None:
+        self.plan, self.skip = plan, frozenset(skip)
+        unknown = self.skip - registry.NAMES.keys()
+        if unknown:
+            raise ValueError(f"unknown check {', '.join(sorted(unknown))} (checks: {', '.join(registry.NAMES)})")
         self._scratch = tempfile.TemporaryDirectory(prefix="llmmon-validate-")
         self.root = Path(self._scratch.name)
         # promtool in one thread (it waits on its processes), the checks in two (they wait on amtool, kubectl)
@@ -64,22 +71,27 @@ class Session:
     def start(self, rules: Bundle) -> None:
         """Write the rule and test files and start promtool on them."""
         output.write(self.root, self.plan.name, rules.files, durable=False)  # a scratch folder: no fsync
-        if not self.skip_promtool:
+        if "promtool" not in self.skip:
             binary = promtool.find()  # ToolMissing here, before anything else runs
             self._rules = self._pool.submit(_promtool, binary, self.root, rules)
 
     def finish(self, bundle: Bundle) -> Validation:
         """Write the rest of the bundle, run every other check, wait for promtool."""
         output.write(self.root, self.plan.name, bundle.files, durable=False)
-        pending = [self._pool.submit(check, self.root, bundle, self.plan) for check in registry.checks()]
+        pending = {name: self._pool.submit(check, self.root, bundle, self.plan)
+                   for name, check in registry.named().items() if name not in self.skip}
         result = Validation()
-        for future in pending:
-            found = future.result()
-            result.findings += found.findings
-            result.checks += found.passed + [f"skipped: {line}" for line in found.skipped]
-        if self._rules is None:
-            result.checks.append("promtool skipped (--skip-promtool)")
-        else:
+        for name in [*registry.named(), "promtool"]:  # promtool last: it runs longest
+            if name in self.skip:
+                result.checks.append(f"skipped: {name} (--skip {name}): {registry.NAMES[name]} not run")
+                result.skipped += 1
+            elif name in pending:
+                found = pending[name].result()
+                result.findings += found.findings
+                result.checks += found.passed + [f"skipped: {line}" for line in found.skipped + found.missing]
+                result.skipped += len(found.skipped) + len(found.missing)
+                result.missing += found.missing
+        if self._rules is not None:
             rules = self._rules.result()
             result.findings += rules.findings
             result.checks += rules.checks

@@ -7,6 +7,7 @@ multi-line strings (PromQL) become literal blocks.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -44,7 +45,11 @@ def scalar(value: Any) -> str:
         return text
     if isinstance(value, int):
         return str(value)
-    text = str(value)
+    return _string(str(value))
+
+
+@functools.lru_cache(maxsize=65536)  # a fleet's files repeat the same keys, labels and names many times over
+def _string(text: str) -> str:
     if (_PLAIN.fullmatch(text) and text.lower() not in _RESERVED) or _DURATION.fullmatch(text):
         return text
     return _double_quoted(text)
@@ -87,15 +92,27 @@ def _node(value: Any, indent: int, lines: list[str]) -> None:
         if not value:
             lines.append(pad + "{}")
         for key, item in value.items():
-            _entry(pad + scalar(str(key)) + ":", item, indent, lines)
+            head = pad + _string(str(key)) + ":"
+            if type(item) is str and "\n" not in item:  # the common case, without the calls below
+                lines.append(head + " " + _string(item))
+            else:
+                _entry(head, item, indent, lines)
     elif isinstance(value, list):
         if not value:
             lines.append(pad + "[]")
+        inner = pad + "  "
         for item in value:
-            if isinstance(item, dict) and item:
-                first = len(lines)
-                _node(item, indent + 2, lines)
-                lines[first] = pad + "- " + lines[first][indent + 2:]
+            if isinstance(item, dict) and item:  # `- key: value`, then the other keys under the first
+                lead = pad + "- "
+                for key, sub in item.items():
+                    head = lead + _string(str(key)) + ":"
+                    if type(sub) is str and "\n" not in sub:
+                        lines.append(head + " " + _string(sub))
+                    else:
+                        _entry(head, sub, indent + 2, lines)
+                    lead = inner
+            elif type(item) is str and "\n" not in item:
+                lines.append(pad + "- " + _string(item))
             else:
                 _entry(pad + "-", item, indent, lines)
     else:

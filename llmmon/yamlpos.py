@@ -194,6 +194,30 @@ def _measure(text: str) -> None:
             open_.append([int(isinstance(event, yaml.MappingStartEvent)), 0])
 
 
+# The parser's words for a layout mistake, and what the mistake usually is, in a user's words.
+_IN_WORDS = {
+    "mapping values are not allowed in this context": (
+        "a key is indented deeper than the keys above it, or a value holds ': ' unquoted: line the keys up "
+        "or quote the value"),
+    "did not find expected key": "this line is not indented like the keys above it: line them up with spaces",
+    "did not find expected '-' indicator": (
+        "a key is indented like the list items above it: indent it under its item, or start it with '- '"),
+    "could not find expected ':'": "a key without ':' (or a quote that is not closed): write `key: value`",
+    "did not find expected ',' or ']'": "a '[' list is not closed: end it with ']'",
+    "did not find expected ',' or '}'": "a '{' mapping is not closed: end it with '}'",
+    "found unexpected end of stream": "a quoted value is not closed: end it with the same quote",
+}
+
+
+def in_words(problem: str, text: str, mark: yaml.Mark | None) -> str:
+    """The parser's message as the mistake a user made: a tab in an indentation, a key out of line."""
+    line = text.split("\n")[mark.line] if mark and mark.line < text.count("\n") + 1 else ""
+    tab_at_mark = bool(mark) and line[:mark.column + 1].lstrip(" ").startswith("\t")  # type: ignore[union-attr]
+    if "tab character" in problem or "'\\t'" in problem or tab_at_mark:
+        return "tabs are not allowed for indentation: indent with spaces"
+    return _IN_WORDS.get(problem, problem)
+
+
 def load(raw: bytes) -> tuple[Document, list[YamlProblem]]:
     """Load one YAML document from bytes; fatal problems raise YamlProblem, others are returned."""
     text = decode(raw)
@@ -206,6 +230,7 @@ def load(raw: bytes) -> tuple[Document, list[YamlProblem]]:
         problem = exc.problem or "not valid YAML"
         if exc.context and "single document" in exc.context:
             problem = "expected a single YAML document, found more than one"
+        problem = in_words(problem, text, mark)
         if "maximum nesting depth" in problem:  # LibYAML's own limit (1000), met while scanning ahead
             raise YamlProblem(f"the document is nested too deeply (limit {MAX_DEPTH} levels)",
                               *((mark.line + 1, mark.column + 1) if mark else (0, 0))) from None

@@ -75,9 +75,10 @@ def duration(ms: int) -> str:
 
 
 def percent(draw: st.DrawFn, low: int, high: int, scale: int = 1000) -> float | str:
-    """A percentage between low/scale and high/scale, as a number or as "N%" text."""
+    """A percentage between low/scale and high/scale, as a number or as "N%" text; below 1 only as text (a bare
+    number under 1 reads as a ratio and is refused)."""
     value = draw(st.integers(low, high)) / scale
-    return draw(st.sampled_from([value, f"{value}%"]))
+    return draw(st.sampled_from([value, f"{value}%"] if value >= 1 else [f"{value}%"]))
 
 
 def thresholds_ms(histogram: Histogram) -> list[int]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from specvariants import files_with, plan_with
+from specvariants import diagnostics_with, files_with, plan_with
 
 from helpers import ROOT, generate
 from llmmon.checks import alertmanager, telemetry
@@ -27,6 +27,7 @@ OUT = ROOT / "out"
 CONFIG_FILE = OUT / "alertmanager/alertmanager.yaml"
 CONFIG = yaml.safe_load(CONFIG_FILE.read_text(encoding="utf-8"))
 AMTOOL = shutil.which("amtool")
+DASHBOARD = "https://grafana.example.com/d/llm-platform-sre?var-model=qwen2-7b&var-cluster=prod-gpu-1"
 SERVER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed (`make tools` installs it)")
 needs_server = pytest.mark.skipif(SERVER is None, reason="Alertmanager is not installed (`make tools` installs it)")
@@ -71,31 +72,60 @@ def test_amtool_routes_each_tier_to_its_receiver(severity: str, receiver: str) -
 
 
 @needs_amtool
-def test_an_alert_without_a_known_severity_reaches_chat_and_pages_nobody() -> None:
-    assert routes(CONFIG_FILE, alertname="Watchdog", severity="none") == "team-chat"
-    assert routes(CONFIG_FILE, alertname="SomethingElse") == "team-chat"
+def test_an_alert_of_the_spec_without_a_known_severity_reaches_chat_and_pages_nobody() -> None:
+    assert routes(CONFIG_FILE, alertname="SomethingElse", llmmon_spec="llm-platform") == "team-chat"
+
+
+@needs_amtool
+@pytest.mark.parametrize("labels", [
+    {"alertname": "Watchdog", "severity": "none"}, {"alertname": "InfoInhibitor", "severity": "none"},
+    {"alertname": "KubeNodeNotReady", "severity": "critical"}, {"alertname": "HighErrorRate", "severity": "critical"},
+    {"alertname": "HighErrorRate", "severity": "critical", "llmmon_spec": "another-spec"},
+    {"alertname": "Watchdog", "severity": "none", "llmmon_spec": "llm-platform"}])
+def test_other_teams_alerts_and_the_watchdog_reach_none_of_the_specs_receivers(labels: dict[str, str]) -> None:
+    assert routes(CONFIG_FILE, **labels) == "null"
+
+
+@needs_amtool
+def test_catch_all_is_opt_in_and_still_leaves_the_watchdog_alone(tmp_path: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["alertmanager"] = {"mode": "standalone", "catch_all": "team-chat"}
+
+    path = tmp_path / "am.yaml"
+    path.write_text(files_with(tmp_path, change)["alertmanager/alertmanager.yaml"], encoding="utf-8")
+    assert routes(path, alertname="KubeNodeNotReady", severity="critical") == "team-chat"
+    assert routes(path, alertname="Watchdog", severity="none") == "null"
+    assert routes(path, alertname="HighErrorRate", severity="critical", llmmon_spec="llm-platform") == "oncall-pager"
 
 
 def test_tiers_repeat_at_intervals_fitting_their_urgency_and_group_by_alert_and_model() -> None:
-    route = CONFIG["route"]
-    assert route["group_by"][:2] == ["alertname", "model"]
+    assert CONFIG["route"]["group_by"][:2] == ["alertname", "model"]
+    route = CONFIG["route"]["routes"][1]
+    assert route["matchers"] == ['llmmon_spec="llm-platform"']
     repeat = {r["matchers"][0]: r["repeat_interval"] for r in route["routes"]}
-    assert repeat == {"severity=critical": "1h", "severity=warning": "4h", "severity=info": "24h"}
+    assert repeat == {'severity="critical"': "1h", 'severity="warning"': "4h", 'severity="info"': "24h"}
 
 
 def test_secrets_are_only_file_paths() -> None:
     assert _receiver(CONFIG, "oncall-pager")["pagerduty_configs"][0]["routing_key_file"] == \
-        "/etc/alertmanager/secrets/pagerduty-routing-key"
+        "/etc/alertmanager/secrets/llm-alerting/pagerduty-routing-key"
     slack = _receiver(CONFIG, "team-chat")["slack_configs"][0]
-    assert slack["api_url_file"] == "/etc/alertmanager/secrets/slack-webhook"
+    assert slack["api_url_file"] == "/etc/alertmanager/secrets/llm-alerting/slack-webhook-url"
     assert alertmanager.own_rules(CONFIG) == []
 
 
-def test_the_alertmanager_secret_manifest_carries_the_same_config() -> None:
-    manifest = yaml.safe_load((OUT / "kubernetes/llm-platform-alertmanager.yaml").read_text(encoding="utf-8"))
+def test_in_standalone_mode_a_secret_manifest_carries_the_same_config(tmp_path: Path) -> None:
+    files = files_with(tmp_path, lambda d: d.update(alertmanager={"mode": "standalone"}))
+    manifest = yaml.safe_load(files["kubernetes/llm-platform-alertmanager.yaml"])
     assert (manifest["kind"], manifest["type"]) == ("Secret", "Opaque")
     assert manifest["metadata"]["name"] == "llm-platform-alertmanager"
-    assert manifest["stringData"]["alertmanager.yaml"] == CONFIG_FILE.read_text(encoding="utf-8")
+    assert manifest["stringData"]["alertmanager.yaml"] == files["alertmanager/alertmanager.yaml"]
+    assert "kubernetes/llm-platform-alertmanagerconfig.yaml" not in files
+
+
+def test_in_operator_mode_no_secret_replaces_the_charts_whole_config() -> None:
+    assert not (OUT / "kubernetes/llm-platform-alertmanager.yaml").exists()
+    assert (OUT / "kubernetes/llm-platform-alertmanagerconfig.yaml").is_file()
 
 
 @needs_amtool
@@ -114,11 +144,12 @@ def test_every_receiver_kind_maps_to_fields_alertmanager_0_25_accepts(tmp_path: 
     done = amtool("check-config", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert [r["name"] for r in config["receivers"]] == ["chat", "hook", "pager"]  # the unused one is left out
+    assert [r["name"] for r in config["receivers"]] == ["null", "chat", "hook", "pager"]  # the unused one is left out
     assert _receiver(config, "pager")["pagerduty_configs"][0]["service_key_file"] == "/run/secrets/pd-service-key"
     assert "channel" not in _receiver(config, "chat")["slack_configs"][0]
-    assert (routes(path, severity="critical"), routes(path, severity="warning"), routes(path, severity="info")) == (
-        "hook", "pager", "chat")
+    own = {"llmmon_spec": "llm-platform"}
+    assert (routes(path, severity="critical", **own), routes(path, severity="warning", **own),
+            routes(path, severity="info", **own)) == ("hook", "pager", "chat")
 
 
 # --- templates, rendered by amtool -------------------------------------------------------------------------------
@@ -138,8 +169,8 @@ def _render(tmp_path: Path, template: str, data: dict[str, Any] | None = None) -
 
 def _data(severity: str) -> dict[str, Any]:
     labels = {"alertname": "HighErrorRate", "model": "qwen2-7b", "severity": severity, "llmmon_spec": "llm-platform"}
-    annotations = {"summary": "Error ratio above 1%", "description": "qwen2-7b fails 5% of requests",
-                   "runbook_url": "https://runbooks.example.com/llm/higherrorrate"}
+    annotations = {"summary": "qwen2-7b: requests failing above 1%", "description": "qwen2-7b fails 5% of requests",
+                   "runbook_url": "https://runbooks.example.com/llm/higherrorrate", "dashboard_url": DASHBOARD}
     return {"receiver": "x", "status": "firing", "groupLabels": {}, "commonLabels": labels,
             "commonAnnotations": annotations, "externalURL": "http://am",
             "alerts": [{"status": "firing", "labels": labels, "annotations": annotations,
@@ -149,10 +180,20 @@ def _data(severity: str) -> dict[str, Any]:
 @needs_amtool
 def test_the_slack_message_shows_the_alert_its_description_and_runbook(tmp_path: Path) -> None:
     slack = _receiver(CONFIG, "team-chat")["slack_configs"][0]
-    assert _render(tmp_path, slack["title"], _data("warning")) == "[FIRING:1] HighErrorRate qwen2-7b"
+    assert _render(tmp_path, slack["title"], _data("warning")) == "[FIRING] qwen2-7b: requests failing above 1%"
+    assert _render(tmp_path, slack["title_link"], _data("warning")) == DASHBOARD
     assert _render(tmp_path, slack["text"], _data("warning")) == (
-        "*Error ratio above 1%*\nqwen2-7b fails 5% of requests\n"
-        "Runbook: https://runbooks.example.com/llm/higherrorrate\n")
+        "*qwen2-7b: requests failing above 1%*\nqwen2-7b fails 5% of requests\n"
+        f"Runbook: https://runbooks.example.com/llm/higherrorrate\nDashboard: {DASHBOARD}\n")
+
+
+@needs_amtool
+def test_the_pagerduty_event_carries_the_summary_description_and_links(tmp_path: Path) -> None:
+    pd = _receiver(CONFIG, "oncall-pager")["pagerduty_configs"][0]
+    assert _render(tmp_path, pd["description"], _data("critical")) == "qwen2-7b: requests failing above 1%"
+    assert _render(tmp_path, pd["details"]["description"], _data("critical")) == "qwen2-7b fails 5% of requests"
+    assert [(_render(tmp_path, link["href"], _data("critical")), link["text"]) for link in pd["links"]] == [
+        ("https://runbooks.example.com/llm/higherrorrate", "Runbook"), (DASHBOARD, "Dashboard")]
 
 
 @needs_amtool
@@ -198,7 +239,7 @@ def _validate(tmp_path: Path, edit: Any) -> list[str]:
 
 @needs_amtool
 def test_validate_reports_what_amtool_check_config_rejects(tmp_path: Path) -> None:
-    findings = _validate(tmp_path, lambda t: t.replace("  receiver: team-chat\n", "  receiver: nobody\n", 1))
+    findings = _validate(tmp_path, lambda t: t.replace("  receiver: \"null\"\n", "  receiver: nobody\n", 1))
     assert any("amtool check-config" in f and "nobody" in f for f in findings), findings
 
 
@@ -206,14 +247,16 @@ def test_validate_reports_what_amtool_check_config_rejects(tmp_path: Path) -> No
 def test_validate_reports_a_tier_routed_to_the_wrong_receiver(tmp_path: Path) -> None:
     findings = _validate(tmp_path, lambda t: t.replace("    - receiver: oncall-pager\n",
                                                        "    - receiver: ticket-queue\n"))
-    assert any("severity=critical goes to ticket-queue, not to the tier's receiver oncall-pager" in f
+    assert any("severity=critical goes to ticket-queue, not to oncall-pager" in f
                for f in findings), findings
 
 
 def test_validate_reports_an_inline_secret_and_a_missing_inhibit_rule(tmp_path: Path) -> None:
     def edit(text: str) -> str:
-        text = text.replace("routing_key_file: /etc/alertmanager/secrets/pagerduty-routing-key", "routing_key: abc")
-        return text.replace("      - \"severity=critical\"\n      - \"model=~.+\"", "      - \"severity=warning\"")
+        text = text.replace("routing_key_file: /etc/alertmanager/secrets/llm-alerting/pagerduty-routing-key",
+                            "routing_key: abc")
+        critical = '      - "severity=\\"critical\\""\n      - "model=~\\".+\\""'
+        return text.replace(critical, '      - "severity=\\"warning\\""')
 
     findings = _validate(tmp_path, edit)
     assert any("pagerduty_configs.0.routing_key: a secret written inline" in f for f in findings), findings
@@ -269,8 +312,8 @@ def _api(url: str, path: str, body: Any = None) -> Any:
 
 
 def _alert(name: str, severity: str, model: str | None) -> dict[str, Any]:
-    labels = {"alertname": name, "severity": severity, "llmmon_spec": "llm-platform", "cluster": "prod-gpu-1"}
-    return {"labels": {**labels, **({"model": model} if model else {})}}
+    labels = {"alertname": name, "severity": severity, "cluster": "prod-gpu-1"}
+    return {"labels": {**labels, **({"model": model, "llmmon_spec": "llm-platform"} if model else {})}}
 
 
 @needs_server
@@ -306,4 +349,64 @@ def test_only_receivers_used_by_a_tier_are_written(tmp_path: Path) -> None:
 
     plan = plan_with(tmp_path, change)
     config = yaml.safe_load(build(plan).files["alertmanager/alertmanager.yaml"])
-    assert [r["name"] for r in config["receivers"]] == ["oncall-pager", "team-chat", "ticket-queue"]
+    assert [r["name"] for r in config["receivers"]] == ["null", "oncall-pager", "team-chat", "ticket-queue"]
+
+
+# --- operator mode: the AlertmanagerConfig ------------------------------------------------------------------------
+
+AMCONFIG_FILE = OUT / "kubernetes/llm-platform-alertmanagerconfig.yaml"
+
+
+def test_the_alertmanagerconfig_is_valid_against_the_operators_crd_schema() -> None:
+    from llmmon.checks import crd_schema
+
+    document = yaml.safe_load(AMCONFIG_FILE.read_text(encoding="utf-8"))
+    assert crd_schema.problems(document) == []
+    assert crd_schema.provenance("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig")["tag"] == "v0.93.0"
+    document["spec"]["route"]["matchers"][0]["matchtype"] = "="
+    document["spec"]["receivers"][0]["pagerdutyConfigs"][0]["routingKey"] = {"name": "llm-alerting"}
+    assert crd_schema.problems(document) == [
+        "spec.receivers.0.pagerdutyConfigs.0.routingKey: 'key' is a required property",
+        "spec.route.matchers.0.matchtype: unknown field (not in the CRD)"]
+
+
+def test_the_alertmanagerconfig_routes_only_the_specs_alerts_with_secret_key_references() -> None:
+    spec = yaml.safe_load(AMCONFIG_FILE.read_text(encoding="utf-8"))["spec"]
+    assert spec["route"]["matchers"] == [{"name": "llmmon_spec", "matchType": "=", "value": "llm-platform"}]
+    assert {r["receiver"] for r in spec["route"]["routes"]} == {"oncall-pager", "team-chat", "ticket-queue"}
+    pager = next(r for r in spec["receivers"] if r["name"] == "oncall-pager")["pagerdutyConfigs"][0]
+    assert pager["routingKey"] == {"name": "llm-alerting", "key": "pagerduty-routing-key"}
+    chat = next(r for r in spec["receivers"] if r["name"] == "team-chat")["slackConfigs"][0]
+    assert chat["apiURL"] == {"name": "llm-alerting", "key": "slack-webhook-url"}
+    assert all(m["value"] != "" for rule in spec["inhibitRules"] for m in rule["sourceMatch"] + rule["targetMatch"])
+
+
+def test_kubectl_kustomize_builds_the_alertmanagerconfig() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (outside the project: Debian's is too old to ship by default)")
+    done = subprocess.run([kubectl, "kustomize", str(OUT / "kubernetes")], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    # kubectl prints `matchType: =` bare, which PyYAML (YAML 1.1's `=` value tag) cannot load: read it as text
+    documents = done.stdout.split("\n---\n")
+    assert any("\nkind: AlertmanagerConfig\n" in f"\n{d}" and "\n  name: llm-platform-routing\n" in d
+               for d in documents), done.stdout[:2000]
+
+
+def test_an_operator_secret_outside_the_mount_layout_is_a_warning(tmp_path: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["receivers"]["oncall-pager"]["pagerduty"]["routing_key_file"] = "/etc/alertmanager/secrets/pd-key"
+
+    assert [line.split(": ", 1)[1] for line in diagnostics_with(tmp_path, change)] == [
+        "warning: receivers.oncall-pager.pagerduty.routing_key_file: /etc/alertmanager/secrets/pd-key is not where "
+        "the Prometheus Operator mounts a Secret (/etc/alertmanager/secrets/<secret>/<key>): the AlertmanagerConfig "
+        "reads key 'pd-key' of Secret llm-platform-alerting instead (use "
+        "/etc/alertmanager/secrets/llm-platform-alerting/pd-key or another /etc/alertmanager/secrets/<secret>/<key>)"]
+
+
+def test_catch_all_needs_standalone_mode(tmp_path: Path) -> None:
+    found = diagnostics_with(tmp_path, lambda d: d.update(alertmanager={"catch_all": "team-chat"}))
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "alertmanager.catch_all: catch_all routes other rule sets' alerts, which an AlertmanagerConfig cannot do "
+        "(the operator confines it to its own alerts) (set `mode: standalone`, or remove catch_all)"]

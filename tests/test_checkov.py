@@ -104,7 +104,7 @@ def test_without_checkov_the_scan_is_skipped_not_failed(tmp_path: Path, monkeypa
     bundle = generate(plan, tmp_path / "out")
     result = scanner.check(tmp_path / "out", bundle, plan)
     assert result.findings == [] and result.passed == []
-    assert result.skipped == [f"checkov is not installed: {scanner.INSTALL_HINT}"]
+    assert result.missing == [f"checkov is not installed: {scanner.INSTALL_HINT}"]
 
 
 def test_llmmon_validate_runs_checkov_and_the_kubernetes_checks_on_the_example(with_checkov: str) -> None:

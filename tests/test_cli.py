@@ -141,7 +141,7 @@ def test_a_misspelt_key_exits_two_with_file_line_col(tmp_path: Path) -> None:
     result = invoke("generate", str(bad), "-o", str(tmp_path / "out"))
 
     assert result.exit_code == ExitCode.USAGE
-    assert f"{bad}:16:1: " in result.stderr
+    assert f"{bad}:17:1: " in result.stderr
     assert "slo_windw" in result.stderr
     assert "slo_window" in result.stderr  # the suggestion
     assert not (tmp_path / "out").exists()
@@ -228,7 +228,7 @@ def test_generate_validate_writes_nothing_when_a_check_fails(tmp_path: Path,
     def broken(root: Path, bundle: object, plan: object) -> registry.CheckResult:
         return registry.CheckResult(findings=["grafana/llm-platform-sre.json: a planted finding"])
 
-    monkeypatch.setattr(registry, "checks", lambda: [broken])
+    monkeypatch.setattr(registry, "named", lambda: {"grafana": broken})
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("previous output\n", encoding="utf-8")
@@ -290,7 +290,7 @@ def test_validate_a_bad_spec_exits_two(tmp_path: Path) -> None:
     result = invoke("validate", "--skip-promtool", str(bad))
 
     assert result.exit_code == ExitCode.USAGE
-    assert f"{bad}:16:1: " in result.stderr
+    assert f"{bad}:17:1: " in result.stderr
     _no_traceback(result)
 
 

@@ -21,11 +21,12 @@ LLMMON = Path(sys.executable).parent / "llmmon"  # the installed entry point: co
 
 @pytest.fixture(autouse=True)
 def _without_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
-    """checkov costs seconds a run and has tests of its own; these tests are about the command line."""
+    """checkov costs seconds a run and has tests of its own; these tests are about the command line. It is
+    turned off on purpose (LLMMON_CHECKOV=off), as a user may, so the examples that use --strict still pass."""
     from llmmon.checks import checkov
 
-    monkeypatch.setattr(checkov, "find", lambda: None)
-    monkeypatch.setenv("LLMMON_CHECKOV", "")  # for llmmon run as a process (checkov is not on PATH in CI)
+    monkeypatch.setattr(checkov, "find", lambda: "off")
+    monkeypatch.setenv("LLMMON_CHECKOV", "off")  # for llmmon run as a process
 
 
 def _commands() -> list[tuple[str, ...]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def test_check_metrics_flags_a_deprecated_vllm_metric(tmp_path: Path) -> None:
         'vllm:gpu_cache_usage_perc{engine="0",model_name="meta-llama/Meta-Llama-3-70B-Instruct"} 0.4\n')
     code, out = _vllm(tmp_path, text)
     assert code == 0  # llmmon relies on the new name, which is there too
-    assert re.search(r"vllm:gpu_cache_usage_perc\s+deprecated\s+removed in the V1 engine; use vllm:kv_cache_usage_perc",
+    assert re.search(r"vllm:gpu_cache_usage_perc\s+deprecated\s+the V0-era name",
                      out)
 
 
@@ -173,3 +174,116 @@ def test_the_engines_command_lists_every_preset_and_signal() -> None:
     header = result.stdout.splitlines()[0].split()
     assert header == ["signal", *PRESETS]
     assert re.search(r"^ttft\s+yes\s+yes\s+-\s+yes\s+yes\s+yes$", result.stdout, re.M)
+
+
+# -- issue 14: versions, validate on bucket sets, matchers -------------------------------------------------------
+
+def _write(tmp_path: Path, engine: str, extra: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.format(engine=engine, extra=extra))
+    return path
+
+
+def test_validate_refuses_a_ttft_alert_past_the_last_bucket_of_the_declared_vllm_version(tmp_path: Path) -> None:
+    spec = _write(tmp_path, "vllm", 'engine_version: "0.5", alerts: {ttft_p95: {threshold: 15s}}')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["generate", str(spec), "-o", str(out)])
+    assert result.exit_code == 2
+    assert not out.exists()
+    assert ("ttft_p95 threshold 15s can never be exceeded: the largest bucket of vllm:time_to_first_token_seconds in "
+            "vllm 0.5 is 10s, and histogram_quantile never returns more (nearest buckets: 7.5, 10)") in result.stderr
+
+
+def test_the_same_ttft_alert_is_fine_for_a_vllm_version_with_longer_buckets(tmp_path: Path) -> None:
+    plan, diagnostics = load(_write(tmp_path, "vllm", 'engine_version: "0.10", alerts: {ttft_p95: {threshold: 15s}}'),
+                             "spec.yaml")
+    assert plan is not None, [d.render() for d in diagnostics]
+
+
+def test_a_latency_slo_off_the_buckets_of_vllm_0_5_is_refused_with_the_nearest(tmp_path: Path) -> None:
+    plan, diagnostics = load(_write(tmp_path, "vllm", 'engine_version: "0.5", slo: {latency: {threshold: 2s, '
+                                                      'target: 99}}'), "spec.yaml")
+    assert plan is None
+    assert any("2s is not a bucket of vllm:e2e_request_latency_seconds (nearest: 1, 2.5)" in d.render()
+               for d in diagnostics)
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ('engine_version: "0.3"', "engine vllm has no preset for version '0.3' (known versions: 0.5, 0.8, 0.10)"),
+    ("engine_version: 0.10", 'quote the version, e.g. "0.10": YAML reads 0.1 as a number'),
+])
+def test_an_unknown_or_unquoted_engine_version_is_a_spec_error(tmp_path: Path, extra: str, expected: str) -> None:
+    plan, diagnostics = load(_write(tmp_path, "vllm", extra), "spec.yaml")
+    assert plan is None
+    assert any(expected in d.render() for d in diagnostics), [d.render() for d in diagnostics]
+
+
+def test_models_of_two_vllm_versions_get_rule_sets_of_their_own(tmp_path: Path) -> None:
+    spec = _write(tmp_path, "vllm", 'engine_version: "0.5"')
+    spec.write_text(spec.read_text().replace('engine_version: "0.5"}\n',
+                                             'engine_version: "0.5"}\n  - {name: n, engine: vllm}\n'))
+    plan, diagnostics = load(spec, "spec.yaml")
+    assert plan is not None, [d.render() for d in diagnostics]
+    rules = build(plan).files["prometheus/rules/engines.rules.yaml"]
+    groups = [g["name"] for g in yaml.safe_load(rules)["groups"]]
+    assert "llmmon-engines-engine-vllm-0.5" in groups and "llmmon-engines-engine-vllm" in groups
+
+
+def test_check_metrics_honours_negative_matchers_on_a_tgi_page(tmp_path: Path) -> None:
+    """Mismatch 6 of issue 14: the only failure series is err="validation", which the rules exclude."""
+    page = tmp_path / "tgi.txt"
+    page.write_text("# TYPE tgi_request_count counter\ntgi_request_count 40\n"
+                    '# TYPE tgi_request_failure counter\ntgi_request_failure{err="validation"} 2\n')
+    result = CliRunner().invoke(app, ["check-metrics", str(ROOT / "specs/tgi.yaml"), "--metrics-file", str(page),
+                                      "--format", "json"])
+    rows = [r for r in json.loads(result.stdout)["rows"] if r["signal"] == "errors"]
+    assert [r["status"] for r in rows] == ["none yet (read as 0)"]
+    assert "exposed only as err='validation', which the rules do not count" in rows[0]["detail"]
+
+
+@pytest.mark.parametrize(("labels", "matchers", "expected"), [
+    ({"err": "validation"}, [("err", "!=", "validation")], False),
+    ({"err": "generation"}, [("err", "!=", "validation")], True),
+    ({}, [("err", "!=", "validation")], True),
+    ({"handler": "/v1/completions"}, [("handler", "=~", "/v1/.*")], True),
+    ({"handler": "/metrics"}, [("handler", "=~", "/v1/.*")], False),
+    ({"error_type": ""}, [("error_type", "=~", ".+")], False),
+    ({"status": "5xx"}, [("status", "!~", "5..")], False),
+    ({"status": "2xx"}, [("status", "!~", "5..")], True),
+    ({"status": "2xx"}, [("status", "=", "5xx")], False),
+])
+def test_check_metrics_applies_matchers_as_prometheus_does(labels: dict[str, str], matchers: list[tuple[str, str, str]],
+                                                          expected: bool) -> None:
+    assert metrics_check.matches(labels, matchers) is expected
+
+
+def test_llmmon_engines_shows_every_version_and_what_counts_as_an_error() -> None:
+    result = CliRunner().invoke(app, ["engines"])
+    assert result.exit_code == 0
+    out = result.stdout
+    for text in ('vllm 0.5: vLLM 0.4-0.6 (V0 engine)', 'vllm 0.10 (default)', 'sglang 0.4: SGLang 0.4',
+                 'errors         http_requests_total{method="POST", status="5xx", handler=~"/v1/.*"} (by pod)',
+                 "verified       tests/expositions/real/vllm-0.5.txt",
+                 "kv_cache       vllm:kv_cache_usage_perc or vllm:gpu_cache_usage_perc"):
+        assert text in out, text
+    for real in re.findall(r"tests/expositions/real/([\w.-]+\.txt)", out):
+        assert (EXPOSITIONS / "real" / real).is_file(), real
+
+
+def test_check_metrics_sends_an_edge_counted_model_to_the_proxys_page(tmp_path: Path) -> None:
+    spec = _write(tmp_path, "vllm", "errors: {source: istio}")
+    result = CliRunner().invoke(app, ["check-metrics", str(spec), "--metrics-file",
+                                      str(EXPOSITIONS / "real" / "vllm-0.10-v1.txt"), "--format", "json"])
+    rows = {r["signal"]: r for r in json.loads(result.stdout)["rows"]}
+    assert "errors" not in rows
+    assert rows["requests (edge)"]["status"] == "on another page"
+    assert "counted by istio" in rows["requests (edge)"]["detail"]
+
+
+def test_the_version_is_read_only_from_the_models_own_series(tmp_path: Path) -> None:
+    """A page of another model says nothing about this model's engine version."""
+    result = CliRunner().invoke(app, ["check-metrics", str(ROOT / "specs/vllm.yaml"), "--metrics-file",
+                                      str(EXPOSITIONS / "real" / "vllm-0.5.txt"), "--model", "llama-3-70b",
+                                      "--format", "json"])
+    rows = {r["signal"]: r for r in json.loads(result.stdout)["rows"]}
+    assert rows["version"]["status"] == "unknown"

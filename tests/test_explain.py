@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -72,9 +73,10 @@ def test_the_time_a_total_outage_takes_to_page_is_what_promtool_measures(
     total = healthy + 40 * per_min
     series = []
     for m in plan.models:
-        labels = f'model_name="{m.name}", namespace="serving", pod="{m.name}-0"'
-        for reason, failing in (("stop", False), ("error", True)):
-            series.append({"series": f'vllm:request_success_total{{finished_reason="{reason}", {labels}}}',
+        # vLLM's API-server counter: no model label, the pod says which model; errors are its 5xx answers
+        labels = f'handler="/v1/chat/completions", method="POST", namespace="serving", pod="{m.name}-0"'
+        for status, failing in (("2xx", False), ("5xx", True)):
+            series.append({"series": f'http_requests_total{{status="{status}", {labels}}}',
                            "values": _counter(600 // per_min, healthy, total, failing)})
     tests: list[dict[str, object]] = []
     never, checked = [], 0
@@ -164,7 +166,7 @@ def test_explain_prints_tables_in_a_terminal_and_markup_in_names_stays_text(tmp_
     assert "ErrorBudgetBurn" in result.stdout
     assert "[bold]x[/bold]" in result.stdout
     assert "never" in result.stdout
-    assert "┃" in result.stdout or "|" in result.stdout
+    assert "─" * 20 in result.stdout  # the rule under a table's header
 
 
 def test_explain_markdown_is_what_the_library_renders_and_byte_stable() -> None:
@@ -198,3 +200,55 @@ def test_explain_of_a_bad_spec_exits_two_with_file_line_col(tmp_path: Path) -> N
     assert f"{bad}:" in result.stderr
     assert "did you mean 'vllm'?" in result.stderr
     assert result.stdout == ""
+
+
+# --- a terminal of 80 columns ------------------------------------------------------------------------------------
+
+
+def _terminal(spec: Path, columns: int) -> str:
+    import subprocess
+    import sys
+
+    env = {"COLUMNS": str(columns), "PATH": "/usr/bin:/bin", "TERM": "dumb"}
+    done = subprocess.run([sys.executable, "-m", "llmmon", "explain", str(spec)], env=env, capture_output=True,
+                          text=True, check=True, timeout=120)
+    return done.stdout
+
+
+def _whole_words(text: str, markdown: str) -> list[str]:
+    """Words of the terminal output that are not words of the Markdown plan: a split word leaves pieces."""
+    words = markdown.replace("|", " ").split()
+    allowed = {*words, *(w.strip("_*") for w in words)}
+    allowed |= {w.rstrip(":") for w in allowed} | {"-", "Models", "The", "same", "objectives", "and", "alerts",
+                                                    "for", "these", "models:"}
+    return [w for w in text.split() if w not in allowed and w.rstrip(":,") not in allowed and set(w) != {"─"}]
+
+
+@pytest.mark.parametrize("columns", [80, 60, 120])
+def test_explain_fits_the_terminal_width_and_never_splits_a_word(columns: int) -> None:
+    text = _terminal(EXAMPLE, columns)
+    markdown = explain.markdown(explain.explain(plan_of(EXAMPLE), str(EXAMPLE)))
+
+    assert max(len(line) for line in text.splitlines()) <= columns
+    assert _whole_words(text, markdown) == []
+    for word in ("critical", "availability", "HighInferenceLatency", "oncall-pager", "ErrorBudgetBurn"):
+        assert word in re.findall(r"[\w-]+", text), word
+
+
+def test_models_with_the_same_plan_share_one_set_of_tables(tmp_path: Path) -> None:
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    first = data["models"][0]
+    data["models"] = [first, {**first, "name": "llama-3-70b-b", "pods": "llama-3-70b-b-.*"},
+                      {**first, "name": "llama-3-70b-c", "pods": "llama-3-70b-c-.*"}]
+    first["pods"] = "llama-3-70b-[0-9]+"
+    for i, model in enumerate(data["models"]):
+        model["served_name"] = f"org/model-{i}"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    text = _terminal(spec, 80)
+
+    assert "Models llama-3-70b, llama-3-70b-b, llama-3-70b-c ─" in text
+    assert "The same objectives and alerts for these 3 models:" in text
+    assert text.count("Burn-rate alerts (ErrorBudgetBurn)") == 1
+    assert all(f"model_name=org/model-{i}" in text for i in range(3))  # each model's own facts stay
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import generate, plan_from_text, promtool
+from helpers import eval_order, generate, plan_from_text, promtool
 from llmmon.engines import PRESETS
 from llmmon.promql import eq, selector
 
@@ -98,9 +98,12 @@ def chat_pod(pod: str, shape: Shape = steady, share: float = 1.0, error_values: 
     def counter(per_minute: float) -> str:
         return shape(0, per_minute)
 
-    out = [_series("vllm:request_success_total", {**base, "finished_reason": "stop"}, counter(rpm * (1 - ERROR_SHARE))),
-           _series("vllm:request_success_total", {**base, "finished_reason": "error"},
-                   error_values or counter(rpm * ERROR_SHARE))]
+    # Requests and errors as vLLM's API server counts them (no model label: the pod says which model); the
+    # engine's own finished-reason counter shows only requests that finished.
+    http = {"namespace": "serving", "pod": pod, "handler": "/v1/chat/completions", "method": "POST"}
+    out = [_series("http_requests_total", {**http, "status": "2xx"}, counter(rpm * (1 - ERROR_SHARE))),
+           _series("http_requests_total", {**http, "status": "5xx"}, error_values or counter(rpm * ERROR_SHARE)),
+           _series("vllm:request_success_total", {**base, "finished_reason": "stop"}, counter(rpm * (1 - ERROR_SHARE)))]
     for metric, bounds, seconds in (("vllm:e2e_request_latency_seconds", ("1.0", "2.0", "+Inf"), 0.5),
                                     ("vllm:time_to_first_token_seconds", ("0.5", "1.0", "+Inf"), 0.1)):
         out += [_series(f"{metric}_bucket", {**base, "le": le}, counter(rpm)) for le in bounds]
@@ -160,7 +163,7 @@ def rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(rules: Path, tmp_path: Path, series: list[dict[str, str]], checks: list[dict[str, Any]]) -> None:
     """Feed `series` to the generated rules and assert `checks` with `promtool test rules`."""
-    test = {"rule_files": [str(rules)], "evaluation_interval": "1m",
+    test = {"rule_files": [str(rules)], "evaluation_interval": "1m", "group_eval_order": eval_order(rules),
             "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}]}
     path = tmp_path / "fault.test.yaml"
     path.write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import EXAMPLE, ROOT, generate, plan_of, promtool
+from helpers import EXAMPLE, ROOT, eval_order, generate, plan_of, promtool
 from llmmon.checks import grafana as checks
 from llmmon.checks import grafana_queries, registry
 from llmmon.generate import Bundle, build
@@ -225,7 +225,8 @@ def test_every_panel_query_returns_numbers_from_the_generated_rules_in_promtool(
             tests.append({"expr": f"count(({text}) == ({text})) > bool 0", "eval_time": "70m",
                           "exp_samples": [{"labels": "{}", "value": 1}]})
     test_file = out / "prometheus/tests/dashboards.test.yaml"
-    test_file.write_text(yaml.safe_dump({"rule_files": [rules], "evaluation_interval": "1m", "tests": [
+    test_file.write_text(yaml.safe_dump({"rule_files": [rules], "evaluation_interval": "1m",
+                                         "group_eval_order": eval_order(test_file.parent / rules), "tests": [
         {"interval": "1m", "input_series": series, "promql_expr_test": tests}]}))
     done = promtool("test", "rules", test_file.name, cwd=test_file.parent)
     assert done.returncode == 0, (done.stdout + done.stderr)[:6000]

@@ -3,8 +3,9 @@
 Values crafted to inject PromQL, YAML, Fluentd directives, Go templates or Grafana JSON either are refused with a
 diagnostic naming the key, or reach the output only as data: the structure of every generated file is the same
 as with plain values, the real checkers accept it, and the value reads back unchanged. Documents built to
-exhaust time or memory (alias and merge bombs, 50 MB, deep nesting, a million values) fail in under a second
-with bounded memory. Nothing a spec holds reaches the terminal unescaped. Every input is built in the test.
+exhaust time or memory (alias and merge bombs, 50 MB, deep nesting, a million values) fail with bounded work
+(CPU time, with a wide margin; never wall-clock time, which a loaded machine stretches) and bounded memory.
+Nothing a spec holds reaches the terminal unescaped. Every input is built in the test.
 """
 
 from __future__ import annotations
@@ -57,9 +58,14 @@ def _set(path: str, value: Any) -> Change:
 def _load(tmp_path: Path, raw: bytes) -> tuple[Any, list[str], float]:
     path = tmp_path / "hostile.yaml"
     path.write_bytes(raw)
-    started = time.perf_counter()
+    started = time.process_time()
     plan, diagnostics = load(path, "hostile.yaml")
-    return plan, [d.render() for d in diagnostics if d.severity is Severity.ERROR], time.perf_counter() - started
+    return plan, [d.render() for d in diagnostics if d.severity is Severity.ERROR], time.process_time() - started
+
+
+# CPU seconds a load may take: about 0.1 s when the limits work, tens of seconds (or memory exhaustion) when one is
+# missing. CPU time, not wall-clock time: other processes on a busy machine do not count against it.
+CPU_LIMIT_S = 5.0
 
 
 # --- refused: each names the key ----------------------------------------------------------------------------------
@@ -106,7 +112,7 @@ def test_a_hostile_value_is_refused_with_a_diagnostic_naming_its_key(tmp_path: P
     assert plan is None
     assert any(expected in e for e in errors), errors
     assert all("\n" not in e and "\x1b" not in e for e in errors)
-    assert seconds < 1
+    assert seconds < CPU_LIMIT_S
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -120,7 +126,7 @@ def test_an_integer_of_thousands_of_digits_is_refused_not_crashed_on(tmp_path: P
     assert plan is None
     assert [e.split(": ", 1)[1] for e in errors] == [f"models.0.gpus.count: {expected} (a spec's numbers stay below "
                                                      "1e+18)"]
-    assert seconds < 1
+    assert seconds < CPU_LIMIT_S
 
 
 # --- neutralised: the value reaches the output as data only ---------------------------------------------------------
@@ -277,7 +283,7 @@ def test_a_document_built_to_exhaust_resources_fails_fast_with_bounded_memory(tm
     plan, errors, seconds = _load(tmp_path, data)
     assert plan is None
     assert any(expected in e for e in errors), errors
-    assert seconds < 1.0, f"{seconds:.2f}s"
+    assert seconds < CPU_LIMIT_S, f"{seconds:.2f} s of CPU time"
     tracemalloc.start()
     try:
         _load(tmp_path, data)

@@ -171,6 +171,40 @@ def test_a_total_outage_pages_sooner_with_llmmon_than_with_the_design_rules() ->
     assert "| Total outage |" in alerting.table(outcomes, ["llama-3-70b", "qwen2-7b"])
 
 
+def test_the_same_outage_fires_at_the_same_times_in_two_promtool_runs(tmp_path: Path) -> None:
+    fleet = scenarios.load_fleet()
+    incident, plan = scenarios.load("total-outage", fleet), scenarios.plan(fleet.spec)
+    rules = alerting.rule_files(plan, tmp_path)["llmmon"]
+    runs = []
+    for attempt in ("first", "second"):
+        (tmp_path / attempt).mkdir()
+        runs.append(alerting.run_one(incident, "llmmon", fleet, plan, rules, 3 * 3600.0, tmp_path / attempt))
+    assert runs[0].firings, "the outage fired nothing"
+    assert runs[0].firings == runs[1].firings  # group_eval_order: no run-to-run difference in when alerts fire
+
+
+def test_low_traffic_in_whole_requests_pages_nobody(tmp_path: Path) -> None:
+    fleet = scenarios.load_fleet()
+    plan = scenarios.plan(fleet.spec)
+    rules = alerting.rule_files(plan, tmp_path)["llmmon"]
+    for name in ("low-traffic-poisson", "low-traffic-single-failure"):
+        incident = scenarios.load(name, fleet)
+        outcome = alerting.run_one(incident, "llmmon", fleet, plan, rules, 3 * 3600.0, tmp_path)
+        assert outcome.false_alerts(incident) == [], name
+
+
+def test_arrivals_are_whole_requests_with_every_tenth_failing() -> None:
+    incident = scenarios.load("low-traffic-poisson")
+    arrivals = incident.arrivals["llama-3-70b"]
+    counts = arrivals.counts(round(incident.duration / 60))
+    assert set(counts) <= set(range(1, 7)) and len(set(counts)) > 3
+    phases = arrivals.phases(0.0, incident.duration, Behaviour())
+    requests = [round(b.rps * 60, 9) for _, b in phases]
+    failures = [round(b.rps * 60 * b.error_ratio, 9) for _, b in phases]
+    assert requests == counts and all(f == int(f) for f in failures)
+    assert sum(failures) == sum(counts) // 10
+
+
 @pytest.mark.slow
 def test_a_small_rule_cost_run_measures_both_rule_sets(tmp_path: Path) -> None:
     settings = rule_cost.Settings(replicas=2, history=3600.0, scrape="2s", evaluation="1s", cycles=2, warmup=1,

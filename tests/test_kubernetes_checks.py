@@ -185,7 +185,8 @@ def test_without_kubernetes_validate_the_core_check_is_skipped_not_failed(tmp_pa
     monkeypatch.setitem(sys.modules, "kubernetes_validate", None)
     result = kubernetes.check(*_reordered(_written(tmp_path)))
     assert result.findings == []
-    assert any(s.startswith("kubernetes-validate is not installed") for s in result.skipped)
+    assert any(s.startswith("kubernetes-validate is not installed (pip install kubernetes-validate)")
+               for s in result.missing)
 
 
 def test_without_kubectl_the_kustomize_build_is_skipped_not_failed(tmp_path: Path,
@@ -194,7 +195,7 @@ def test_without_kubectl_the_kustomize_build_is_skipped_not_failed(tmp_path: Pat
     monkeypatch.setenv("PATH", str(tmp_path))
     result = kubernetes.check(*_reordered(_written(tmp_path)))
     assert result.findings == []
-    assert "kubectl is not installed: `kubectl kustomize` not run" in result.skipped
+    assert f"kubectl is not installed: `kubectl kustomize` not run ({kubernetes.KUBECTL_HINT})" in result.missing
 
 
 @needs_kubectl

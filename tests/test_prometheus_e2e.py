@@ -50,6 +50,8 @@ models:
   - {name: code, gpus: {type: A100, count: 2}, slo: {availability: 99.5}}
   - {name: embed, engine: vllm, gpus: {type: A100, count: 2}}
   - {name: summarize, gpus: {type: H100, count: 4}}
+  - {name: ask, engine: vllm, served_name: org/ask-8b, gpus: {type: A100, count: 2}}
+  - {name: seed, gpus: {type: A100, count: 2}}
 alert_tiers:
   critical: {for: 10m, receiver: pager}
   warning: {for: 5m, receiver: chat}
@@ -62,7 +64,10 @@ costs: {currency: USD, gpu_hourly: {H100: 2.50, A100: 1.10}, cpu_core_hourly: 0.
 HEALTHY = Behaviour(rps=10, error_ratio=0.002, latency_p50=0.4, latency_p99=1.2, ttft_p50=0.1, ttft_p95=0.4,
                     tokens_in=40, tokens_out=60, gpu_percent=70, cpu_cores=2)
 INCIDENTS = {"chat": replace(HEALTHY, error_ratio=1.0), "embed": replace(HEALTHY, latency_p50=1.3, latency_p99=3.0),
-             "summarize": replace(HEALTHY, gpu_percent=10)}
+             "summarize": replace(HEALTHY, gpu_percent=10),
+             # one request in ten fails: vLLM answers 5xx (its finished-reason counter shows only stop and length),
+             # the seed contract counts status="error"; both must page alike
+             "ask": replace(HEALTHY, error_ratio=0.1), "seed": replace(HEALTHY, error_ratio=0.1)}
 HISTORY_S, INCIDENT_AGO_S, STEP_S = 3600, 1200, 5  # history at the scrape interval: rate() extrapolates evenly
 
 
@@ -144,6 +149,7 @@ def test_backfilled_history_and_live_scrapes_are_one_unbroken_series(live: Live)
 def test_recorded_error_ratios_are_those_of_the_traffic(live: Live) -> None:
     ratios = live.value('model:llm_request_errors:ratio_rate5m{llmmon_spec="e2e"}')
     assert ratios["chat"] == pytest.approx(1.0, abs=1e-9)
+    assert ratios["ask"] == pytest.approx(0.1, abs=0.002) and ratios["seed"] == pytest.approx(0.1, abs=0.002)
     for name in ("code", "embed", "summarize"):
         assert ratios[name] == pytest.approx(HEALTHY.error_ratio, abs=0.0008), name
 
@@ -202,6 +208,21 @@ def test_each_model_has_exactly_the_alerts_its_incident_calls_for(live: Live) ->
     assert ("ErrorBudgetBurn", "critical", "availability") in active["chat"]
     assert ("HighInferenceLatency", "warning", "") in active["embed"]
     assert ("LowGPUUtilization", "info", "") in active["summarize"]
+
+
+def test_vllm_answering_5xx_pages_critical_like_the_seed_contract(live: Live) -> None:
+    """The vLLM fleet's series carry vLLM's real names and labels: http_requests_total without a model label (the
+    pods say which model), vllm: series with model_name, finished reasons stop and length only."""
+    finished = live.prom.query('vllm:request_success_total{namespace="llm-serving", pod=~"ask-.*"}')
+    assert {s["metric"]["finished_reason"] for s in finished} == {"stop", "length"}
+    http = live.prom.query('http_requests_total{namespace="llm-serving", pod=~"ask-.*"}')
+    assert http and all("model" not in s["metric"] and "model_name" not in s["metric"] for s in http)
+    pages: dict[str, set[str]] = {"ask": set(), "seed": set()}
+    for alert in live.prom.get("/api/v1/alerts")["alerts"]:
+        labels = alert["labels"]
+        if labels["model"] in pages and labels["alertname"] == "ErrorBudgetBurn" and labels["severity"] == "critical":
+            pages[labels["model"]].add(f'{labels["long_window"]}/{labels["short_window"]} {alert["state"]}')
+    assert pages["ask"] == pages["seed"] and pages["ask"], pages
 
 
 def test_every_rule_evaluates_without_error(live: Live) -> None:

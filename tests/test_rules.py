@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import EXAMPLE, ROOT, generate, plan_from_text, plan_of, promtool
+from helpers import EXAMPLE, ROOT, eval_order, generate, plan_from_text, plan_of, promtool
 from llmmon.emit import prometheus
 from llmmon.emit.prom_tests import SCENARIOS
 from llmmon.promql import number
@@ -40,7 +40,8 @@ def _spec(tmp_path: Path, models: int = 1, window: str = "30d") -> str:
 
 def _run_test(tmp_path: Path, rules: str, tests: list[dict[str, object]], series: list[dict[str, str]]) -> None:
     test_file = tmp_path / "hand.test.yaml"
-    test_file.write_text(yaml.safe_dump({"rule_files": [rules], "evaluation_interval": "1m", "tests": [
+    test_file.write_text(yaml.safe_dump({"rule_files": [rules], "evaluation_interval": "1m",
+                                         "group_eval_order": eval_order(tmp_path / rules), "tests": [
         {"interval": "1m", "input_series": series, "promql_expr_test": tests}]}), encoding="utf-8")
     done = promtool("test", "rules", str(test_file), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -65,19 +66,65 @@ def test_cost_per_million_tokens_is_5_56_for_8_h100_at_2_50_serving_1000_tokens_
     ], series)
 
 
+def _http(status: str, values: str, handler: str = "/v1/chat/completions") -> dict[str, str]:
+    """vLLM's API-server counter as prometheus-fastapi-instrumentator exposes it: no model label, the pod's."""
+    return {"series": f'http_requests_total{{handler="{handler}", method="POST", namespace="serving", pod="m0-0", '
+                      f'status="{status}"}}', "values": values}
+
+
 def test_a_total_outage_pages_within_five_minutes(tmp_path: Path) -> None:
     plan = plan_from_text(tmp_path, _spec(tmp_path))
     generate(plan, tmp_path / "out")
-    # 10 req/s healthy for an hour, then every request fails from minute 60 on.
-    ok = {"series": 'vllm:request_success_total{finished_reason="stop", model_name="m0", namespace="serving"}',
-          "values": "0+600x60 36000+0x60"}
-    failed = {"series": 'vllm:request_success_total{finished_reason="error", model_name="m0", namespace="serving"}',
-              "values": "0+0x60 600+600x59"}
+    # 10 req/s healthy for an hour, then the API server answers every request with 5xx from minute 60 on; the
+    # engine's own counter shows only the reasons a real vLLM shows (no "error" reason ever appears).
+    ok, failed = _http("2xx", "0+600x60 36000+0x60"), _http("5xx", "_x60 600+600x59")
+    finished = {"series": 'vllm:request_success_total{finished_reason="stop", model_name="m0", namespace="serving", '
+                          'pod="m0-0"}', "values": "0+600x60 36000+0x60"}
     page = 'group(ALERTS{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="m0"})'
     _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
         {"expr": page, "eval_time": "59m", "exp_samples": []},
         {"expr": page, "eval_time": "65m", "exp_samples": [{"labels": "{}", "value": 1}]},
-    ], [ok, failed])
+    ], [ok, failed, finished])
+
+
+def test_vllm_4xx_answers_and_other_handlers_are_not_errors(tmp_path: Path) -> None:
+    """Statuses are grouped (2xx/4xx/5xx): a 4xx may be a prompt too long or a 429, so it is the client's; GETs
+    of /metrics and /health are not requests to a model."""
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    series = [_http("2xx", "0+540x30"), _http("4xx", "0+60x30"), _http("5xx", "0+0x30"),
+              {"series": 'http_requests_total{handler="/metrics", method="GET", namespace="serving", pod="m0-0", '
+                         'status="5xx"}', "values": "0+600x30"}]
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": 'round(model:llm_requests:rate5m{model="m0"} * 100)', "eval_time": "20m",
+         "exp_samples": [{"labels": '{engine="vllm", llmmon_spec="cost", model="m0"}', "value": 1000}]},
+        {"expr": 'model:llm_request_errors:ratio_rate5m{model="m0"}', "eval_time": "20m",
+         "exp_samples": [{"labels": '{__name__="model:llm_request_errors:ratio_rate5m", engine="vllm", '
+                                    'llmmon_spec="cost", model="m0"}', "value": 0}]},
+    ], series)
+
+
+def test_vllm_error_ratio_is_0_not_empty_before_the_first_5xx(tmp_path: Path) -> None:
+    """The instrumentator creates the 5xx series on the first 5xx: until then the ratio is 0, never absent."""
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": 'model:llm_request_errors:rate5m{model="m0"}', "eval_time": "20m",
+         "exp_samples": [{"labels": '{__name__="model:llm_request_errors:rate5m", engine="vllm", llmmon_spec="cost", '
+                                    'model="m0"}', "value": 0}]},
+    ], [_http("2xx", "0+600x30")])
+
+
+def test_the_kv_cache_gauge_is_read_under_its_old_name_during_a_rolling_upgrade(tmp_path: Path) -> None:
+    """vLLM renamed vllm:gpu_cache_usage_perc to vllm:kv_cache_usage_perc: a pod on either version counts."""
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    old = {"series": 'vllm:gpu_cache_usage_perc{model_name="m0", namespace="serving", pod="m0-0"}', "values": "0.5x30"}
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": 'model:llm_kv_cache_usage:ratio{model="m0"}', "eval_time": "20m",
+         "exp_samples": [{"labels": '{__name__="model:llm_kv_cache_usage:ratio", engine="vllm", llmmon_spec="cost", '
+                                    'model="m0"}', "value": 0.5}]},
+    ], [old])
 
 
 def test_gpu_and_cpu_count_for_the_model_whose_pod_regex_names_the_pod(tmp_path: Path) -> None:
@@ -192,10 +239,15 @@ def test_every_alert_carries_severity_summary_description_and_runbook() -> None:
                                             "GPURowRemapFailure", "GPUTemperatureHigh"}
     for alert in alerts:
         assert alert["labels"]["severity"] in ("critical", "warning", "info")
-        assert set(alert["annotations"]) == {"summary", "description", "runbook_url"}
-        assert "{{" not in alert["annotations"]["summary"]
+        assert set(alert["annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+        assert alert["annotations"]["summary"].startswith("{{ $labels.model }}")  # whom it is about, first
         assert "{{ $labels.model }}" in alert["annotations"]["description"]
-        assert alert["annotations"]["runbook_url"] == f"https://runbooks.example.com/llm/{alert['alert'].lower()}"
+        anchor = "#{{ $labels.slo }}" if alert["alert"] == "ErrorBudgetBurn" else ""
+        assert alert["annotations"]["runbook_url"] == \
+            f"https://runbooks.example.com/llm/{alert['alert'].lower()}{anchor}"
+        assert alert["annotations"]["dashboard_url"] == (
+            "https://grafana.example.com/d/llm-platform-sre?"
+            "var-model={{ $labels.model }}&var-cluster={{ $labels.cluster }}")
         assert re.search(r"\bmodel\b", alert["expr"])
 
 
@@ -226,3 +278,102 @@ def test_values_from_the_spec_cannot_break_out_of_promql_strings(tmp_path: Path)
     done = promtool("check", "rules", str(out / "prometheus/rules/cost.rules.yaml"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "or vector(1)" not in "".join(r["expr"] for r in ruleset.rules)
+
+
+SEED_AND_VLLM = """\
+apiVersion: llmmon/v1
+kind: MonitoringSpec
+metadata: {name: race, runbook_base_url: "https://runbooks.example.com"}
+defaults: {namespace: serving, slo: {availability: 99.9}}
+models:
+  - {name: v, engine: vllm}
+  - {name: s, engine: openai-compatible}
+alert_tiers:
+  critical: {for: 10m, receiver: pager}
+  warning: {for: 5m, receiver: pager}
+  info: {for: 30m, receiver: pager}
+receivers:
+  pager: {pagerduty: {routing_key_file: /etc/am/pd}}
+gpu_exporter: {kind: none}
+"""
+
+
+@pytest.mark.parametrize("finished", [False, True], ids=["http-only", "with-finished-reasons"])
+def test_a_vllm_answering_10_percent_5xx_pages_in_the_same_minute_as_the_seed_contract(tmp_path: Path,
+                                                                                      finished: bool) -> None:
+    """vLLM's series as vLLM exposes them (HTTP counters without a model label, the pod's labels; the engine's
+    finished-reason counter showing only stop and length) against the seed contract at the same traffic."""
+    plan = plan_from_text(tmp_path, SEED_AND_VLLM)
+    generate(plan, tmp_path / "out")
+    # 10 req/s; from minute 60 one request in ten fails (the 5xx series appears with its first answer)
+    bad_v, ok_before = "_x60 0+60x60", "0+600x60 36000+540x60"
+    series = [
+        {"series": 'http_requests_total{handler="/v1/chat/completions", method="POST", namespace="serving", '
+                   'pod="v-0", status="2xx"}', "values": ok_before},
+        {"series": 'http_requests_total{handler="/v1/chat/completions", method="POST", namespace="serving", '
+                   'pod="v-0", status="5xx"}', "values": bad_v},
+        {"series": 'llm_requests_total{model="s", namespace="serving", pod="s-0", status="success"}',
+         "values": ok_before},
+        {"series": 'llm_requests_total{model="s", namespace="serving", pod="s-0", status="error"}', "values": bad_v},
+    ]
+    if finished:
+        series += [{"series": f'vllm:request_success_total{{finished_reason="{reason}", model_name="v", '
+                              f'namespace="serving", pod="v-0"}}', "values": values}
+                   for reason, values in (("stop", "0+500x60 30000+450x60"), ("length", "0+100x60 6000+90x60"))]
+    page = 'ALERTS{{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="{}"}}'
+    tests: list[dict[str, object]] = []
+    for minute in range(58, 100):  # both page in the same evaluation, never one before the other
+        tests.append({"expr": f'(count({page.format("v")}) or vector(0)) - (count({page.format("s")}) or vector(0))',
+                      "eval_time": f"{minute}m", "exp_samples": [{"labels": "{}", "value": 0}]})
+    tests.append({"expr": f'group({page.format("v")}) + group({page.format("s")})', "eval_time": "99m",
+                  "exp_samples": [{"labels": "{}", "value": 2}]})
+    _run_test(tmp_path, "out/prometheus/rules/race.rules.yaml", tests, series)
+
+
+EDGE = """\
+apiVersion: llmmon/v1
+kind: MonitoringSpec
+metadata: {{name: edge, runbook_base_url: "https://runbooks.example.com"}}
+defaults: {{namespace: serving, engine: vllm, slo: {{availability: 99.9}}}}
+models:
+  - {{name: m0, errors: {errors}}}
+alert_tiers:
+  critical: {{for: 10m, receiver: pager}}
+  warning: {{for: 5m, receiver: pager}}
+  info: {{for: 30m, receiver: pager}}
+receivers:
+  pager: {{pagerduty: {{routing_key_file: /etc/am/pd}}}}
+gpu_exporter: {{kind: none}}
+"""
+
+
+@pytest.mark.parametrize(("errors", "ok", "bad"), [
+    ("{source: ingress-nginx, name: chat}",
+     'nginx_ingress_controller_requests{ingress="chat", namespace="ingress", status="200", method="POST"}',
+     'nginx_ingress_controller_requests{ingress="chat", namespace="ingress", status="502", method="POST"}'),
+    ("{source: istio}",
+     'istio_requests_total{reporter="destination", destination_workload="m0", '
+     'destination_workload_namespace="serving", response_code="200"}',
+     'istio_requests_total{reporter="destination", destination_workload="m0", '
+     'destination_workload_namespace="serving", response_code="503"}'),
+    ("{source: http, metric: gateway_requests_total, status_label: code}",
+     'gateway_requests_total{namespace="serving", pod="m0-1", code="200"}',
+     'gateway_requests_total{namespace="serving", pod="m0-1", code="500"}'),
+])
+def test_a_crashed_engine_pages_through_the_errors_counted_at_the_edge(tmp_path: Path, errors: str, ok: str,
+                                                                       bad: str) -> None:
+    """The engine stops counting at minute 60 (it crashed); only the proxy sees the 5xx answers."""
+    source = re.findall(r"source: ([\w-]+)", errors)[0]
+    plan = plan_from_text(tmp_path, EDGE.format(errors=errors))
+    generate(plan, tmp_path / "out")
+    engine = {"series": 'http_requests_total{handler="/v1/chat/completions", method="POST", namespace="serving", '
+                        'pod="m0-1", status="2xx"}', "values": "0+600x60 _x60"}
+    series = [engine, {"series": ok, "values": "0+600x60 36000+0x60"}, {"series": bad, "values": "_x60 600+600x59"}]
+    page = 'group(ALERTS{alertname="ErrorBudgetBurn", alertstate="firing", severity="critical", model="m0"})'
+    _run_test(tmp_path, "out/prometheus/rules/edge.rules.yaml", [
+        {"expr": 'model:llm_request_errors:ratio_rate5m{model="m0"}', "eval_time": "50m",
+         "exp_samples": [{"labels": '{__name__="model:llm_request_errors:ratio_rate5m", llmmon_spec="edge", '
+                                    f'model="m0", source="{source}"}}', "value": 0}]},
+        {"expr": page, "eval_time": "59m", "exp_samples": []},
+        {"expr": page, "eval_time": "65m", "exp_samples": [{"labels": "{}", "value": 1}]},
+    ], series)

@@ -25,10 +25,12 @@ SPEC = "specs/example.yaml"
 def _in_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
+SLO_LINE = EXAMPLE.read_text(encoding="utf-8").splitlines().index(next(
+    line for line in EXAMPLE.read_text(encoding="utf-8").splitlines() if line.startswith("slo_window:"))) + 1
 
 
 def _misspelt(tmp_path: Path) -> Path:
-    """The example with `slo_window` misspelt on line 16, column 1."""
+    """The example with `slo_window` misspelt at column 1 of its line (SLO_LINE)."""
     text = EXAMPLE.read_text(encoding="utf-8")
     path = tmp_path / "bad.yaml"
     path.write_text(text.replace("\nslo_window: 30d", "\nslo_windw: 30d", 1), encoding="utf-8")
@@ -74,11 +76,11 @@ def test_json_of_a_misspelt_key_gives_its_line_column_path_and_suggestion(tmp_pa
     assert (doc["valid"], doc["exit_code"], doc["name"], doc["errors"]) == (False, 2, None, 1)
     [finding] = doc["findings"]
     assert finding["file"] == str(bad)
-    assert (finding["line"], finding["col"], finding["path"]) == (16, 1, "slo_windw")
+    assert (finding["line"], finding["col"], finding["path"]) == (SLO_LINE, 1, "slo_windw")
     assert finding["severity"] == "error"
     assert finding["source"] == "spec"
     assert "slo_window" in finding["suggestion"]
-    assert finding["text"].startswith(f"{bad}:16:1: slo_windw: ")
+    assert finding["text"].startswith(f"{bad}:{SLO_LINE}:1: slo_windw: ")
     assert result.stderr == "", "json mode keeps stderr for llmmon's own failures"
 
 
@@ -97,7 +99,8 @@ def test_json_of_a_spec_with_a_warning_is_valid_lists_the_warning_and_is_byte_st
     assert doc["warnings"] == 1
     assert doc["findings"][0]["severity"] == "warning"
     assert doc["findings"][0]["path"] == "metadata"
-    assert "promtool skipped (--skip-promtool)" in doc["checks"]
+    assert "skipped: promtool (--skip promtool): promtool check rules and promtool test rules not run" in doc["checks"]
+    assert doc["skipped"] >= 1
 
 
 def test_json_without_promtool_exits_two_with_an_llmmon_finding(
@@ -124,7 +127,7 @@ def test_github_annotates_a_misspelt_key_on_its_line(tmp_path: Path) -> None:
 
     assert result.exit_code == ExitCode.USAGE
     first = result.stdout.splitlines()[0]
-    assert first == (f"::error file={bad},line=16,col=1,title=llmmon%3A slo_windw::slo_windw: unknown key "
+    assert first == (f"::error file={bad},line={SLO_LINE},col=1,title=llmmon%3A slo_windw::slo_windw: unknown key "
                      "'slo_windw' (did you mean 'slo_window'?)")
     assert "1 error(s), 0 warning(s): nothing was generated" in result.stdout
 
@@ -136,7 +139,7 @@ def test_github_marks_warnings_as_warnings_and_passes(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.OK
     assert re.match(rf"::warning file={re.escape(str(spec))},line=\d+,col=\d+,title=llmmon%3A metadata::"
                     r"metadata: runbook_base_url is not set", result.stdout)
-    assert "promtool skipped" in result.stdout
+    assert "skipped: promtool (--skip promtool)" in result.stdout
 
 
 def test_github_of_a_valid_spec_prints_only_the_summary() -> None:
@@ -145,7 +148,9 @@ def test_github_of_a_valid_spec_prints_only_the_summary() -> None:
     assert result.exit_code == ExitCode.OK
     assert "::" not in result.stdout
     assert result.stdout.startswith(f"{SPEC}: spec llm-platform: 2 models")
-    assert result.stdout.endswith("  promtool skipped (--skip-promtool)\n")
+    assert "  skipped: promtool (--skip promtool): promtool check rules and promtool test rules not run\n" \
+        in result.stdout
+    assert re.search(r"\n  valid, [1-9]\d* checks? skipped \(", result.stdout)
 
 
 def test_github_escapes_percent_newlines_and_property_separators() -> None:

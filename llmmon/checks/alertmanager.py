@@ -78,6 +78,7 @@ def own_rules(config: Any) -> list[str]:
             found.append(f"{dotted}: a secret written inline; use {key}_file (the file holds the secret)")
     rules = (config.get("inhibit_rules") or []) if isinstance(config, dict) else []
     if not any(isinstance(r, dict) and "severity=critical" in _matchers(r.get("source_matchers"))
+               and "severity=~warning|info" in _matchers(r.get("target_matchers"))
                and "model" in (r.get("equal") or []) for r in rules):
         found.append("inhibit_rules: no rule lets a model's critical alert silence its warning and info alerts")
     return found

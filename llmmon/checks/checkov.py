@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from llmmon.generate import Bundle
 
 TIMEOUT_S = 600
-INSTALL_HINT = ("install it in a virtual environment of its own (`make tools` does: .tools/checkov) and set "
-                "LLMMON_CHECKOV to its bin/checkov, or put it on PATH")
+INSTALL_HINT = ("install it in a virtual environment of its own (python3 -m venv ~/.checkov && "
+                "~/.checkov/bin/pip install checkov) and set LLMMON_CHECKOV=~/.checkov/bin/checkov, or put it on PATH")
 _API_VERSION = re.compile(r"^apiVersion:(.*)$", re.MULTILINE)
 NO_REASON = "No comment provided"  # what checkov records for a skip annotation without `=reason`
 
@@ -48,7 +48,7 @@ def check(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
         result.skipped.append("checkov scan turned off (LLMMON_CHECKOV=off)")
         return result
     if not binary:
-        result.skipped.append(f"checkov is not installed: {INSTALL_HINT}")
+        result.missing.append(f"checkov is not installed: {INSTALL_HINT}")
         return result
     scanned = [rel for rel in files if not operator_only((root / kustomize.FOLDER / rel).read_text(encoding="utf-8"))]
     report, error = run(binary, root / kustomize.FOLDER, scanned)

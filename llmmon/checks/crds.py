@@ -285,11 +285,13 @@ def known(document: dict[str, Any]) -> bool:
 
 def problems(document: dict[str, Any]) -> list[str]:
     """What is wrong with a custom resource, as `dotted.path: message` lines (empty when it is valid)."""
-    from llmmon.checks import crds_keda
+    from llmmon.checks import crd_schema, crds_keda
 
     if crds_keda.known(document):
         return crds_keda.problems(document)
-    model = models()[(document["apiVersion"], document["kind"])]
+    if crd_schema.covers(document) and (found := crd_schema.problems(document)):  # the operator's own schema
+        return found
+    model = models()[(document["apiVersion"], document["kind"])]  # then what the operator refuses at reconcile
     try:
         model.model_validate(document)
     except ValidationError as exc:

@@ -40,7 +40,8 @@ def check(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
         import jsonschema  # noqa: F401  (both are dependencies; a bare `--no-deps` install may lack them)
         import promql_parser  # noqa: F401
     except ImportError as exc:
-        result.skipped.append(f"grafana dashboards: {exc.name} is not installed (pip install 'llmmon[dev]')")
+        result.missing.append(f"grafana dashboards: {exc.name} is not installed (pip install "
+                              f"{(exc.name or 'jsonschema').replace('_', '-')})")
         return result
     known = Known.of(bundle, plan)
     schema, queries, panels, count = [], [], 0, 0

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from llmmon.generate import Bundle
 
 TIMEOUT_S = 120
+KUBECTL_HINT = ("install it: https://kubernetes.io/docs/tasks/tools/, or on Debian/Ubuntu apt-get install "
+                "kubernetes-client; or set LLMMON_KUBECTL")
 APPLY_LIMIT = 262_144  # bytes: kubectl's client-side apply keeps the whole object in one annotation of this size
 CLUSTER_SCOPED = frozenset({
     "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "RuntimeClass",
@@ -164,7 +166,7 @@ def _core(documents: list[Document], version: str, result: CheckResult) -> None:
         import kubernetes_validate
         from kubernetes_validate import utils
     except ImportError:
-        result.skipped.append("kubernetes-validate is not installed (pip install kubernetes-validate): core kinds "
+        result.missing.append("kubernetes-validate is not installed (pip install kubernetes-validate): core kinds "
                               "not checked against the API schemas")
         return
     available = sorted({utils.major_minor(v) for v in utils.all_versions()}, key=lambda v: int(v.split(".")[1]))
@@ -226,7 +228,7 @@ def kubectl() -> str | None:
 def _kubectl(folder: Path, expected: int, result: CheckResult) -> None:
     binary = kubectl()
     if not binary:
-        result.skipped.append("kubectl is not installed: `kubectl kustomize` not run")
+        result.missing.append(f"kubectl is not installed: `kubectl kustomize` not run ({KUBECTL_HINT})")
         return
     try:
         done = tools.run([binary, "kustomize", str(folder)], timeout=TIMEOUT_S)

@@ -2,7 +2,9 @@
 
 A check takes the folder the bundle was written to, the bundle and the plan, and returns a CheckResult:
 findings (each a message naming the file and, where it can, the model) and one line per check that passed.
-A check whose external tool is missing says so in `skipped` instead of failing.
+A check whose external tool is missing says so in `missing` (with how to install it) instead of failing, so that
+`llmmon validate` can count it as skipped and `--strict` can fail on it; a check turned off on purpose says so in
+`skipped`. Each check has a name that `llmmon validate --skip NAME` selects it by.
 """
 
 from __future__ import annotations
@@ -24,14 +26,33 @@ class CheckResult:
 
     findings: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # turned off on purpose (LLMMON_CHECKOV=off)
+    missing: list[str] = field(default_factory=list)  # not run: a tool it needs is not installed
 
 
 Check = Callable[[Path, "Bundle", Plan], CheckResult]
 
 
-def checks() -> list[Check]:
-    """The checks, in the order they run."""
+def named() -> dict[str, Check]:
+    """The checks by the name `--skip` takes, in the order they run (promtool, run apart, is named too)."""
     from llmmon.checks import checkov, grafana, kubernetes, telemetry
 
-    return [grafana.check, telemetry.logs, telemetry.traces, telemetry.routing, kubernetes.check, checkov.check]
+    return {"grafana": grafana.check, "logs": telemetry.logs, "traces": telemetry.traces,
+            "alertmanager": telemetry.routing, "kubernetes": kubernetes.check, "checkov": checkov.check}
+
+
+# What each name of `llmmon validate --skip` leaves out, for --help and the summary.
+NAMES = {
+    "promtool": "promtool check rules and promtool test rules",
+    "grafana": "dashboard schema, PromQL and ConfigMap checks",
+    "logs": "Fluentd config and Elasticsearch policy checks",
+    "traces": "OpenTelemetry Collector config checks",
+    "alertmanager": "amtool check-config and route tests",
+    "kubernetes": "kustomization, kubernetes-validate, CRD and kubectl kustomize checks",
+    "checkov": "the checkov security scan",
+}
+
+
+def checks() -> list[Check]:
+    """The checks, in the order they run."""
+    return list(named().values())

@@ -15,7 +15,8 @@ import yaml
 from llmmon.checks import alertmanager, elasticsearch, fluentd, otel
 from llmmon.checks.fluentconf import ConfigSyntaxError, Element, parse
 from llmmon.checks.registry import CheckResult
-from llmmon.model import Plan, Tier
+from llmmon.emit import alertmanager as alertmanager_emit
+from llmmon.model import Plan
 
 if TYPE_CHECKING:
     from llmmon.generate import Bundle
@@ -122,34 +123,43 @@ def routing(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
     text = path.read_text(encoding="utf-8")
     config = yaml.safe_load(text)
     result.findings += [f"{ALERTMANAGER}: {p}" for p in alertmanager.own_rules(config)]
-    result.findings += _embedded(root, f"kubernetes/{plan.name}-alertmanager.yaml", "alertmanager.yaml", text)
+    if plan.alertmanager_mode == "standalone":
+        result.findings += _embedded(root, f"kubernetes/{plan.name}-alertmanager.yaml", "alertmanager.yaml", text)
     amtool = alertmanager.find()
     if amtool is None:
-        result.skipped.append(f"amtool was not found: {alertmanager.INSTALL_HINT}")
+        result.missing.append(f"amtool was not found: {alertmanager.INSTALL_HINT}")
         return result
     problem = alertmanager.check_config(amtool, path)
     if problem:
         result.findings.append(f"{ALERTMANAGER}: amtool check-config: {problem}")
         return result
-    def test(tier: Tier) -> list[str] | str:
-        labels = {"alertname": "LlmmonRouteTest", "severity": tier.name, "llmmon_spec": plan.name,
-                  "model": plan.models[0].name, **({"cluster": plan.cluster} if plan.cluster else {})}
+    own = {"llmmon_spec": plan.name, "model": plan.models[0].name, **({"cluster": plan.cluster} if plan.cluster
+                                                                       else {})}
+    # (what, labels, the receivers it must reach): each tier, and alerts that are not this spec's
+    cases = [(f"severity={t.name}", {"alertname": "LlmmonRouteTest", "severity": t.name, **own}, [t.receiver])
+             for t in plan.tiers]
+    cases += [(f"{name} (not this spec's)", {"alertname": name, "severity": "none"}, [alertmanager_emit.NULL])
+              for name in alertmanager_emit.SILENT]
+    cases.append(("another team's critical alert", {"alertname": "KubeNodeNotReady", "severity": "critical"},
+                  [plan.catch_all or alertmanager_emit.NULL]))
+
+    def test(case: tuple[str, dict[str, str], list[str]]) -> list[str] | str:
         try:
-            return alertmanager.route(amtool, path, labels)
+            return alertmanager.route(amtool, path, case[1])
         except RuntimeError as exc:
             return str(exc)
 
-    with ThreadPoolExecutor(max_workers=len(plan.tiers)) as pool:
-        outcomes = list(pool.map(test, plan.tiers))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(test, cases))
     routed = []
-    for tier, got in zip(plan.tiers, outcomes, strict=True):
+    for (what, _, wanted), got in zip(cases, outcomes, strict=True):
         if isinstance(got, str):
-            result.findings.append(f"{ALERTMANAGER}: amtool config routes test severity={tier.name}: {got}")
+            result.findings.append(f"{ALERTMANAGER}: amtool config routes test {what}: {got}")
             continue
-        if got != [tier.receiver]:
-            result.findings.append(f"{ALERTMANAGER}: amtool config routes test: severity={tier.name} goes to "
-                                   f"{', '.join(got) or 'nothing'}, not to the tier's receiver {tier.receiver}")
-        routed.append(f"{tier.name} → {tier.receiver}")
+        if got != wanted:
+            result.findings.append(f"{ALERTMANAGER}: amtool config routes test: {what} goes to "
+                                   f"{', '.join(got) or 'nothing'}, not to {', '.join(wanted)}")
+        routed.append(f"{what} → {', '.join(wanted)}")
     if not result.findings:
         result.passed.append(f"amtool check-config: {ALERTMANAGER} ok; routes test: {', '.join(routed)}")
     return result

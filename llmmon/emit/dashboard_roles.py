@@ -69,7 +69,7 @@ def sre(ctx: Context) -> Board:
             f"error budget left, and burn rates (1 spends exactly the budget over {window}; the page alerts fire "
             f"at {factors['1h']:g} over 1h and {factors['6h']:g} over 6h).",
             (Query(ctx.by_model(p.OBJECTIVE, keys="model, slo"), instant=True, column="Objective"),
-             Query(ctx.by_model(p.AVAILABILITY, keys="model, slo"), instant=True, column=f"Good over {window}"),
+             Query(ctx.by_model(p.GOOD, keys="model, slo"), instant=True, column=f"Good over {window}"),
              Query(ctx.by_model(p.BUDGET, keys="model, slo"), instant=True, column="Error budget left",
                    steps=BUDGET_STEPS),
              Query(ctx.burn_rate("1h"), instant=True, column="Burn rate 1h", unit=BURN_UNIT,
@@ -94,7 +94,7 @@ def sre(ctx: Context) -> Board:
                 "timeseries", f"{KIND_TITLES[kind]} over {window} vs objective",
                 f"Share of good requests over the SLO window (solid) and the objective (dashed). "
                 f"Objectives: {ctx.objective_text(kind)}.",
-                (Query(ctx.by_model(p.AVAILABILITY, ("slo", "=", kind))),
+                (Query(ctx.by_model(p.GOOD, ("slo", "=", kind))),
                  Query(ctx.by_model(p.OBJECTIVE, ("slo", "=", kind)), "{{model}} objective")),
                 "percentunit", 8, 8, dashed=".* objective", decimals=3))
     traffic = Row("Traffic, errors and latency", _panels(
@@ -154,7 +154,8 @@ def ml_engineer(ctx: Context) -> Board:
     ))
     running, waiting = p.GAUGE_RECORDS["running"][0], p.GAUGE_RECORDS["waiting"][0]
     kv = p.GAUGE_RECORDS["kv_cache"][0]
-    engines = few([m.name for m in plan.models if m.engine.gauges])
+    engines = few([m.name for m in plan.models if {"running", "waiting"} & set(m.engine.gauges)])
+    kv_engines = few([m.name for m in plan.models if "kv_cache" in m.engine.gauges])
     load = Row("Engine load", _panels(
         Panel("timeseries", "Running and waiting requests", f"Requests being processed and queued by the engine "
               f"(reported by engines that expose it: {engines}).",
@@ -162,7 +163,7 @@ def ml_engineer(ctx: Context) -> Board:
                Query(ctx.by_model(waiting, how="sum"), "{{model}} waiting")), "short", 12)
         if ctx.has(running, waiting) else None,
         Panel("timeseries", "KV cache usage", f"Share of the KV cache in use; near 100% the engine preempts "
-              f"requests ({engines}).", (Query(ctx.by_model(kv)),), "percentunit", 12, min=0.0, max=1.0)
+              f"requests ({kv_engines}).", (Query(ctx.by_model(kv)),), "percentunit", 12, min=0.0, max=1.0)
         if ctx.has(kv) else None,
     ))
     return Board("ml-engineer", f"{plan.name} · ML engineer: serving performance",

@@ -87,7 +87,7 @@ def engine_pods(b: _Builder, preset: Preset, models: list[Model]) -> None:
     raw = _Raw(b, preset, models)
     record = functools.partial(b.record, engine=preset.name)
     record(POD_REQUESTS, _per_pod_total(raw, preset.requests), models)
-    record(POD_ERRORS, raw.by_model(raw.rate(preset.errors), "pod"), models)
+    record(POD_ERRORS, raw.by_model(raw.rate(preset.errors), "pod", by_pod=preset.errors.by_pod), models)
     if preset.latency is not None:
         buckets = raw.by_model(raw.rate(Counter(preset.latency.metric), "_bucket"), "pod, le")
         scale = "" if preset.latency.scale == 1 else f" * {number(preset.latency.scale)}"
@@ -104,7 +104,8 @@ def engine_pods(b: _Builder, preset: Preset, models: list[Model]) -> None:
 
 def _per_pod_total(raw: _Raw, counter: Counter) -> str:
     """A counter summed over its metric names, per replica (each name rated apart, like _Raw.total)."""
-    parts = [raw.by_model(raw.rate(Counter(name, counter.labels, counter.select)), "pod") for name in counter.names]
+    parts = [raw.by_model(raw.rate(Counter(name, counter.labels, counter.select)), "pod", by_pod=counter.by_pod)
+             for name in counter.names]
     out = parts[0]
     for part in parts[1:]:
         out = f"{out}\n+ on (model, pod)\n(\n{part}\nor on (model, pod)\n0 * {parts[0]}\n)"

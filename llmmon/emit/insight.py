@@ -48,7 +48,7 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
         record(PREFIX_HIT, f"{hits}\n/ on (model)\n(\n{queries}\n> 0)", models)
     if preset.finish_reason_label is not None:
         label = preset.finish_reason_label
-        per_reason = raw.by_model(raw.rate(Counter(preset.requests.metric)), label)
+        per_reason = raw.by_model(raw.rate(Counter((preset.finished or preset.requests).metric)), label)
         record(FINISHED, f"sum by (model, reason) (\n  label_replace(\n{per_reason},\n  \"reason\", \"$1\", "
                f"\"{label}\", \"(.*)\")\n)", models)
     for kind, metric in preset.lengths:

@@ -7,6 +7,7 @@ and one that fires when it should not both fail the test. Healthy and idle scena
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -17,7 +18,7 @@ from typing import Any
 from llmmon.emit import prometheus as rules
 from llmmon.engines import Histogram
 from llmmon.model import Model, Plan
-from llmmon.promql import SPEC_LABEL, eq, number, selector
+from llmmon.promql import SPEC_LABEL, eq, number, quote, selector
 from llmmon.slo import BURN_WINDOWS
 
 STEP_MINUTES = 1  # input series resolution
@@ -78,6 +79,11 @@ def _bucket_slow(h: Histogram, limits: list[float]) -> float:
 def _bounds(h: Histogram, value: float, limits: list[float]) -> list[float]:
     """The bounds (seconds) a synthetic histogram carries: the observation's, the thresholds' and their
     lower neighbours. A subset of the engine's buckets is enough for histogram_quantile and the SLO."""
+    return list(_bounds_of(h, value, tuple(limits)))
+
+
+@functools.lru_cache(maxsize=4096)  # a fleet's models share a few presets and thresholds
+def _bounds_of(h: Histogram, value: float, limits: tuple[float, ...]) -> tuple[float, ...]:
     wanted = {value}
     for bound in (value, *limits):
         snapped = min(h.seconds, key=lambda b: abs(b - bound)) if not math.isinf(bound) else bound
@@ -86,7 +92,7 @@ def _bounds(h: Histogram, value: float, limits: list[float]) -> list[float]:
         below = [b for b in h.seconds if b < bound * 0.999]
         if below:
             wanted.add(below[-1])
-    return sorted(b for b in wanted if b in h.seconds)
+    return tuple(sorted(b for b in wanted if b in h.seconds))
 
 
 def _limits(m: Model, alert_key: str, slo_kind: str) -> list[float]:
@@ -245,6 +251,7 @@ def _outlier_expected(m: Model, plan: Plan) -> list[dict[str, str]]:
     return out + _burns(m, plan, "availability", ratio)
 
 
+@functools.lru_cache(maxsize=65536)
 def _num(value: float) -> str:
     """Twelve significant digits: exact enough at any rate (a 1e-8/min step keeps its digits), free of the
     float noise of the arithmetic (0.30000000000000004)."""
@@ -275,8 +282,9 @@ class _Series:
         self.items: list[dict[str, str]] = []
 
     def add(self, metric: str, labels: dict[str, str], values: str) -> None:
-        self.items.append({"series": selector(metric, *(eq(k, v) for k, v in sorted(labels.items()))),
-                           "values": values})
+        # selector(metric, *(eq(k, v) ...)) written out: this runs for every series of every model's tests
+        inner = ", ".join([f"{k}={quote(v)}" for k, v in sorted(labels.items())])
+        self.items.append({"series": f"{metric}{{{inner}}}" if inner else metric, "values": values})
 
     def model(self, m: Model, load: Load) -> None:
         if not load.present:
@@ -299,21 +307,32 @@ class _Series:
     def _replica(self, m: Model, load: Load, pod: str, share: float, first: bool) -> None:
         """One replica's series: `share` of the model's traffic."""
         e, s = m.engine, self.steps
-        base = {"namespace": m.namespace, "pod": pod, **({e.model_label: m.served_name} if e.model_label else {})}
-        ok = {**base, **dict(e.requests.labels), **dict(e.ok_labels)}
-        failed = {**base, **dict(e.errors.labels), **dict(e.errors.synth)}
+        pod_only = {"namespace": m.namespace, "pod": pod}
+        base = {**pod_only, **({e.model_label: m.served_name} if e.model_label else {})}
+        # Counters without the model label (vLLM's HTTP counters) carry only the pod's labels.
+        req_base, err_base = (pod_only if e.requests.by_pod else base), (pod_only if e.errors.by_pod else base)
+        ok = {**req_base, **dict(e.requests.labels), **dict(e.requests.synth), **dict(e.ok_labels)}
+        failed = {**err_base, **dict(e.errors.labels), **dict(e.errors.synth)}
         rps = load.rps * share
         ratio = load.first_error_ratio if first and load.first_error_ratio is not None else load.error_ratio
         ok_rps, failed_rps = rps * (1 - ratio), rps * ratio
         latency_limits = _limits(m, "latency_p99", "latency")
-        if e.histogram_backed_requests and e.latency:  # requests are the histogram's own count (OpenTelemetry)
+        if m.edge is not None:  # requests and errors counted in front of the engine: the proxy's series
+            where = {**(pod_only if m.edge.by_pod else {}), **dict(m.edge.labels)}
+            self.add(m.edge.metric, {**where, **dict([m.edge.ok_synth])}, _counter(ok_rps, s))
+            self.add(m.edge.metric, {**where, **dict([m.edge.error_synth])}, _counter(failed_rps, s))
+        if e.histogram_backed_requests and e.latency and e.errors.metric == e.requests.metric:
+            # requests are the histogram's own count, failures a label of it (OpenTelemetry)
             self._histogram(e.latency, ok, ok_rps, load.latency, latency_limits)
             self._histogram(e.latency, failed, failed_rps, load.latency, latency_limits)
         else:
-            if e.errors.metric in e.requests.names:  # one family split by outcome
+            if e.histogram_backed_requests:  # requests are the histogram's count; failures a counter apart
+                pass
+            elif e.errors.metric in e.requests.names:  # one family split by outcome
                 self.add(e.requests.metric, ok, _counter(ok_rps, s))
             else:  # a total and a separate failure counter
-                self.add(e.requests.metric, {**base, **dict(e.requests.labels)}, _counter(rps, s))
+                self.add(e.requests.metric, {**req_base, **dict(e.requests.labels), **dict(e.requests.synth)},
+                         _counter(rps, s))
             self.add(e.errors.metric, failed, _counter(failed_rps, s))
             if e.latency:
                 self._histogram(e.latency, base, rps, load.latency, latency_limits)
@@ -327,6 +346,8 @@ class _Series:
             self._one_bucket(metric, base, rps, 0.1, 1.0)
         for kind, metric in e.lengths:
             self._one_bucket(metric, base, rps, TOKENS_IN if kind == "prompt" else TOKENS_OUT, 1000.0)
+        if e.finished and e.finish_reason_label:  # finish reasons from their own counter (vLLM)
+            self.add(e.finished.metric, {**base, e.finish_reason_label: "stop"}, _counter(rps, s))
         if e.prefix_cache:
             hits, queries = e.prefix_cache
             self.add(queries, base, _counter(TOKENS_IN * share if load.tokens else 0, s))

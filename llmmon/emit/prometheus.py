@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmmon import slo
-from llmmon.emit import health, insight
+from llmmon.emit import alert_text, health, insight
 from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model, Objective, Plan
@@ -65,7 +65,8 @@ SLO_REQUESTS = "model:slo_requests:rate"
 SLO_ERRORS = "model:slo_errors:rate"
 SLO_RATIO = "model:slo_errors:ratio_rate"
 SAMPLED = f"{SAMPLE_EVERY}_every{SAMPLE_EVERY}"  # suffix of the sampled 30m window: rate30m_every30m
-AVAILABILITY = "slo:availability:ratio"
+AVAILABILITY = "slo:availability:ratio"  # availability only, one series per model (the design's name)
+GOOD = "slo:good_requests:ratio"  # share of good requests over the SLO window, per model and `slo`
 BUDGET = "slo:error_budget_remaining:ratio"
 GAUGE_RECORDS = {"running": ("model:llm_requests_running:sum", "sum"),
                  "waiting": ("model:llm_requests_waiting:sum", "sum"),
@@ -137,9 +138,8 @@ class _Builder:
 
     def alert(self, name: str, expr: str, for_: Duration, models: Iterable[Model], labels: dict[str, str],
               summary: str, description: str) -> None:
-        annotations = {"summary": summary, "description": description}
-        if self.plan.runbook_base_url:
-            annotations["runbook_url"] = f"{self.plan.runbook_base_url}/{name.lower()}"
+        annotations = {"summary": summary, "description": description,
+                       **alert_text.links(self.plan, name, per_slo=name == "ErrorBudgetBurn")}
         rule: dict[str, Any] = {"alert": name, "expr": expr}
         if for_.ms:
             rule["for"] = str(for_)
@@ -152,7 +152,7 @@ class _Builder:
     def static(self, models: Iterable[Model]) -> None:
         for m in models:
             self.record(INFO, "vector(1)", [m], model=m.name, served_model=m.served_name, namespace=m.namespace,
-                        engine=m.engine.name)
+                        engine=m.engine.key)
             for o in m.objectives:
                 self.record(OBJECTIVE, f"vector({number(o.target)})", [m], model=m.name, slo=o.kind)
             self.record(MIN_RATE, f"vector({number(m.min_request_rate)})", [m], model=m.name)
@@ -167,10 +167,13 @@ class _Builder:
         """What SLOs and pages read, at every evaluation: requests, errors, and of each histogram its count and
         the buckets at the SLO thresholds (two of fifteen at one threshold), named the same whatever the engine."""
         raw = _Raw(self, preset, models)
-        record = functools.partial(self.record, engine=preset.name)  # keeps engines' rules distinct (promtool lint)
-        record(REQUESTS, raw.total(preset.requests), models)
-        record(ERRORS, f"{raw.by_model(raw.rate(preset.errors))}\nor on (model)\n0 * "
-               f"{self.rec(REQUESTS, *self.among(models))}", models)
+        record = functools.partial(self.record, engine=preset.key)  # keeps engines' rules distinct (promtool lint)
+        if own := [m for m in models if m.edge is None]:  # the others count requests at the edge (group "edge")
+            counted = _Raw(self, preset, own)
+            record(REQUESTS, counted.total(preset.requests), own)
+            # Most failure series appear on the first failure: "absent" reads as 0 while the model has requests.
+            record(ERRORS, f"{counted.by_model(counted.rate(preset.errors), by_pod=preset.errors.by_pod)}\n"
+                   f"or on (model)\n0 * {self.rec(REQUESTS, *self.among(own))}", own)
         for base, histogram in raw.histograms():
             name = _histogram_record(base, histogram)
             record(f"{name}_count:rate5m", raw.by_model(raw.rate(Counter(histogram.metric), "_count")), models)
@@ -183,7 +186,7 @@ class _Builder:
         sums, tokens and load gauges. Most raw series of an engine are buckets, so most of its work runs here."""
         raw = _Raw(self, preset, models)
         own = self.among(models)
-        record = functools.partial(self.record, engine=preset.name)
+        record = functools.partial(self.record, engine=preset.key)
         for base, histogram in raw.histograms():
             name = _histogram_record(base, histogram)
             record(f"{name}_bucket:rate5m", raw.by_model(raw.rate(Counter(histogram.metric), "_bucket"), "le"), models)
@@ -204,10 +207,35 @@ class _Builder:
         for key, gauge in sorted(preset.gauges.items()):
             name, how = GAUGE_RECORDS[key]
 
-            def value(where: list[Matcher], g: Gauge = gauge) -> str:
-                return selector(g.metric, *where)
+            # A renamed gauge is read as `new or old` (per model, the new name wins): one rule set keeps working
+            # through a rolling upgrade between versions that expose either name.
+            terms = []
+            for metric in gauge.names:
+                def value(where: list[Matcher], metric: str = metric) -> str:
+                    return selector(metric, *where)
 
-            record(name, _scaled(raw.by_model(value, how=how), gauge), models)
+                terms.append(raw.by_model(value, how=how))
+            record(name, _scaled("\nor on (model)\n".join(terms) if len(terms) > 1 else terms[0], gauge), models)
+
+    # -- requests and errors counted in front of the engine -----------------------------------
+    def edge(self) -> None:
+        """Request and error rates of the models with an `errors` source, one term per model (each selects its own
+        ingress, workload or pods), recorded under the names the engine groups use, told apart by `source`."""
+        by_source: dict[str, list[Model]] = defaultdict(list)
+        for m in self.plan.models:
+            if m.edge is not None:
+                by_source[m.edge.source].append(m)
+        for source, models in sorted(by_source.items()):
+            def term(m: Model, errors: bool) -> str:
+                e = m.edge
+                assert e is not None
+                where = [eq("namespace", m.namespace), ("pod", "=~", m.pods)] if e.by_pod else []
+                sel = selector(e.metric, *where, *(eq(k, v) for k, v in e.labels), *([e.error] if errors else []))
+                return _per_model(m, f"sum ((rate({sel}[{BASE_WINDOW}]) >= 0 < +Inf))")
+
+            self.record(REQUESTS, _union([term(m, False) for m in models], "or"), models, source=source)
+            self.record(ERRORS, f"{_union([term(m, True) for m in models], 'or')}\nor on (model)\n0 * "
+                        f"{self.rec(REQUESTS, eq('source', source), *self.among(models))}", models, source=source)
 
     # -- fleet-wide series derived from the per-model ones -------------------------------------
     def derived(self) -> None:
@@ -358,7 +386,11 @@ class _Builder:
             if cadence(window):
                 self.record(SLO_RATIO + str(window), self.slo_read(SLO_RATIO, window), models)
         ratio = self.rec(SLO_RATIO + str(self.plan.slo_window))
-        self.record(AVAILABILITY, f"1 - {ratio}", models)
+        self.record(GOOD, f"1 - {ratio}", models)
+        if available := [m for m in models if m.objective("availability")]:
+            # The design's name: availability only, one series per model (no `slo` label to sum across by mistake).
+            errors = self.rec(SLO_RATIO + str(self.plan.slo_window), eq("slo", "availability"))
+            self.record(AVAILABILITY, f"1 - max without (slo) ({errors})", available)
         self.record(BUDGET, f"1 - {ratio}\n/ on (model, slo) group_left ()\n(1 - {self.rec(OBJECTIVE)})", models)
 
     def slo_read(self, name: str, window: Duration, *matchers: Matcher) -> str:
@@ -420,14 +452,10 @@ class _Builder:
                 terms = [self._burn_term(pair, [eq("slo", kind), *self.among(models, kind)],
                                          number(round(pair.factor(window) * budget, 12)), number(min_rate))
                          for (kind, budget, min_rate), models in sorted(classes.items())]
-            long_, short = str(pair.long), str(pair.short)
             spent = f"{number(round(pair.budget_fraction * 100, 6))}%"
+            text = alert_text.burn(self.plan, factor, str(pair.long), str(pair.short), spent)
             self.alert("ErrorBudgetBurn", "\nor\n".join(terms if len(terms) == 1 else (f"({t})" for t in terms)),
-                       pair.for_, covered, _pair_labels(pair),
-                       "An LLM model is burning its error budget too fast",
-                       f"{{{{ $labels.model }}}}: the {{{{ $labels.slo }}}} error ratio over {long_} is "
-                       f"{{{{ $value | humanizePercentage }}}}, more than {factor}x the rate that spends the whole "
-                       f"{window} budget; {spent} of it is gone when this fires (confirmed over {short}).")
+                       pair.for_, covered, _pair_labels(pair), text["summary"], text["description"])
 
     def _burn_term(self, pair: BurnWindow, which: list[Matcher], over: str, enough: str) -> str:
         """Both windows of `pair` above `over` while the long window's request rate is at least `enough`."""
@@ -440,39 +468,43 @@ class _Builder:
         t = alert.threshold
         labels = {"severity": alert.tier, **extra}
         model = "{{ $labels.model }}"
+        held = f"for {alert.for_}" if alert.for_.ms else "now"
         if alert.key == "latency_p99":
             stat = "p99" if models[0].engine.latency else "mean"
             expr = f"{self.rec(LATENCY + ':' + stat, *own)} > {number(t or 0)}"
-            text = (f"{stat} end-to-end latency of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
-                    f"(threshold {number(t or 0)}s).")
-            summary = f"LLM {stat} latency is above its threshold"
+            summary = f"{model}: {stat} latency above {number(t or 0)}s"
+            text = (f"The {stat} end-to-end latency of {model} is {{{{ $value | humanizeDuration }}}} over the last "
+                    f"5m, above the {number(t or 0)}s threshold {held}.")
         elif alert.key == "ttft_p95":
             expr = f"{self.rec(TTFT + ':p95', *own)} > {number(t or 0)}"
-            text = (f"p95 time to first token of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m "
-                    f"(threshold {number(t or 0)}s).")
-            summary = "LLM time to first token is above its threshold"
+            summary = f"{model}: p95 time to first token above {number(t or 0)}s"
+            text = (f"The p95 time to first token of {model} is {{{{ $value | humanizeDuration }}}} over the last 5m, "
+                    f"above the {number(t or 0)}s threshold {held}.")
         elif alert.key == "error_rate":
-            expr = f"{self.rec(ERROR_RATIO, *own)} > {number(t or 0)}"
-            text = (f"{{{{ $value | humanizePercentage }}}} of requests to {model} failed over the last 5m "
-                    f"(threshold {_pct(t)}).")
-            summary = "LLM requests are failing"
+            # Quiet below the model's minimum request rate, like the burn-rate pages: one failure in ten
+            # requests is a 10% ratio that says nothing.
+            expr = (f"{self.rec(ERROR_RATIO, *own)} > {number(t or 0)}\nand on (model)\n"
+                    f"({self.rec(REQUESTS, *own)} >= on (model) group_left () {self.rec(MIN_RATE, *own)})")
+            summary = f"{model}: requests failing above {_pct(t)}"
+            text = (f"{{{{ $value | humanizePercentage }}}} of requests to {model} failed over the last 5m, above "
+                    f"the {_pct(t)} threshold {held}, at no less than its min_request_rate.")
         elif alert.key == "gpu_utilization_low":
             expr = (f"{self.rec(GPU_UTIL, *own)} < {number(t or 0)}\nand on (model)\n"
                     f"{self.rec(REQUESTS, *own)} > 0")
-            text = (f"GPUs of {model} are {{{{ $value | humanizePercentage }}}} busy while it serves traffic "
-                    f"(threshold {_pct(t)}): the allocation may be larger than the load needs.")
-            summary = "GPUs allocated to an LLM model are mostly idle"
+            summary = f"{model}: GPUs mostly idle (below {_pct(t)})"
+            text = (f"The GPUs of {model} are {{{{ $value | humanizePercentage }}}} busy while it serves traffic, "
+                    f"below the {_pct(t)} threshold {held}: the allocation may be larger than the load needs.")
         elif alert.key == "throughput_low":
             expr = (f"{self.rec(REQUESTS, *own)} < {number(t or 0)}\nand on (model)\n"
                     f"{self.rec(REQUESTS_1H, *own)} > 0")
-            text = (f"{model} serves {{{{ $value | printf \"%.2f\" }}}} requests/s over the last 5m, below "
-                    f"{number(t or 0)} req/s, after traffic in the last hour.")
-            summary = "LLM request throughput dropped"
+            summary = f"{model}: request throughput below {number(t or 0)} req/s"
+            text = (f"{model} serves {{{{ $value | printf \"%.2f\" }}}} requests/s over the last 5m, below the "
+                    f"{number(t or 0)} req/s threshold {held}, after traffic in the last hour.")
         else:
             expr = f"{self.rec(INFO, *own)}\nunless on (model)\n{self.rec(REQUESTS, *own)}"
+            summary = f"{model}: request metrics missing"
             text = (f"No request metrics of {model} (engine {{{{ $labels.engine }}}}, namespace "
                     f"{{{{ $labels.namespace }}}}) for {alert.for_}: its pods are down or no longer scraped.")
-            summary = "Metrics of an LLM model are missing"
         self.alert(alert.name, expr, alert.for_, models, labels, summary, text)
 
 
@@ -482,19 +514,19 @@ class _Raw:
     def __init__(self, builder: _Builder, preset: Preset, models: list[Model]) -> None:
         self.preset, self.models = preset, models
         self.namespaces = re_in("namespace", (m.namespace for m in models))
-        self.info = builder.rec(INFO, eq("engine", preset.name))
+        self.info = builder.rec(INFO, eq("engine", preset.key))
 
     def histograms(self) -> list[tuple[str, Histogram]]:
         """(recorded base name, histogram) of the latency and TTFT histograms the engine has."""
         return [(base, h) for base, h in ((LATENCY, self.preset.latency), (TTFT, self.preset.ttft)) if h is not None]
 
-    def by_model(self, series: Callable[[list[Matcher]], str], extra: str = "", how: str = "sum") -> str:
+    def by_model(self, series: Callable[[list[Matcher]], str], extra: str = "", how: str = "sum",
+                 by_pod: bool = False) -> str:
         preset = self.preset
-        if preset.by_pod:  # no model label: one term per model, selected by namespace and pod name
+        if preset.by_pod or by_pod:  # no model label: one term per model, selected by namespace and pod name
             by = f" by ({extra})" if extra else ""
-            return "\nor\n".join(
-                _per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
-                for m in self.models)
+            return _union([_per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
+                           for m in self.models], "or")
         keys = ", ".join(["model", *([extra] if extra else [])])
         # Replicas are summed (or averaged) first: the label copy and the join then touch one series per
         # model instead of one per pod (a quarter of the work at 4 replicas).
@@ -518,7 +550,8 @@ class _Raw:
     def total(self, counter: Counter) -> str:
         """A counter summed over all its metric names. Each name is rated apart: one rate() over several
         names would hold series whose labels are equal once the names are dropped."""
-        parts = [self.by_model(self.rate(replace(counter, metric=name, also=()))) for name in counter.names]
+        parts = [self.by_model(self.rate(replace(counter, metric=name, also=())), by_pod=counter.by_pod)
+                 for name in counter.names]
         out = parts[0]
         for part in parts[1:]:
             out = f"{out}\n+ on (model)\n(\n{part}\nor on (model)\n0 * {parts[0]}\n)"
@@ -592,11 +625,12 @@ def build(plan: Plan) -> RuleSet:
                 interval=STATIC_EVERY)
     by_engine: dict[str, list[Model]] = defaultdict(list)
     for m in plan.models:
-        by_engine[m.engine.name].append(m)
+        by_engine[m.engine.key].append(m)
     for name, models in sorted(by_engine.items()):
         b.group(f"engine-{name}", lambda p=models[0].engine, ms=models: b.engine(p, ms))
         b.group(f"engine-{name}-detail", lambda p=models[0].engine, ms=models: b.engine_detail(p, ms),
                 interval=DETAIL_EVERY)
+    b.group("edge", b.edge)
     b.group("model", b.derived)
     b.group("model-detail", b.derived_detail, interval=DETAIL_EVERY)
     b.group("pods", b.pod_models, interval=POD_MAP_EVERY)

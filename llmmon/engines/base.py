@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 Label = tuple[str, str]
 Matcher = tuple[str, str, str]  # (label, operator, value)
@@ -16,6 +17,8 @@ class Counter:
     `labels` are equality matchers that generated test series carry too; `select` are further matchers
     (e.g. `err!="validation"`); `synth` are labels only the synthetic test series carry, to satisfy `select`.
     `also` names further metrics summed with the first (Triton counts successes and failures apart).
+    `by_pod`: the series carry no model label even though the engine's own series do (vLLM's HTTP counters):
+    they are attributed to models by namespace and the model's pod regex.
     """
 
     metric: str
@@ -23,6 +26,7 @@ class Counter:
     select: tuple[Matcher, ...] = ()
     synth: tuple[Label, ...] = ()
     also: tuple[str, ...] = ()
+    by_pod: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -42,8 +46,9 @@ class Histogram:
     buckets: tuple[float, ...]
     scale: float = 1.0
     le_style: str = "python"
+    opt_in: str = ""  # the engine flag that turns the histogram on, when it is off by default
 
-    @property
+    @functools.cached_property  # read for every model and threshold: worked out once per preset
     def seconds(self) -> tuple[float, ...]:
         """The bucket bounds in seconds."""
         return tuple(round(b * self.scale, 12) for b in self.buckets)
@@ -60,6 +65,12 @@ class Histogram:
         below = [b for b in self.seconds if b < seconds]
         above = [b for b in self.seconds if b > seconds]
         return tuple(x for x in (below[-1] if below else None, above[0] if above else None) if x is not None)
+
+
+def describe(counter: Counter) -> str:
+    """A counter as a selector people read: its name and every matcher the rules use."""
+    text = counter.metric + _matchers([(k, "=", v) for k, v in counter.labels] + list(counter.select))
+    return text + (" (by pod)" if counter.by_pod else "")
 
 
 def le_matcher(histogram: Histogram, bound: float) -> Matcher:
@@ -86,6 +97,16 @@ class Gauge:
     metric: str
     scale: float = 1.0
     per_model: bool = True  # False: the gauge has no model label and is selected by pod
+    old: tuple[str, ...] = ()  # earlier names of the same gauge: rules read `new or old` through a rolling upgrade
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The current name, then the earlier ones."""
+        return (self.metric, *self.old)
+
+
+def _either(gauge: Gauge | None) -> str:
+    return "" if gauge is None else " or ".join(gauge.names)
 
 
 def _matchers(matchers: list[Matcher]) -> str:
@@ -99,6 +120,20 @@ class Deprecation:
     old: str
     new: str | None
     note: str
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """What one engine version counts, written down for people (`llmmon engines`, docs) and for check-metrics.
+
+    `errors_before_first`: whether the error series exists (at 0) before the first failure. Where it does not,
+    the rules read "absent" as 0 while the request counter exists, so the error ratio is 0, never NaN or empty.
+    """
+
+    request: str
+    error: str
+    errors_before_first: bool
+    empty_errors: str = ""  # why a declared-but-empty (or absent) error counter is normal for this engine
 
 
 @dataclass(frozen=True)
@@ -125,12 +160,24 @@ class Preset:
     gauges: dict[str, Gauge] = field(default_factory=dict)  # optional load signals: running, waiting, kv_cache
     deprecated: tuple[Deprecation, ...] = ()
     notes: str = ""
+    version: str = ""  # the engine version (line) this variant describes; "" for engines with one variant
+    semantics: Semantics | None = None
+    engine_errors: Counter | None = None  # the engine's own failure counter, when it is not the primary signal
+    verified: tuple[str, ...] = ()  # fixtures (tests/expositions/real/) of real pages this variant was checked on
+    markers: tuple[str, ...] = ()  # metric names whose presence on a page points at this version
+    pinned: bool = False  # the spec declared this version (engine_version): rules carry it in their engine label
+
+    @property
+    def key(self) -> str:
+        """The engine name, plus the version when the spec declared one: what tells rule sets of versions apart."""
+        return f"{self.name}-{self.version}" if self.pinned else self.name
     preemptions: Counter | None = None  # requests preempted (evicted from the KV cache and requeued)
     itl: Histogram | None = None  # inter-token latency (time per output token), seconds
     itl_also: tuple[str, ...] = ()  # older names of the ITL histogram, read where the current one is absent
     phases: tuple[tuple[str, str], ...] = ()  # (phase, seconds histogram): where a request's time goes
     prefix_cache: tuple[str, str] | None = None  # (hits counter, queries counter) of the prefix cache
-    finish_reason_label: str | None = None  # label of `requests` saying why a request finished
+    finish_reason_label: str | None = None  # label of `finished` (default `requests`) saying why a request finished
+    finished: Counter | None = None  # the counter of finished requests by reason, when not `requests`
     lengths: tuple[tuple[str, str], ...] = ()  # (prompt | generation, token-count histogram per request)
     unverified: tuple[str, ...] = ()  # signals not yet checked against a real /metrics page of the engine
 
@@ -160,15 +207,14 @@ class Preset:
             return "" if h is None else h.metric + ("" if h.scale == 1 else " (ms→s)")
 
         return {
-            "requests": " + ".join(self.requests.names),
-            "errors": self.errors.metric + _matchers([(k, "=", v) for k, v in self.errors.labels]
-                                                     + list(self.errors.select)),
+            "requests": " + ".join(describe(replace(self.requests, metric=n, also=())) for n in self.requests.names),
+            "errors": describe(self.errors),
             "latency": hist(self.latency) or (f"mean only: {self.latency_sum.metric}" if self.latency_sum else ""),
             "ttft": hist(self.ttft),
             "tokens": " + ".join(c.metric for c in (self.input_tokens, self.output_tokens) if c),
-            "running": self.gauges["running"].metric if "running" in self.gauges else "",
-            "waiting": self.gauges["waiting"].metric if "waiting" in self.gauges else "",
-            "kv_cache": self.gauges["kv_cache"].metric if "kv_cache" in self.gauges else "",
+            "running": _either(self.gauges.get("running")),
+            "waiting": _either(self.gauges.get("waiting")),
+            "kv_cache": _either(self.gauges.get("kv_cache")),
             "preemptions": self.preemptions.metric if self.preemptions else "",
             "itl": " or ".join(n for n in ((self.itl.metric,) if self.itl else ()) + self.itl_also),
             "phases": ", ".join(f"{p}: {m}" for p, m in self.phases),

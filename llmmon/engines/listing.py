@@ -1,0 +1,56 @@
+"""The text of `llmmon engines`: per engine and version, the series behind each signal and what they count."""
+
+from __future__ import annotations
+
+from llmmon.engines import PRESETS, Preset, describe, edge, variants
+
+
+def _summary(presets: list[Preset]) -> list[str]:
+    signals = [s for s in presets[0].signals() if s != "model"]
+    width = max(len(p.name) for p in presets) + 2
+    lines = ["signal".ljust(12) + "".join(p.name.ljust(width) for p in presets).rstrip()]
+    for signal in signals:
+        cells = ["mean" if p.signals()[signal].startswith("mean only") else "yes" if p.signals()[signal] else "-"
+                 for p in presets]
+        lines.append(signal.ljust(12) + "".join(c.ljust(width) for c in cells).rstrip())
+    return lines
+
+
+def _variant(p: Preset, default: bool) -> list[str]:
+    version = f" {p.version}" if p.version else ""
+    tag = " (default)" if default and p.version else ""
+    lines = [f"{p.name}{version}{tag}: {p.title}"]
+    if p.version:
+        lines.append(f"  {'select':<14} engine: {p.name}, engine_version: \"{p.version}\"")
+    for signal, metric in p.signals().items():
+        lines.append(f"  {signal:<14} {metric or '-'}")
+    if p.latency:
+        lines.append(f"  {'e2e buckets':<14} {' '.join(f'{b:g}' for b in p.latency.buckets)}")
+    if p.ttft:
+        lines.append(f"  {'ttft buckets':<14} {' '.join(f'{b:g}' for b in p.ttft.buckets)}")
+    if p.semantics:
+        lines.append(f"  {'a request':<14} {p.semantics.request}")
+        lines.append(f"  {'an error':<14} {p.semantics.error}")
+        before = ("exists at 0 before the first error" if p.semantics.errors_before_first else
+                  "appears on the first error; absent reads as 0 while requests exist")
+        lines.append(f"  {'error series':<14} {before}")
+    if p.engine_errors:
+        lines.append(f"  {'engine errors':<14} {describe(p.engine_errors)} (secondary, not in the rules)")
+    lines.append(f"  {'verified':<14} " + (", ".join(f"tests/expositions/real/{f}" for f in p.verified)
+                                            if p.verified else "no real page checked"))
+    if p.notes:
+        lines.append(f"  {'notes':<14} {p.notes}")
+    return lines
+
+
+def listing() -> str:
+    """Every preset: a signal table, then each engine version with its series, meanings and verification."""
+    presets = list(PRESETS.values())
+    lines = _summary(presets)
+    for preset in presets:
+        for v in variants(preset.name):
+            lines += ["", *_variant(v, v is preset)]
+    lines += ["", "errors at the edge (any engine; spec `errors: {source: ...}`): requests and errors from",
+              *(f"  {source:<14} {edge.resolve(source, '<name>', '<namespace>', None, None).describe()}"
+                for source in ("ingress-nginx", "istio", "http"))]
+    return "\n".join(lines) + "\n"
