@@ -323,9 +323,6 @@ def _insight_series(p: Preset, own: Labels, share: float) -> list[Maker]:
 
     for phase, metric in p.phases:
         makers += _mean_only(metric, own, requests, spent(parts[phase]))
-    if p.finished is not None and p.finish_reason_label and p.finished.metric not in p.requests.names:
-        reason = ((p.finish_reason_label, "stop"),)
-        makers.append(_maker(p.finished.metric, own + reason, "counter", requests, p.finished.metric[:-6], "counter"))
     if p.prefix_cache is not None:
         hits, queries = p.prefix_cache
         makers.append(_maker(queries, own, "counter", lambda b: b.rps * b.tokens_in * share, queries[:-6], "counter"))

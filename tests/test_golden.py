@@ -14,7 +14,7 @@ def test_the_golden_rule_file_passes_promtool_check_rules_with_the_duplicate_lin
     done = promtool("check", "rules", "--lint=duplicate-rules", "--lint-fatal",
                     str(OUT / "prometheus/rules/llm-platform.rules.yaml"))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 151 rules found" in done.stdout
+    assert "SUCCESS: 155 rules found" in done.stdout
 
 
 def test_the_golden_prometheusrule_manifest_holds_the_same_checked_rules(tmp_path) -> None:  # type: ignore[no-untyped-def]

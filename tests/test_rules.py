@@ -233,7 +233,8 @@ def test_every_alert_carries_severity_summary_description_and_runbook() -> None:
     alerts = [r for r in ruleset.rules if "alert" in r]
     assert {a["alert"] for a in alerts} == {"HighInferenceLatency", "HighErrorRate", "LowGPUUtilization",
                                             "HighTimeToFirstToken", "LowThroughput", "ErrorBudgetBurn",
-                                            "LLMMetricsAbsent", "LLMKVCacheNearFull", "LLMQueueBuildUp",
+                                            "LLMMetricsAbsent", "HighInterTokenLatency", "LLMKVCacheNearFull",
+                                            "LLMQueueBuildUp",
                                             "LLMPreemptions", "LLMReplicasMissing", "LLMReplicaOutlier",
                                             "LLMPodRestartLoop", "LLMPodsPending", "GPUXidError",
                                             "GPURowRemapFailure", "GPUTemperatureHigh"}

@@ -281,6 +281,8 @@ def _alert(b: _Builder, alert: Alert, models: list[Model], extra: dict[str, str]
         summary = "A GPU of an LLM model is running hot"
         text = (f"The hottest GPU of {model} is at {{{{ $value }}}} C for {alert.for_} (threshold {t} C): it "
                 "throttles its clocks, and latency rises.")
+    # summaries name the model first, like every alert's (llmmon.emit.alert_text)
+    summary = f"{model}: {summary[0].lower()}{summary[1:]}"
     b.alert(alert.name, expr, alert.for_, models, labels, summary, text)
 
 
