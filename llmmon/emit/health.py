@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from llmmon.engines import Counter, Preset
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model
-from llmmon.promql import eq, number, quote, selector
+from llmmon.promql import SPEC_LABEL, eq, number, quote, regex_of, selector
 
 if TYPE_CHECKING:
     from llmmon.emit.prometheus import _Builder, _Raw
@@ -124,8 +124,11 @@ def replicas(b: _Builder) -> None:
     reports Ready (a pod still loading its model is not Ready, so a rollout does not count as missing replicas);
     the per-replica queue and the fleet's fullest KV cache."""
     models = list(b.plan.models)
-    serving = b.rec(POD_REQUESTS)
-    b.record(REPLICAS_SERVING, f"count by (model) ({serving})", models)
+    # a replica reports when any of its series exists: request counters may appear only with the first request
+    # (HTTP status counters), the engine's load gauges exist from its start
+    names = ("__name__", "=~", regex_of([POD_REQUESTS, POD_WAITING, POD_KV]))
+    serving = selector("", names, eq(SPEC_LABEL, b.plan.name))
+    b.record(REPLICAS_SERVING, f"count by (model) (group by (model, pod) ({serving}))", models)
     pods = b.rec(POD_REQUESTS)
     b.record(POD_ERROR_RATIO, f"{b.rec(POD_ERRORS)}\n/ on (model, pod)\n({pods} > 0)", models)
     spec = [m for m in models if m.replicas]
