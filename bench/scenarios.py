@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 INCIDENTS = ROOT / "bench" / "incidents"
 EXAMPLE = ROOT / "specs" / "example.yaml"
 SEVERITIES = ("none", "info", "warning", "critical")
-_SIMPLE = {"rps", "error_ratio", "gpu_percent", "gpu_memory_mib", "cpu_cores", "up"}
+_SIMPLE = {"rps", "error_ratio", "gpu_percent", "gpu_memory_mib", "cpu_cores", "up", "kv_cache", "waiting",
+           "preemptions", "replicas_down", "restarts_per_hour", "gpu_temp", "gpu_power", "sm_clock", "xid"}
 _NESTED = {"latency": ("p50", "p99"), "ttft": ("p50", "p95"), "tokens": ("input", "output")}
 _FIELD = {("latency", "p50"): "latency_p50", ("latency", "p99"): "latency_p99", ("ttft", "p50"): "ttft_p50",
           ("ttft", "p95"): "ttft_p95", ("tokens", "input"): "tokens_in", ("tokens", "output"): "tokens_out"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from prometheus_client import utils
@@ -42,6 +42,24 @@ class Behaviour:
     gpu_memory_mib: float = 60000.0
     cpu_cores: float = 2.0  # all replicas together
     up: bool = True  # False: the pods are gone, no series at all
+    # engine depth (issue 21): saturation, replicas and GPU health
+    kv_cache: float = 0.5  # KV-cache usage of every replica (0-1)
+    waiting: float = 0.0  # requests waiting at every replica
+    preemptions: float = 0.0  # requests preempted per second, all replicas
+    replicas_down: float = 0.0  # the last replicas' series are gone while their pods still run
+    restarts_per_hour: float = 0.0  # container restarts of the first pod
+    gpu_temp: float = 62.0  # degrees C of every GPU
+    gpu_power: float = 450.0  # watts of every GPU
+    sm_clock: float = 1980.0  # MHz
+    xid: float = 0.0  # XID code reported by the first GPU of the first pod
+    itl_p50: float = 0.03  # seconds between output tokens (log-normal, like latency)
+    itl_p99: float = 0.08
+    queue_share: float = 0.05  # share of a request's mean latency spent queued (the rest: prefill 20%, decode)
+    prefix_hit: float = 0.4  # share of prompt tokens served from the prefix cache
+
+    def itl_share(self, bound: float) -> float:
+        """Share of inter-token gaps within `bound` seconds."""
+        return _lognormal_cdf(bound, self.itl_p50, math.log(self.itl_p99 / self.itl_p50) / Z99)
 
     @property
     def latency_sigma(self) -> float:
@@ -131,10 +149,16 @@ class Series:
     fn: Callable[[Behaviour], float]
     family: str  # the metric family for exposition
     family_type: str  # counter, gauge, histogram or unknown
+    replica: int = -1  # index of the replica exporting it (-1: exported while the model is up at all)
+    replicas: int = 1  # replicas of its model
+
+    def live(self, b: Behaviour) -> bool:
+        """True while the series exists: the model is up and its replica is not among the ones down."""
+        return b.up and (self.replica < 0 or self.replica < self.replicas - int(b.replicas_down))
 
     def value(self, timeline: Timeline, t: float) -> float | None:
-        """The series' value at time t; None while the model is down."""
-        if not timeline.at(t).up:
+        """The series' value at time t; None while the model (or its replica) is down."""
+        if not self.live(timeline.at(t)):
             return None
         if self.kind == "gauge":
             return self.fn(timeline.at(t))
@@ -183,15 +207,22 @@ def series(target: Target) -> list[Series]:
     share = 1 / target.replicas
     engine_names = _engine_series(m.engine, m.served_name, share)
     seed_names = _engine_series(SEED, m.name, share) if target.seed and m.engine.name != SEED.name else []
-    for pod in target.pods():
+    n = target.replicas
+    for i, pod in enumerate(target.pods()):
         base = (("namespace", m.namespace), ("pod", pod))
         for make in [*engine_names, *seed_names]:
-            out.append(make(base))
+            out.append(replace(make(base), replica=i, replicas=n))
         for gpu in range(target.gpus_per_pod):
-            out.extend(_gpu_series(target, base, pod, gpu))
+            out.extend(_gpu_series(target, base, pod, gpu, first=i == 0 and gpu == 0))
         if target.cpu:
             out.append(Series("container_cpu_usage_seconds_total", _sorted((*base, ("container", "server"))),
                               "sum", lambda b: b.cpu_cores * share, "container_cpu_usage_seconds", "counter"))
+        # kube-state-metrics: the pod runs (its series exist) even while its engine reports nothing
+        out.append(Series("kube_pod_status_ready", _sorted((*base, ("condition", "true"))), "gauge", lambda b: 1.0,
+                          "kube_pod_status_ready", "gauge"))
+        restarts = (lambda b: b.restarts_per_hour / 3600) if i == 0 else (lambda b: 0.0)
+        out.append(Series("kube_pod_container_status_restarts_total", _sorted((*base, ("container", "server"))),
+                          "counter", restarts, "kube_pod_container_status_restarts", "counter"))
     return out
 
 
@@ -251,9 +282,70 @@ def _engine_series(p: Preset, served: str, share: float) -> list[Maker]:
         if c is not None:
             makers.append(counter(c, (), _tokens(per_request, share)))
     gauge_fns: dict[str, Callable[[Behaviour], float]] = {
-        "running": lambda b: b.rps * b.latency_mean * share, "waiting": lambda b: 0.0, "kv_cache": lambda b: 0.5}
+        "running": lambda b: b.rps * b.latency_mean * share, "waiting": lambda b: b.waiting,
+        "kv_cache": lambda b: b.kv_cache}
     for key, gauge in sorted(p.gauges.items()):
         makers.append(_maker(gauge.metric, own, "gauge", _scaled(gauge_fns[key], gauge.scale), gauge.metric, "gauge"))
+    if p.preemptions is not None:
+        makers.append(counter(p.preemptions, (), lambda b: b.preemptions * share))
+    makers.extend(_insight_series(p, own, share))
+    return makers
+
+
+def _insight_series(p: Preset, own: Labels, share: float) -> list[Maker]:
+    """ITL (one observation per output token), phase times, prefix-cache counters and per-request lengths."""
+    makers: list[Maker] = []
+    def tokens(b: Behaviour) -> float:
+        return b.rps * b.tokens_out * share
+
+    def requests(b: Behaviour) -> float:
+        return b.rps * share
+
+    if p.itl is not None:
+        h = p.itl
+
+        def gaps_under(bound: float) -> Callable[[Behaviour], float]:
+            return lambda b: tokens(b) * b.itl_share(bound)
+
+        for native, seconds in [*zip(h.buckets, h.seconds, strict=True), (math.inf, math.inf)]:
+            le = (("le", _le_text(native)),)
+            makers.append(_maker(h.metric + "_bucket", own + le, "counter", gaps_under(seconds), h.metric,
+                                 "histogram"))
+        makers.append(_maker(h.metric + "_count", own, "counter", tokens, h.metric, "histogram"))
+        makers.append(_maker(h.metric + "_sum", own, "sum", lambda b: tokens(b) * b.itl_p50 / h.scale, h.metric,
+                             "histogram"))
+    parts: dict[str, Callable[[Behaviour], float]] = {
+        "queue": lambda b: b.queue_share, "prefill": lambda b: 0.2, "inference": lambda b: 1 - b.queue_share,
+        "decode": lambda b: 0.8 - b.queue_share}
+
+    def spent(part: Callable[[Behaviour], float]) -> Callable[[Behaviour], float]:
+        return lambda b: b.latency_mean * part(b)
+
+    for phase, metric in p.phases:
+        makers += _mean_only(metric, own, requests, spent(parts[phase]))
+    if p.prefix_cache is not None:
+        hits, queries = p.prefix_cache
+        makers.append(_maker(queries, own, "counter", lambda b: b.rps * b.tokens_in * share, queries[:-6], "counter"))
+        makers.append(_maker(hits, own, "counter", lambda b: b.rps * b.tokens_in * share * b.prefix_hit, hits[:-6],
+                             "counter"))
+    for kind, metric in p.lengths:
+        per_request = (lambda b: b.tokens_in) if kind == "prompt" else (lambda b: b.tokens_out)
+        makers += _mean_only(metric, own, requests, per_request, bounds=(1.0, 10.0, 100.0, 1000.0))
+    return makers
+
+
+def _mean_only(metric: str, own: Labels, rate: Callable[[Behaviour], float], value: Callable[[Behaviour], float],
+               bounds: tuple[float, ...] = ()) -> list[Maker]:
+    """A histogram whose every observation equals `value`: right mean, quantiles within one bucket."""
+    def under(bound: float) -> Callable[[Behaviour], float]:
+        return lambda b: rate(b) if value(b) <= bound else 0.0
+
+    makers = []
+    for bound in (*bounds, math.inf):
+        le = (("le", _le_text(bound)),)
+        makers.append(_maker(metric + "_bucket", own + le, "counter", under(bound), metric, "histogram"))
+    makers.append(_maker(metric + "_count", own, "counter", rate, metric, "histogram"))
+    makers.append(_maker(metric + "_sum", own, "sum", lambda b: rate(b) * value(b), metric, "histogram"))
     return makers
 
 
@@ -276,15 +368,23 @@ def _histogram(h: Histogram, own: Labels, which: str, share: float) -> list[Make
     return makers
 
 
-def _gpu_series(target: Target, base: Labels, pod: str, gpu: int) -> list[Series]:
+def _gpu_series(target: Target, base: Labels, pod: str, gpu: int, first: bool = False) -> list[Series]:
     m = target.model
     out = []
     if target.gpu_exporter == "dcgm":
         dcgm = (*base, ("gpu", str(gpu)), ("UUID", f"GPU-{pod}-{gpu}"), ("modelName", m.gpu_type or ""))
-        out.append(Series("DCGM_FI_DEV_GPU_UTIL", _sorted(dcgm), "gauge", lambda b: b.gpu_percent,
-                          "DCGM_FI_DEV_GPU_UTIL", "gauge"))
-        out.append(Series("DCGM_FI_DEV_FB_USED", _sorted(dcgm), "gauge", lambda b: b.gpu_memory_mib,
-                          "DCGM_FI_DEV_FB_USED", "gauge"))
+        fields: list[tuple[str, str, Callable[[Behaviour], float]]] = [
+            ("DCGM_FI_DEV_GPU_UTIL", "gauge", lambda b: b.gpu_percent),
+            ("DCGM_FI_DEV_FB_USED", "gauge", lambda b: b.gpu_memory_mib),
+            ("DCGM_FI_DEV_GPU_TEMP", "gauge", lambda b: b.gpu_temp),
+            ("DCGM_FI_DEV_POWER_USAGE", "gauge", lambda b: b.gpu_power),
+            ("DCGM_FI_DEV_SM_CLOCK", "gauge", lambda b: b.sm_clock),
+            ("DCGM_FI_DEV_XID_ERRORS", "gauge", (lambda b: b.xid) if first else (lambda b: 0.0)),
+            ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", lambda b: 0.0),
+            ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", lambda b: 0.0),
+            ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "counter", lambda b: 0.0)]
+        for name, kind, fn in fields:  # counters without `_total` are `unknown` families in OpenMetrics
+            out.append(Series(name, _sorted(dcgm), kind, fn, name, "gauge" if kind == "gauge" else "unknown"))
     app = m.engine.gpu_utilization or (SEED.gpu_utilization if target.seed else None)
     if app is not None:
         engine = m.engine if m.engine.gpu_utilization else SEED
@@ -314,7 +414,7 @@ def sampled(s: Series, timeline: Timeline, times: list[float], floor: bool = Tru
         while phase + 1 < len(starts) and starts[phase + 1] <= t:
             phase += 1
         b = timeline.phases[phase][1]
-        if not b.up:
+        if not s.live(b):
             out.append(None)
         elif s.kind == "gauge":
             out.append(s.fn(b))

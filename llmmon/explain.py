@@ -190,6 +190,10 @@ def _objective(o: Objective) -> str:
 
 
 def _condition(a: Alert) -> str:
+    from llmmon.emit import health
+
+    if a.key in health.ORDER:
+        return health.condition(a.key, a.threshold)
     t = a.threshold or 0
     return {
         "latency_p99": f"p99 end-to-end latency over 5m is above {format_number(t)}s",
@@ -207,6 +211,10 @@ def _threshold(a: Alert) -> str:
         return "-"
     if a.key in ("latency_p99", "ttft_p95"):
         return f"{format_number(t)}s"
+    from llmmon.emit import health
+
+    if a.key in health.ORDER:
+        return health.threshold_text(a.key, t)
     if a.key in ("error_rate", "gpu_utilization_low"):
         return _pct(t)
     return f"{format_number(t)} req/s"

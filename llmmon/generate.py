@@ -131,6 +131,10 @@ def _summary(plan: Plan, head: str, counts: Counts) -> str:
 
 
 def _condition(key: str, threshold: float | None) -> str:
+    from llmmon.emit import health
+
+    if key in health.ORDER:
+        return health.condition(key, threshold)
     t = threshold or 0
     return {
         "latency_p99": f"p99 latency > {t:g}s",

@@ -29,7 +29,23 @@ ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
     "ttft_p95": ("HighTimeToFirstToken", "seconds", 1.0, "warning", True),
     "throughput_low": ("LowThroughput", "req/s", None, "warning", False),
     "metrics_absent": ("LLMMetricsAbsent", "none", None, "critical", True),
+    # engine depth (issue 21): saturation warnings, replica health, GPU health; built by llmmon.emit.health
+    "itl_p99": ("HighInterTokenLatency", "seconds", 0.1, "warning", False),
+    "kv_cache_high": ("LLMKVCacheNearFull", "ratio", 0.90, "warning", True),
+    "queue_high": ("LLMQueueBuildUp", "requests", 10.0, "warning", True),
+    "preemptions": ("LLMPreemptions", "per second", 0.1, "warning", True),
+    "replicas_missing": ("LLMReplicasMissing", "none", None, "warning", True),
+    "replica_outlier": ("LLMReplicaOutlier", "factor", 3.0, "warning", True),
+    "pod_restarts": ("LLMPodRestartLoop", "restarts/h", 3.0, "warning", True),
+    "pods_pending": ("LLMPodsPending", "none", None, "warning", True),
+    "gpu_xid": ("GPUXidError", "none", None, "warning", True),
+    "gpu_row_remap_failure": ("GPURowRemapFailure", "none", None, "warning", True),
+    "gpu_temperature": ("GPUTemperatureHigh", "celsius", 85.0, "warning", True),
 }
+# alert key → the engine gauge or counter it reads (a model whose engine lacks it gets no such alert)
+ENGINE_SIGNALS = {"kv_cache_high": "kv_cache", "queue_high": "waiting", "preemptions": "preemptions",
+                  "itl_p99": "itl"}
+DCGM_ALERTS = ("gpu_xid", "gpu_row_remap_failure", "gpu_temperature")
 SLO_KINDS = ("availability", "latency", "ttft")
 _SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token"}
 
@@ -75,6 +91,8 @@ class Model:
     objectives: tuple[Objective, ...]
     min_request_rate: float
     alerts: tuple[Alert, ...]  # enabled alerts only
+    replicas: int | None = None  # serving replicas expected, when the spec says
+    autoscaling: s.Autoscaling | None = None
     edge: Edge | None = None  # requests and errors counted in front of the engine (spec `errors`)
 
     def objective(self, kind: str) -> Objective | None:
@@ -315,7 +333,8 @@ class _Resolver:
         return Model(name=ms.name, engine=engine, namespace=namespace, served_name=ms.served_name or ms.name,
                      pods=pods, pod_example=pod_example, gpu_type=ms.gpus.type if ms.gpus else None,
                      gpu_count=ms.gpus.count if ms.gpus else 0, gpu_hourly_cost=gpu_cost,
-                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts, edge=self._edge(index))
+                     objectives=objectives, min_request_rate=min_rate or 0.0, alerts=alerts, edge=self._edge(index),
+                     replicas=ms.replicas, autoscaling=self._autoscaling(index, engine))
 
     def _edge(self, index: int) -> Edge | None:
         errors, _ = self.pick(index, "errors")
@@ -428,6 +447,8 @@ class _Resolver:
                             f"{engine.name} reports none): alert gpu_utilization_low is left out",
                             severity=Severity.WARNING)
             return False
+        if key in ENGINE_SIGNALS or key in DCGM_ALERTS:
+            return self._depth_signal_ok(index, key, engine, written, path)
         if key not in ("latency_p99", "ttft_p95"):
             return True
         histogram = engine.latency if key == "latency_p99" else engine.ttft
@@ -448,16 +469,55 @@ class _Resolver:
                         f"alert {key} is left out", severity=Severity.WARNING)
         return False
 
+    def _depth_signal_ok(self, index: int, key: str, engine: Preset, written: bool, path: Path) -> bool:
+        """Saturation alerts need the engine's gauge or counter, GPU health alerts dcgm-exporter and GPUs: a
+        missing signal is an error where the spec asked for the alert; where only defaults did, the alert is left
+        out (no rule that can never fire is generated)."""
+        ms = self.spec.models[index]
+        if key in ENGINE_SIGNALS:
+            signal = ENGINE_SIGNALS[key]
+            if signal in engine.gauges or getattr(engine, signal, None) is not None:
+                return True
+            why = f"engine {engine.name} exposes no {signal} signal"
+        else:
+            if not ms.gpus:
+                return False  # a model without GPUs has no GPU to watch
+            if self.spec.gpu_exporter.kind == "dcgm":
+                return True
+            why = f"gpu_exporter.kind is {self.spec.gpu_exporter.kind}, and only dcgm-exporter reports it"
+        if written:
+            self.report(path, f"model {ms.name!r}: alert {key} cannot be evaluated: {why}",
+                        f"set `alerts: {{{key}: {{enabled: false}}}}` for this model")
+        # Only llmmon's defaults asked for it: left out without a warning, or every spec with an engine lacking
+        # one signal would warn. `llmmon explain` lists each model's alerts, `llmmon engines` each engine's signals.
+        return False
+
+    def _autoscaling(self, index: int, engine: Preset | None) -> s.Autoscaling | None:
+        auto = self.spec.models[index].autoscaling
+        if auto is None or engine is None:
+            return auto
+        name = self.spec.models[index].name
+        if auto.min_replicas > auto.max_replicas:
+            self.report(("models", index, "autoscaling", "min_replicas"),
+                        f"model {name!r}: min_replicas ({auto.min_replicas}) is above max_replicas "
+                        f"({auto.max_replicas})")
+        if auto.signal in ("waiting", "kv_cache") and auto.signal not in engine.gauges:
+            self.report(("models", index, "autoscaling", "signal"),
+                        f"model {name!r}: engine {engine.name} exposes no {auto.signal} signal to scale on",
+                        "use `signal: requests`")
+        return auto
+
     def _threshold_ok(self, key: str, threshold: float | None, path: Path, name: str, engine: Preset | None) -> bool:
         if threshold is None:
             return True
         if threshold <= 0:
             self.report(path, f"model {name!r}: the threshold of {key} must be positive")
             return False
-        if key in ("error_rate", "gpu_utilization_low") and threshold >= 1:
+        if key in ("error_rate", "gpu_utilization_low", "kv_cache_high") and threshold >= 1:
             self.report(path, f"model {name!r}: the threshold of {key} must be below 100%")
             return False
-        histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else None)
+        histogram = engine and (engine.latency if key == "latency_p99" else engine.ttft if key == "ttft_p95" else
+                                engine.itl if key == "itl_p99" else None)
         if histogram and threshold >= histogram.seconds[-1]:
             near = ", ".join(_fmt(b) for b in histogram.seconds[-2:])
             version = f" in {engine.name} {engine.version}" if engine and engine.version else ""

@@ -257,6 +257,12 @@ class StatusAlert(AlertOverride):
     threshold: None = Field(None, description="Not used.")
 
 
+class NumberAlert(AlertOverride):
+    """An alert whose threshold is a plain number in the alert's own unit."""
+
+    threshold: Positive | None = Field(None, description="A number in the alert's unit (see the alert).")
+
+
 class Alerts(Strict):
     """Threshold alerts of the design document, each routed to a tier."""
 
@@ -269,6 +275,30 @@ class Alerts(Strict):
     throughput_low: RateAlert | None = Field(None, description=(
         "LowThroughput: request rate below threshold (req/s) while the model had traffic in the last hour."))
     metrics_absent: StatusAlert | None = Field(None, description="LLMMetricsAbsent: the model's metrics are gone.")
+    itl_p99: DurationAlert | None = Field(None, description=(
+        "HighInterTokenLatency: p99 time between output tokens above threshold (default off; 100ms when on)."))
+    kv_cache_high: PercentAlert | None = Field(None, description=(
+        "LLMKVCacheNearFull: KV-cache usage of the model's replicas above threshold (default 90%)."))
+    queue_high: NumberAlert | None = Field(None, description=(
+        "LLMQueueBuildUp: requests waiting per serving replica above threshold (default 10)."))
+    preemptions: NumberAlert | None = Field(None, description=(
+        "LLMPreemptions: requests preempted per second above threshold (default 0.1/s)."))
+    replicas_missing: StatusAlert | None = Field(None, description=(
+        "LLMReplicasMissing: fewer replicas report metrics than expected while others still do."))
+    replica_outlier: NumberAlert | None = Field(None, description=(
+        "LLMReplicaOutlier: one replica's error ratio (or p99) is more than threshold times its siblings' "
+        "(default 3)."))
+    pod_restarts: NumberAlert | None = Field(None, description=(
+        "LLMPodRestartLoop: a serving pod restarted at least threshold times in the last hour (default 3; "
+        "kube-state-metrics)."))
+    pods_pending: StatusAlert | None = Field(None, description=(
+        "LLMPodsPending: a serving pod is stuck in phase Pending (kube-state-metrics)."))
+    gpu_xid: StatusAlert | None = Field(None, description=(
+        "GPUXidError: a GPU of the model reported an XID error (dcgm-exporter)."))
+    gpu_row_remap_failure: StatusAlert | None = Field(None, description=(
+        "GPURowRemapFailure: a GPU of the model failed to remap a memory row (dcgm-exporter)."))
+    gpu_temperature: NumberAlert | None = Field(None, description=(
+        "GPUTemperatureHigh: a GPU of the model is hotter than threshold degrees C (default 85; dcgm-exporter)."))
 
 
 class Gpus(Strict):
@@ -309,6 +339,21 @@ class Defaults(Strict):
         "a crashed engine counts nothing, the proxy in front of it sees the 5xx."))
 
 
+class Autoscaling(Strict):
+    """A KEDA ScaledObject for one model, scaling on the series llmmon records (and its alerts read)."""
+
+    min_replicas: int = Field(1, ge=0, le=10_000, description="minReplicaCount of the ScaledObject.")
+    max_replicas: int = Field(ge=1, le=10_000, description="maxReplicaCount of the ScaledObject.")
+    signal: Literal["waiting", "kv_cache", "requests"] = Field("waiting", description=(
+        "What to scale on: requests waiting per replica, KV-cache usage, or requests per second per replica."))
+    target: Positive | None = Field(None, description=(
+        "Target value per replica: default 5 waiting requests, 0.8 KV-cache usage, or 1 req/s."))
+    workload: Ident | None = Field(None, description="Name of the Deployment to scale; default: the model name.")
+    kind: Literal["Deployment", "StatefulSet"] = Field("Deployment", description="Kind of the scaled workload.")
+    prometheus_url: Url = Field("http://prometheus-operated.monitoring.svc:9090", description=(
+        "Prometheus server KEDA queries (serverAddress of the trigger)."))
+
+
 class ModelSpec(Defaults):
     """One served model."""
 
@@ -316,6 +361,11 @@ class ModelSpec(Defaults):
     served_name: Text | None = Field(None, description="The engine's own model label value; default: name.")
     pods: Text | None = Field(None, description="Regex of pod names (RE2, anchored); default `<name>-.*`.")
     gpus: Gpus | None = Field(None, description="GPUs allocated to this model in total.")
+    replicas: int | None = Field(None, ge=1, le=10_000, description=(
+        "Serving replicas expected; LLMReplicasMissing compares the replicas reporting metrics with it "
+        "(default: the model's pods kube-state-metrics reports Ready)."))
+    autoscaling: Autoscaling | None = Field(None, description=(
+        "Generate a KEDA ScaledObject scaling the model's workload on a recorded series."))
 
 
 class Tier_(Strict):

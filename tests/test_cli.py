@@ -215,7 +215,7 @@ def test_generate_validate_checks_then_writes_in_one_run(tmp_path: Path) -> None
     result = invoke("generate", SPEC, "-o", str(out), "--validate")
 
     assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
-    assert "promtool test rules: 50 assertions in 9 scenarios passed" in result.stdout
+    assert "promtool test rules: 110 assertions in 19 scenarios passed" in result.stdout
     assert result.stdout.rstrip().endswith("unchanged)") and "wrote" in result.stdout
     assert (out / "prometheus" / "rules" / "llm-platform.rules.yaml").is_file()
 

@@ -21,7 +21,8 @@ from llmmon.generate import build
 EXPOSITIONS = ROOT / "tests" / "expositions"
 ENGINES = sorted(PRESETS)
 # Series the generated tests add that do not come from the serving engine.
-FOREIGN = ("DCGM_", "nvidia_smi_", "kube_pod_info", "container_cpu_usage_seconds_total")
+FOREIGN = ("DCGM_", "nvidia_smi_", "kube_pod_info", "container_cpu_usage_seconds_total", "kube_pod_status_phase",
+           "kube_pod_status_ready", "kube_pod_container_status_restarts_total")
 SCRAPE_LABELS = {"namespace", "pod"}  # added by Prometheus' Kubernetes discovery, not by the engine
 _SERIES = re.compile(r"^(?P<name>[^{]+)\{(?P<labels>.*)\}$")
 
@@ -49,11 +50,23 @@ def test_every_engine_has_a_spec_and_a_scrape_sample(engine: str) -> None:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_generated_tests_feed_exactly_the_names_and_labels_the_engine_exposes(engine: str) -> None:
     samples, _ = metrics_check.parse((EXPOSITIONS / f"{engine}.txt").read_text())
+    unverified = PRESETS[engine].unverified_metrics()
     for name, labels in _generated_series(engine).items():
+        if re.sub(r"_(bucket|count|sum)$", "", name) in unverified:  # `llmmon engines` marks them "yes?"
+            continue
         exposed = metrics_check._series(samples, name)
         assert exposed, f"{engine}: the generated tests feed {name}, which the engine does not expose"
         known = set().union(*(s.keys() for s in exposed)) | SCRAPE_LABELS
         assert labels <= known, f"{engine}: {name} carries {labels - known}, which the engine does not set"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_signal_marked_unverified_is_absent_from_the_engines_scrape_sample(engine: str) -> None:
+    """Once a sample shows the series, the mark must go: `llmmon engines` would understate what is known."""
+    samples, _ = metrics_check.parse((EXPOSITIONS / f"{engine}.txt").read_text())
+    for name in PRESETS[engine].unverified_metrics():
+        found = [n for n in (name, name + "_count", name + "_total") if metrics_check._series(samples, n)]
+        assert not found, f"{engine}: {name} is in the scrape sample: drop its signal from `unverified`"
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -6,6 +6,7 @@ import versions
 import yaml
 
 from helpers import ROOT, promtool
+from llmmon.emit.prom_tests import SCENARIOS
 
 OUT = ROOT / "out"
 
@@ -15,7 +16,7 @@ def test_the_golden_rule_file_passes_promtool_check_rules_with_the_duplicate_lin
     done = promtool("check", "rules", "--lint=duplicate-rules", "--lint-fatal",
                     str(OUT / "prometheus/rules/llm-platform.rules.yaml"), binary=prometheus_release.promtool)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 113 rules found" in done.stdout
+    assert "SUCCESS: 161 rules found" in done.stdout
 
 
 def test_the_golden_prometheusrule_manifest_holds_the_same_checked_rules(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -34,7 +35,7 @@ def test_the_golden_prometheusrule_manifest_holds_the_same_checked_rules(tmp_pat
 
 def test_the_golden_promtool_tests_pass(prometheus_release: versions.PrometheusRelease) -> None:
     tests = sorted((OUT / "prometheus/tests").glob("*.test.yaml"))
-    assert len(tests) == 9  # 8 scenarios of the models, 1 of the log and trace pipeline
+    assert len(tests) == len(SCENARIOS) + 1  # the models' scenarios, and 1 of the log and trace pipeline
     done = promtool("test", "rules", *[t.name for t in tests], cwd=OUT / "prometheus/tests",
                     binary=prometheus_release.promtool)
     assert done.returncode == 0, done.stdout + done.stderr

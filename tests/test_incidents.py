@@ -25,7 +25,8 @@ from bench.traffic import Behaviour, Target, Timeline, sampled, series
 from helpers import promtool
 
 REQUIRED = {"total-outage", "errors-10-percent", "slow-burn", "latency-regression", "ttft-regression", "error-spike",
-            "background-errors", "traffic-to-zero", "gpu-idle", "low-traffic"}
+            "background-errors", "traffic-to-zero", "gpu-idle", "low-traffic", "kv-cache-climb", "replica-gone",
+            "restart-loop", "gpu-xid"}
 
 
 def test_the_library_holds_every_incident_asked_for_and_each_one_loads() -> None:

@@ -11,6 +11,7 @@ import yaml
 
 from helpers import EXAMPLE, ROOT, eval_order, generate, plan_from_text, plan_of, promtool
 from llmmon.emit import prometheus
+from llmmon.emit.prom_tests import SCENARIOS
 from llmmon.promql import number
 from llmmon.slo import BURN_WINDOWS
 from llmmon.validate import run as validate
@@ -233,7 +234,11 @@ def test_every_alert_carries_severity_summary_description_and_runbook() -> None:
     alerts = [r for r in ruleset.rules if "alert" in r]
     assert {a["alert"] for a in alerts} == {"HighInferenceLatency", "HighErrorRate", "LowGPUUtilization",
                                             "HighTimeToFirstToken", "LowThroughput", "ErrorBudgetBurn",
-                                            "LLMMetricsAbsent"}
+                                            "LLMMetricsAbsent", "HighInterTokenLatency", "LLMKVCacheNearFull",
+                                            "LLMQueueBuildUp",
+                                            "LLMPreemptions", "LLMReplicasMissing", "LLMReplicaOutlier",
+                                            "LLMPodRestartLoop", "LLMPodsPending", "GPUXidError",
+                                            "GPURowRemapFailure", "GPUTemperatureHigh"}
     for alert in alerts:
         assert alert["labels"]["severity"] in ("critical", "warning", "info")
         assert set(alert["annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
@@ -262,7 +267,7 @@ def test_generated_rules_pass_promtool_check_and_their_own_tests(spec: Path,
     result = validate(bundle, plan)
     assert result.ok, "\n".join(result.findings)
     pipeline = plan.spec.logging is not None or plan.spec.tracing is not None  # one scenario of their own
-    assert result.scenarios == len(bundle.test_files) == 8 + pipeline
+    assert result.scenarios == len(bundle.test_files) == len(SCENARIOS) + pipeline
     assert result.assertions >= 8 * len(plan.models)
 
 

@@ -277,14 +277,18 @@ def models() -> dict[tuple[str, str], type[BaseModel]]:
 
 
 def known(document: dict[str, Any]) -> bool:
-    """True when a document is a custom resource modelled here."""
-    return (document.get("apiVersion"), document.get("kind")) in models()
+    """True when a document is a custom resource modelled here (or KEDA's, checked by crds_keda)."""
+    from llmmon.checks import crds_keda
+
+    return (document.get("apiVersion"), document.get("kind")) in models() or crds_keda.known(document)
 
 
 def problems(document: dict[str, Any]) -> list[str]:
     """What is wrong with a custom resource, as `dotted.path: message` lines (empty when it is valid)."""
-    from llmmon.checks import crd_schema
+    from llmmon.checks import crd_schema, crds_keda
 
+    if crds_keda.known(document):
+        return crds_keda.problems(document)
     if crd_schema.covers(document) and (found := crd_schema.problems(document)):  # the operator's own schema
         return found
     model = models()[(document["apiVersion"], document["kind"])]  # then what the operator refuses at reconcile

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from llmmon.emit import dashboard_depth
 from llmmon.emit import prometheus as p
 from llmmon.emit.dashboards import (
     BAD,
@@ -167,7 +168,8 @@ def ml_engineer(ctx: Context) -> Board:
     ))
     return Board("ml-engineer", f"{plan.name} · ML engineer: serving performance",
                  "ML engineer view: time to first token, token throughput, engine load, GPU utilisation and memory.",
-                 _rows(overview, experience, throughput, load, _gpu_row(ctx)))
+                 _rows(overview, experience, throughput, load, dashboard_depth.why_slow_row(ctx),
+                       dashboard_depth.replicas_row(ctx), _gpu_row(ctx)))
 
 
 def _gpu_row(ctx: Context) -> Row:
@@ -182,6 +184,7 @@ def _gpu_row(ctx: Context) -> Row:
         Panel("timeseries", "GPU memory used", f"Framebuffer memory used by each model's GPUs ({exporter}, "
               "joined to models like the utilisation rule).", (Query(memory[0]),), memory[1], 12)
         if memory else None,
+        *dashboard_depth.gpu_health_panels(ctx),
     ))
 
 

@@ -59,6 +59,13 @@ DCGM_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (C)."),
     ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock (MHz)."),
     ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Last XID error; non-zero is a hardware or driver fault."),
+    # GPU health (issue 21): names and types as in dcgm-exporter's etc/default-counters.csv
+    ("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock (MHz)."),
+    ("DCGM_FI_DEV_MEMORY_TEMP", "gauge", "Memory temperature (C)."),
+    ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "counter", "PCIe retries."),
+    ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", "Rows remapped for uncorrectable errors."),
+    ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "counter", "Rows remapped for correctable errors."),
+    ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", "Whether remapping rows has failed (1: failed)."),
 )
 DCGM_PROFILING_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Share of time the graphics engine is busy (0-1; valid under MIG)."),

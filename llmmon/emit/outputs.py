@@ -16,7 +16,7 @@ Emitter = Callable[[Plan, str], dict[str, str]]
 
 def emitters() -> list[Emitter]:
     """The emitters, in the order their files are produced."""
-    from llmmon.emit import alertmanager, elasticsearch, fluentd, gpu_exporter, grafana, monitors, otel
+    from llmmon.emit import alertmanager, autoscaling, elasticsearch, fluentd, gpu_exporter, grafana, monitors, otel
 
     return [fluentd.emit, elasticsearch.emit, otel.emit, alertmanager.emit, gpu_exporter.emit, monitors.emit,
-            grafana.emit]
+            grafana.emit, autoscaling.emit]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +25,7 @@ STEP_MINUTES = 1  # input series resolution
 EVAL_MINUTES = 5  # rule evaluation interval in the tests
 TOKENS_IN, TOKENS_OUT = 400.0, 600.0  # tokens/s of a busy model: 1000 in all
 CPU_CORES = 2.0
+GPU_WATTS, GPU_SM_MHZ = 450.0, 1980.0  # every GPU's power draw and SM clock
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,23 @@ class Load:
     gpu_percent: float = 0.0
     tokens: bool = True
     cpu: bool = True
+    # engine depth (llmmon.emit.health): per-replica load, replicas gone, pod and GPU faults
+    kv_cache: float = 0.5
+    waiting: float = 0.0  # requests waiting per replica
+    preemptions: float = 0.0  # per second, all replicas
+    replicas_down: int = 0  # replicas whose series are gone while their pods still run
+    restarts_per_hour: float = 0.0  # of the first pod
+    pending: bool = False  # one more pod stuck in Pending
+    gpu_temp: float = 60.0
+    xid: float = 0.0  # XID code on the first GPU of the first pod
+    first_error_ratio: float | None = None  # the first replica's error ratio, when it differs from the others'
+    itl: float = 0.0  # seconds between output tokens: every one lands in this bucket
+
+    def model_error_ratio(self, replicas: int) -> float:
+        """The error ratio of the model as a whole."""
+        if self.first_error_ratio is None or replicas < 2:
+            return self.error_ratio if self.first_error_ratio is None else self.first_error_ratio
+        return (self.first_error_ratio + (replicas - 1) * self.error_ratio) / replicas
 
 
 def _bucket_healthy(h: Histogram, limits: list[float]) -> float:
@@ -102,7 +121,9 @@ def _healthy(m: Model, plan: Plan) -> Load:
     else:  # mean latency only: a quarter of the threshold
         latency = round(min(limits) / 4, 6) if limits else 0.5
     ttft = _bucket_healthy(m.engine.ttft, _limits(m, "ttft_p95", "ttft")) if m.engine.ttft else 0
-    return Load(rps=float(rps), error_ratio=error_ratio, latency=latency, ttft=ttft, gpu_percent=gpu_percent)
+    itl = _bucket_healthy(m.engine.itl, _limits(m, "itl_p99", "")) if m.engine.itl else 0
+    return Load(rps=float(rps), error_ratio=error_ratio, latency=latency, ttft=ttft, gpu_percent=gpu_percent,
+                itl=itl)
 
 
 @dataclass(frozen=True)
@@ -172,7 +193,62 @@ SCENARIOS = (
     Scenario("absent", "no series of the model at all: its pods are gone",
              lambda m, h: replace(h, present=False),
              lambda m, p: _fires(m, "metrics_absent")),
+    # engine depth (llmmon.emit.health, llmmon.emit.insight): warnings before an SLO burns
+    Scenario("slow-tokens", "every output token comes later than the inter-token latency threshold",
+             lambda m, h: replace(h, itl=_bucket_slow(m.engine.itl, _limits(m, "itl_p99", "")))
+             if m.engine.itl and _limits(m, "itl_p99", "") else h,
+             lambda m, p: _fires(m, "itl_p99") if m.engine.itl else []),
+    Scenario("kv-cache-full", "every replica's KV cache is 97% full while latency is still fine",
+             lambda m, h: replace(h, kv_cache=0.97),
+             lambda m, p: _fires(m, "kv_cache_high") if (a := m.alert("kv_cache_high")) and (a.threshold or 1) < 0.97
+             else []),
+    Scenario("queue-build-up", "requests wait at every replica, twice the queue threshold",
+             lambda m, h: replace(h, waiting=2 * (a.threshold or 0)) if (a := m.alert("queue_high")) else h,
+             lambda m, p: _fires(m, "queue_high")),
+    Scenario("preempting", "the engine preempts requests at twice the threshold rate",
+             lambda m, h: replace(h, preemptions=2 * (a.threshold or 0)) if (a := m.alert("preemptions")) else h,
+             lambda m, p: _fires(m, "preemptions")),
+    Scenario("replica-down", "one replica stops reporting while its pod still runs and the others serve",
+             lambda m, h: replace(h, replicas_down=1),
+             lambda m, p: _fires(m, "replicas_missing") if len(pod_names(m)) > 1 else []),
+    Scenario("replica-errors", "one replica fails half its requests while its siblings are healthy",
+             lambda m, h: replace(h, first_error_ratio=OUTLIER_ERROR_RATIO) if len(pod_names(m)) > 1 else h,
+             lambda m, p: _outlier_expected(m, p)),
+    Scenario("restart-loop", "one pod restarts four times the threshold per hour",
+             lambda m, h: replace(h, restarts_per_hour=4 * (a.threshold or 0)) if (a := m.alert("pod_restarts"))
+             else h,
+             lambda m, p: _fires(m, "pod_restarts")),
+    Scenario("pod-pending", "one more pod of the model cannot be scheduled",
+             lambda m, h: replace(h, pending=True),
+             lambda m, p: _fires(m, "pods_pending") if len(pod_names(m, len(pod_names(m)) + 1)) > len(pod_names(m))
+             else []),
+    Scenario("gpu-xid", "the first GPU of one replica reports XID 79 (fallen off the bus)",
+             lambda m, h: replace(h, xid=79.0),
+             lambda m, p: _fires(m, "gpu_xid") if _dcgm_gpus(m, p) else []),
+    Scenario("gpu-hot", "the model's GPUs run 10 C above the temperature threshold",
+             lambda m, h: replace(h, gpu_temp=(a.threshold or 0) + 10) if (a := m.alert("gpu_temperature")) else h,
+             lambda m, p: _fires(m, "gpu_temperature") if _dcgm_gpus(m, p) else []),
 )
+OUTLIER_ERROR_RATIO = 0.5  # the failing replica's share of failed requests in the replica-errors scenario
+
+
+def _dcgm_gpus(m: Model, plan: Plan) -> bool:
+    return plan.gpu_exporter == "dcgm" and m.gpu_type is not None and m.pod_example is not None
+
+
+def _outlier_ratio(m: Model, plan: Plan) -> float:
+    """The model's error ratio in the replica-errors scenario: one replica at OUTLIER_ERROR_RATIO, the rest healthy."""
+    return replace(_healthy(m, plan), first_error_ratio=OUTLIER_ERROR_RATIO).model_error_ratio(len(pod_names(m)))
+
+
+def _outlier_expected(m: Model, plan: Plan) -> list[dict[str, str]]:
+    if len(pod_names(m)) < 2:
+        return []
+    ratio = _outlier_ratio(m, plan)
+    out = _fires(m, "replica_outlier")
+    if (a := m.alert("error_rate")) and ratio > (a.threshold or 0):
+        out += _fires(m, "error_rate")
+    return out + _burns(m, plan, "availability", ratio)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -213,15 +289,33 @@ class _Series:
     def model(self, m: Model, load: Load) -> None:
         if not load.present:
             return
+        names = pod_names(m)
+        serving = names[:len(names) - min(load.replicas_down, len(names) - 1)]
+        for i, pod in enumerate(serving):
+            self._replica(m, load, pod, 1 / len(serving), first=i == 0)
+        for pod in names:  # kube-state-metrics sees every pod, serving or not
+            self.add("kube_pod_status_ready", {"namespace": m.namespace, "pod": pod, "condition": "true"},
+                     _gauge(1, self.steps))
+            restarts = load.restarts_per_hour if pod == names[0] else 0.0
+            self.add("kube_pod_container_status_restarts_total", {"namespace": m.namespace, "pod": pod,
+                                                                   "container": "server"},
+                     _counter(restarts / 3600, self.steps))
+        if load.pending and (extra := pod_names(m, len(names) + 1)[len(names):]):
+            self.add("kube_pod_status_phase", {"namespace": m.namespace, "pod": extra[0], "phase": "Pending"},
+                     _gauge(1, self.steps))
+
+    def _replica(self, m: Model, load: Load, pod: str, share: float, first: bool) -> None:
+        """One replica's series: `share` of the model's traffic."""
         e, s = m.engine, self.steps
-        pod = m.pod_example or f"{m.name}-0"
         pod_only = {"namespace": m.namespace, "pod": pod}
         base = {**pod_only, **({e.model_label: m.served_name} if e.model_label else {})}
         # Counters without the model label (vLLM's HTTP counters) carry only the pod's labels.
         req_base, err_base = (pod_only if e.requests.by_pod else base), (pod_only if e.errors.by_pod else base)
         ok = {**req_base, **dict(e.requests.labels), **dict(e.requests.synth), **dict(e.ok_labels)}
         failed = {**err_base, **dict(e.errors.labels), **dict(e.errors.synth)}
-        ok_rps, failed_rps = load.rps * (1 - load.error_ratio), load.rps * load.error_ratio
+        rps = load.rps * share
+        ratio = load.first_error_ratio if first and load.first_error_ratio is not None else load.error_ratio
+        ok_rps, failed_rps = rps * (1 - ratio), rps * ratio
         latency_limits = _limits(m, "latency_p99", "latency")
         if m.edge is not None:  # requests and errors counted in front of the engine: the proxy's series
             where = {**(pod_only if m.edge.by_pod else {}), **dict(m.edge.labels)}
@@ -238,24 +332,46 @@ class _Series:
                 self.add(e.requests.metric, ok, _counter(ok_rps, s))
             else:  # a total and a separate failure counter
                 self.add(e.requests.metric, {**req_base, **dict(e.requests.labels), **dict(e.requests.synth)},
-                         _counter(load.rps, s))
+                         _counter(rps, s))
             self.add(e.errors.metric, failed, _counter(failed_rps, s))
             if e.latency:
-                self._histogram(e.latency, base, load.rps, load.latency, latency_limits)
+                self._histogram(e.latency, base, rps, load.latency, latency_limits)
         if e.latency_sum:
-            self.add(e.latency_sum.metric, base, _counter(load.rps * load.latency / e.latency_sum_scale, s))
+            self.add(e.latency_sum.metric, base, _counter(rps * load.latency / e.latency_sum_scale, s))
         if e.ttft:
-            self._histogram(e.ttft, base, load.rps, load.ttft, _limits(m, "ttft_p95", "ttft"))
+            self._histogram(e.ttft, base, rps, load.ttft, _limits(m, "ttft_p95", "ttft"))
+        if e.itl:
+            self._histogram(e.itl, base, rps, load.itl, _limits(m, "itl_p99", ""))
+        for _, metric in e.phases:  # every request spends a tenth of a second in each phase
+            self._one_bucket(metric, base, rps, 0.1, 1.0)
+        for kind, metric in e.lengths:
+            self._one_bucket(metric, base, rps, TOKENS_IN if kind == "prompt" else TOKENS_OUT, 1000.0)
+        if e.finished and e.finish_reason_label:  # finish reasons from their own counter (vLLM)
+            self.add(e.finished.metric, {**base, e.finish_reason_label: "stop"}, _counter(rps, s))
+        if e.prefix_cache:
+            hits, queries = e.prefix_cache
+            self.add(queries, base, _counter(TOKENS_IN * share if load.tokens else 0, s))
+            self.add(hits, base, _counter(TOKENS_IN * share * 0.4 if load.tokens else 0, s))
         for counter, rate in ((e.input_tokens, TOKENS_IN), (e.output_tokens, TOKENS_OUT)):
             if counter:
-                self.add(counter.metric, {**base, **dict(counter.labels)}, _counter(rate if load.tokens else 0, s))
+                self.add(counter.metric, {**base, **dict(counter.labels)},
+                         _counter(rate * share if load.tokens else 0, s))
         for key, gauge in sorted(e.gauges.items()):
-            value = {"running": load.rps * load.latency, "waiting": 0.0, "kv_cache": 0.5}.get(key, 0.0)
-            self.add(gauge.metric, base, _gauge(value, s))
-        self._gpu(m, load, pod, base)
+            value = {"running": rps * load.latency, "waiting": load.waiting, "kv_cache": load.kv_cache}.get(key, 0.0)
+            self.add(gauge.metric, base, _gauge(value / gauge.scale, s))
+        if e.preemptions:
+            self.add(e.preemptions.metric, base, _counter(load.preemptions * share, s))
+        self._gpu(m, load, pod, base, first)
         if self.plan.cpu_core_hourly:
             self.add("container_cpu_usage_seconds_total", {"namespace": m.namespace, "pod": pod, "container": "server"},
-                     _counter(CPU_CORES if load.cpu else 0, s))
+                     _counter(CPU_CORES * share if load.cpu else 0, s))
+
+    def _one_bucket(self, metric: str, labels: dict[str, str], rps: float, value: float, bound: float) -> None:
+        """A histogram whose every observation is `value`, under one finite bucket `bound`."""
+        for le in (repr(bound), "+Inf"):
+            self.add(metric + "_bucket", {**labels, "le": le}, _counter(rps, self.steps))
+        self.add(metric + "_count", labels, _counter(rps, self.steps))
+        self.add(metric + "_sum", labels, _counter(rps * value, self.steps))
 
     def _histogram(self, h: Histogram, labels: dict[str, str], rps: float, value: float, limits: list[float]) -> None:
         """Every observation lands in the bucket bounded by `value` (seconds)."""
@@ -266,22 +382,52 @@ class _Series:
         observed = value if not math.isinf(value) else h.seconds[-1] * 2
         self.add(h.metric + "_sum", labels, _counter(rps * observed / h.scale, self.steps))
 
-    def _gpu(self, m: Model, load: Load, pod: str, base: dict[str, str]) -> None:
+    def _gpu(self, m: Model, load: Load, pod: str, base: dict[str, str], first: bool) -> None:
         s, kind = self.steps, self.plan.gpu_exporter
         if kind == "dcgm" and m.gpu_type and m.pod_example:
             for gpu in range(min(m.gpu_count, 2)):
-                self.add("DCGM_FI_DEV_GPU_UTIL", {"namespace": m.namespace, "pod": pod, "gpu": str(gpu),
-                                                  "UUID": f"GPU-{m.name}-{gpu}", "modelName": m.gpu_type},
-                         _gauge(load.gpu_percent, s))
+                labels = {"namespace": m.namespace, "pod": pod, "gpu": str(gpu), "UUID": f"GPU-{pod}-{gpu}",
+                          "modelName": m.gpu_type}
+                self.add("DCGM_FI_DEV_GPU_UTIL", labels, _gauge(load.gpu_percent, s))
+                self.add("DCGM_FI_DEV_GPU_TEMP", labels, _gauge(load.gpu_temp, s))
+                self.add("DCGM_FI_DEV_XID_ERRORS", labels, _gauge(load.xid if first and gpu == 0 else 0, s))
+                self.add("DCGM_FI_DEV_ROW_REMAP_FAILURE", labels, _gauge(0, s))
+                self.add("DCGM_FI_DEV_POWER_USAGE", labels, _gauge(GPU_WATTS, s))
+                self.add("DCGM_FI_DEV_SM_CLOCK", labels, _gauge(GPU_SM_MHZ, s))
+                self.add("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", labels, _counter(0, s))
+                self.add("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", labels, _counter(0, s))
+                if self.plan.spec.gpu_exporter.profiling:
+                    self.add("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", labels, _gauge(load.gpu_percent / 200, s))
         elif kind == "nvml" and m.gpu_type and m.pod_example:
             node = f"node-{m.name}"
             self.add("kube_pod_info", {"namespace": m.namespace, "pod": pod, "node": node}, _gauge(1, s))
             for gpu in range(min(m.gpu_count, 2)):
-                self.add("nvidia_smi_utilization_gpu_ratio", {"node": node, "uuid": f"GPU-{m.name}-{gpu}"},
-                         _gauge(load.gpu_percent / 100, s))
+                labels = {"node": node, "uuid": f"GPU-{m.name}-{gpu}"}
+                self.add("nvidia_smi_utilization_gpu_ratio", labels, _gauge(load.gpu_percent / 100, s))
+                self.add("nvidia_smi_temperature_gpu", labels, _gauge(load.gpu_temp, s))
+                self.add("nvidia_smi_power_draw_watts", labels, _gauge(GPU_WATTS, s))
+                self.add("nvidia_smi_clocks_current_sm_clock_hz", labels, _gauge(GPU_SM_MHZ * 1e6, s))
         elif kind == "none" and (gauge := m.engine.gpu_utilization):
             labels = base if gauge.per_model else {"namespace": m.namespace, "pod": pod}
             self.add(gauge.metric, {**labels, "gpu_id": "0"}, _gauge(load.gpu_percent / gauge.scale / 100, s))
+
+
+def pod_names(m: Model, count: int | None = None) -> list[str]:
+    """`count` (default: the spec's replicas, else 1) pod names the model's `pods` regex matches."""
+    wanted = count or m.replicas or 1
+    first = m.pod_example or f"{m.name}-0"
+    candidates = [first, *(f"{m.name}-{i}" for i in range(wanted + 1)), *(f"{first}{i}" for i in range(1, wanted + 1)),
+                  *(f"{first}-{i}" for i in range(wanted + 1))]
+    out = [c for c in dict.fromkeys(candidates) if re.fullmatch(m.pods, c)]
+    # any regex: one character of the example changed or inserted, wherever the regex still matches
+    for i in range(len(first) + 1):
+        for c in "0123456789abcdefghijklmnopqrstuvwxyz":
+            if len(out) >= wanted:
+                return out[:wanted]
+            for name in (first[:i] + c + first[i + 1:], first[:i] + c + first[i:]):
+                if name not in out and re.fullmatch(m.pods, name):
+                    out.append(name)
+    return out[:wanted] if len(out) >= wanted else [first]
 
 
 def _value_checks(plan: Plan, scenario: str, m: Model, load: Load, eval_time: str) -> list[dict[str, Any]]:
@@ -300,9 +446,10 @@ def _value_checks(plan: Plan, scenario: str, m: Model, load: Load, eval_time: st
 
     if not load.present:
         return []
-    out = [check(rules.ERROR_RATIO, 1e6, load.error_ratio)]
+    error_ratio = load.model_error_ratio(len(pod_names(m)))
+    out = [check(rules.ERROR_RATIO, 1e6, error_ratio)]
     if o := m.objective("availability"):
-        out.append(check(rules.BUDGET, 1e3, 1 - load.error_ratio / o.budget, eq("slo", "availability")))
+        out.append(check(rules.BUDGET, 1e3, 1 - error_ratio / o.budget, eq("slo", "availability")))
     if scenario == "healthy":
         cpu = CPU_CORES * (plan.cpu_core_hourly or 0)
         tokens_per_hour = (TOKENS_IN + TOKENS_OUT) * 3600 / 1e6

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmmon import slo
-from llmmon.emit import alert_text
+from llmmon.emit import alert_text, health, insight
 from llmmon.engines import Counter, Gauge, Histogram, Preset, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model, Objective, Plan
@@ -160,6 +160,7 @@ class _Builder:
                         currency=self.plan.currency)
             if m.gpu_type:
                 self.record(GPUS, f"vector({m.gpu_count})", [m], model=m.name, gpu_type=m.gpu_type)
+        health.static(self, list(models))
 
     # -- per engine: raw series → one series per model ----------------------------------------
     def engine(self, preset: Preset, models: list[Model]) -> None:
@@ -402,7 +403,7 @@ class _Builder:
         self._burn_rate(fast=True)
         groups: dict[tuple[str, float | None, str, Duration, bool], list[Model]] = defaultdict(list)
         for m in self.plan.models:
-            for a in m.alerts:
+            for a in (a for a in m.alerts if a.key not in health.ORDER):  # those: llmmon.emit.health
                 mean = a.key == "latency_p99" and m.engine.latency is None  # no histogram: the mean stands in
                 groups[(a.key, a.threshold, a.tier, a.for_, mean)].append(m)
         order = {key: i for i, key in enumerate(("latency_p99", "error_rate", "ttft_p95", "gpu_utilization_low",
@@ -634,12 +635,22 @@ def build(plan: Plan) -> RuleSet:
     b.group("model-detail", b.derived_detail, interval=DETAIL_EVERY)
     b.group("pods", b.pod_models, interval=POD_MAP_EVERY)
     b.group("cost", b.cost, interval=DETAIL_EVERY)
+    for name, models in sorted(by_engine.items()):
+        b.group(f"engine-{name}-pods", lambda p=models[0].engine, ms=models: health.engine_pods(b, p, ms),
+                interval=DETAIL_EVERY)
+    for name, models in sorted(by_engine.items()):
+        b.group(f"engine-{name}-insight", lambda p=models[0].engine, ms=models: insight.engine(b, p, ms),
+                interval=DETAIL_EVERY)
+    b.group("insight", lambda: insight.fleet(b), interval=DETAIL_EVERY)
+    b.group("replicas", lambda: health.replicas(b), interval=DETAIL_EVERY)
+    b.group("gpu-health", lambda: health.gpus(b), interval=DETAIL_EVERY)
     b.group("slo", b.slos)
     for every in (MEDIUM_EVERY, SAMPLE_EVERY):
         b.group(f"slo-every{every}", lambda e=every: b.windows(e), interval=every)
     b.group("slo-budget", b.slo_budget, interval=SLOW_PAIR_EVERY)
     b.group("alerts", b.alerts)
     b.group("alerts-slow-burn", b.slow_burn_alerts, interval=SLOW_PAIR_EVERY)
+    b.group("alerts-health", lambda: health.alerts(b), interval=DETAIL_EVERY)
     return b.out
 
 

@@ -171,6 +171,25 @@ class Preset:
     def key(self) -> str:
         """The engine name, plus the version when the spec declared one: what tells rule sets of versions apart."""
         return f"{self.name}-{self.version}" if self.pinned else self.name
+    preemptions: Counter | None = None  # requests preempted (evicted from the KV cache and requeued)
+    itl: Histogram | None = None  # inter-token latency (time per output token), seconds
+    itl_also: tuple[str, ...] = ()  # older names of the ITL histogram, read where the current one is absent
+    phases: tuple[tuple[str, str], ...] = ()  # (phase, seconds histogram): where a request's time goes
+    prefix_cache: tuple[str, str] | None = None  # (hits counter, queries counter) of the prefix cache
+    finish_reason_label: str | None = None  # label of `finished` (default `requests`) saying why a request finished
+    finished: Counter | None = None  # the counter of finished requests by reason, when not `requests`
+    lengths: tuple[tuple[str, str], ...] = ()  # (prompt | generation, token-count histogram per request)
+    unverified: tuple[str, ...] = ()  # signals not yet checked against a real /metrics page of the engine
+
+    def unverified_metrics(self) -> frozenset[str]:
+        """Metric names (histograms without suffix) of the signals marked unverified."""
+        names: dict[str, tuple[str, ...]] = {
+            "itl": ((self.itl.metric,) if self.itl else ()) + self.itl_also,
+            "phases": tuple(m for _, m in self.phases),
+            "prefix cache": self.prefix_cache or (),
+            "lengths": tuple(m for _, m in self.lengths),
+        }
+        return frozenset(n for signal in self.unverified for n in names.get(signal, ()))
 
     @property
     def by_pod(self) -> bool:
@@ -196,6 +215,12 @@ class Preset:
             "running": _either(self.gauges.get("running")),
             "waiting": _either(self.gauges.get("waiting")),
             "kv_cache": _either(self.gauges.get("kv_cache")),
+            "preemptions": self.preemptions.metric if self.preemptions else "",
+            "itl": " or ".join(n for n in ((self.itl.metric,) if self.itl else ()) + self.itl_also),
+            "phases": ", ".join(f"{p}: {m}" for p, m in self.phases),
+            "prefix cache": " / ".join(self.prefix_cache) if self.prefix_cache else "",
+            "finish reason": self.finish_reason_label or "",
+            "lengths": ", ".join(m for _, m in self.lengths),
             "gpu (app)": self.gpu_utilization.metric if self.gpu_utilization else "",
             "model": self.model_label or "namespace + pod regex",
         }

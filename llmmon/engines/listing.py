@@ -8,11 +8,13 @@ from llmmon.engines import PRESETS, Preset, describe, edge, variants
 def _summary(presets: list[Preset]) -> list[str]:
     signals = [s for s in presets[0].signals() if s != "model"]
     width = max(len(p.name) for p in presets) + 2
-    lines = ["signal".ljust(12) + "".join(p.name.ljust(width) for p in presets).rstrip()]
+    lines = ["signal".ljust(14) + "".join(p.name.ljust(width) for p in presets).rstrip()]
     for signal in signals:
-        cells = ["mean" if p.signals()[signal].startswith("mean only") else "yes" if p.signals()[signal] else "-"
+        # "yes?": named from the engine's source, not yet checked against a real /metrics page
+        cells = ["mean" if p.signals()[signal].startswith("mean only") else
+                 ("yes?" if signal in p.unverified else "yes") if p.signals()[signal] else "-"
                  for p in presets]
-        lines.append(signal.ljust(12) + "".join(c.ljust(width) for c in cells).rstrip())
+        lines.append(signal.ljust(14) + "".join(c.ljust(width) for c in cells).rstrip())
     return lines
 
 

@@ -43,6 +43,11 @@ PRESET = Preset(
                      "none yet (read as 0 while requests exist)"),
     verified=("sglang-0.5.txt",),
     markers=("sglang:num_requests_total",),
+    itl=Histogram("sglang:inter_token_latency_seconds", (0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.025, 0.03,
+                                                         0.035, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0,
+                                                         4.0, 6.0, 8.0)),
+    phases=(("queue", "sglang:queue_time_seconds"),),
+    unverified=("itl", "phases"),
 )
 
 V04 = replace(

@@ -33,4 +33,8 @@ PRESET = Preset(
         errors_before_first=False,
         empty_errors="the failure counter appears on the first failure of each `err`: absent (or only "
                      "err=\"validation\") means no server error yet (read as 0 while requests exist)"),
+    itl=Histogram("tgi_request_mean_time_per_token_duration", _router_buckets(), le_style="repr"),
+    phases=(("queue", "tgi_request_queue_duration"), ("inference", "tgi_request_inference_duration")),
+    lengths=(("prompt", "tgi_request_input_length"), ("generation", "tgi_request_generated_tokens")),
+    unverified=("itl", "phases"),
 )

@@ -1,0 +1,69 @@
+"""Rules behind "why is it slow" (issue 21): inter-token latency, where a request's time goes (queue, prefill,
+decode), prefix-cache hit rate, finish reasons and prompt / generation lengths.
+
+Each is recorded only for engines whose preset names the series (`llmmon engines` lists them, and marks the
+ones not yet checked against a real /metrics page), per model and every DETAIL_EVERY, like the other detail
+series. Quantiles are computed once for the fleet, from the per-model bucket rates.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from llmmon.engines import Counter, Preset
+from llmmon.model import Model
+from llmmon.promql import number
+
+if TYPE_CHECKING:
+    from llmmon.emit.prometheus import _Builder
+
+ITL = "model:llm_inter_token_latency_seconds"  # _bucket:rate5m, _count:rate5m, :p50, :p95, :p99
+PHASE_MEAN = "model:llm_request_phase_seconds:mean"  # label `phase`: queue, prefill, decode, inference
+PREFIX_HIT = "model:llm_prefix_cache_hit:ratio"
+FINISHED = "model:llm_requests_finished:rate5m"  # label `reason`
+LENGTH_MEAN = "model:llm_request_tokens:mean"  # label `kind`: prompt, generation
+LENGTH_P95 = "model:llm_request_tokens:p95"
+ITL_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
+    """One engine's ITL buckets, phase means, prefix-cache ratio, finish reasons and length statistics."""
+    from llmmon.emit.prometheus import _Raw
+
+    raw = _Raw(b, preset, models)
+    record = functools.partial(b.record, engine=preset.name)
+    if preset.itl is not None:
+        names = (preset.itl.metric, *preset.itl_also)
+        for suffix, extra in (("_bucket", "le"), ("_count", "")):
+            # the current name wins; an older vLLM exposes only the deprecated one
+            terms = [raw.by_model(raw.rate(Counter(n), suffix), extra) for n in names]
+            record(f"{ITL}{suffix}:rate5m", "\nor\n".join(f"({t})" for t in terms) if len(terms) > 1 else terms[0],
+                   models)
+    for phase, metric in preset.phases:
+        spent, count = (raw.by_model(raw.rate(Counter(metric), s)) for s in ("_sum", "_count"))
+        record(PHASE_MEAN, f"{spent}\n/ on (model)\n(\n{count}\n> 0)", models, phase=phase)
+    if preset.prefix_cache is not None:
+        hits, queries = (raw.by_model(raw.rate(Counter(n))) for n in preset.prefix_cache)
+        record(PREFIX_HIT, f"{hits}\n/ on (model)\n(\n{queries}\n> 0)", models)
+    if preset.finish_reason_label is not None:
+        label = preset.finish_reason_label
+        per_reason = raw.by_model(raw.rate(Counter((preset.finished or preset.requests).metric)), label)
+        record(FINISHED, f"sum by (model, reason) (\n  label_replace(\n{per_reason},\n  \"reason\", \"$1\", "
+               f"\"{label}\", \"(.*)\")\n)", models)
+    for kind, metric in preset.lengths:
+        spent, count = (raw.by_model(raw.rate(Counter(metric), s)) for s in ("_sum", "_count"))
+        record(LENGTH_MEAN, f"{spent}\n/ on (model)\n(\n{count}\n> 0)", models, kind=kind)
+        buckets = raw.by_model(raw.rate(Counter(metric), "_bucket"), "le")
+        record(LENGTH_P95, f"histogram_quantile(0.95, {buckets})\nand on (model)\n(\n{count}\n> 0)", models,
+               kind=kind)
+
+
+def fleet(b: _Builder) -> None:
+    """ITL quantiles of every model whose engine has the histogram (no value while it generates nothing)."""
+    models = [m for m in b.plan.models if m.engine.itl is not None]
+    if not models:
+        return
+    for label, q in ITL_QUANTILES.items():
+        b.record(f"{ITL}:{label}", f"histogram_quantile({number(q)}, {b.rec(ITL + '_bucket:rate5m')})\n"
+                 f"and on (model)\n({b.rec(ITL + '_count:rate5m')} > 0)", models)
