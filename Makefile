@@ -34,6 +34,7 @@ demo: install
 	@$(MAKE) --no-print-directory tools NO_CHECKOV=1 NO_ES_TYPES=1 NO_GO_TOOLS=1
 	@LLMMON_CHECKOV=off LLMMON_ES_TYPES=off LLMMON_OTELCOL=$(if $(wildcard $(LLMMON_OTELCOL)),$(LLMMON_OTELCOL),off) \
 	  $(BIN)/llmmon generate $(SPEC) --validate
+	@echo "llmmon is installed in $(VENV): run $(BIN)/llmmon, or 'source $(BIN)/activate' and then llmmon"
 
 test: install tools lint unit
 
@@ -103,7 +104,7 @@ $(CHECKOV):
 regen: install
 	$(BIN)/llmmon generate $(SPEC) -o out
 
-# Rewrite the spec reference in README.md from llmmon/spec.py; a test fails when it is stale.
+# Rewrite the spec reference in docs/spec.md from llmmon/spec.py; a test fails when it is stale.
 docs: install
 	$(BIN)/python -m llmmon.reference
 

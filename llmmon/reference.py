@@ -1,6 +1,6 @@
-"""The spec reference in the README, generated from the pydantic models and their field descriptions.
+"""The spec reference in docs/spec.md, generated from the pydantic models and their field descriptions.
 
-`python -m llmmon.reference` rewrites the marked section of README.md; `--check` exits 1 when it is stale
+`python -m llmmon.reference` rewrites the marked section of docs/spec.md; `--check` exits 1 when it is stale
 (a test runs the check, so the reference cannot drift from llmmon/spec.py).
 """
 
@@ -24,7 +24,8 @@ from llmmon.units import Duration, format_number
 
 START = "<!-- spec-reference:start -->"
 END = "<!-- spec-reference:end -->"
-_NAMES = {"DnsLabel": "DNS-1123 label", "Url": "http(s) URL", "Ident": "name", "StrictBool": "true or false"}
+_NAMES = {"DnsLabel": "DNS-1123 label", "Url": "http(s) URL", "Ident": "name", "StrictBool": "true or false",
+          "Positive": "positive number", "NonNegative": "number ≥ 0"}
 _BOUNDS = {"Gt": ("gt", ">"), "Ge": ("ge", "≥"), "Lt": ("lt", "<"), "Le": ("le", "≤"),
            "MinLen": ("min_length", "at least"), "MaxLen": ("max_length", "at most")}
 
@@ -33,7 +34,8 @@ def _aliases() -> dict[Any, str]:
     """Every named value type of spec.py (Annotated aliases such as Duration) → a readable name."""
     out: dict[Any, str] = {}
     for name, value in vars(s).items():
-        if typing.get_origin(value) is typing.Annotated and not name.startswith("_"):
+        # first name wins: `Price = Positive` must not call every positive number (a threshold) a price
+        if typing.get_origin(value) is typing.Annotated and not name.startswith("_") and value not in out:
             words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).lower()
             out[value] = _NAMES.get(name, words)
     return out
@@ -166,18 +168,18 @@ def _cell(text: str) -> str:
 
 
 def update(readme: str) -> str:
-    """README text with the marked section replaced by the current reference; ValueError without markers."""
+    """The document's text with the marked section replaced by the current reference; ValueError without markers."""
     start, end = readme.find(START), readme.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"the README has no {START} … {END} section")
+        raise ValueError(f"the document has no {START} … {END} section")
     return readme[: start + len(START)] + "\n" + reference() + "\n" + readme[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite the README's reference, or with --check report whether it is current (exit 1 when stale)."""
+    """Rewrite the spec reference of docs/spec.md, or with --check report whether it is current (exit 1 when stale)."""
     parser = argparse.ArgumentParser(prog="python -m llmmon.reference", description=__doc__)
-    parser.add_argument("readme", nargs="?", default="README.md", type=Path)
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the README is stale")
+    parser.add_argument("readme", nargs="?", default="docs/spec.md", type=Path)
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the reference is stale")
     args = parser.parse_args(argv)
     current = args.readme.read_text(encoding="utf-8")
     wanted = update(current)

@@ -264,7 +264,7 @@ class NumberAlert(AlertOverride):
 
 
 class Alerts(Strict):
-    """Threshold alerts of the design document, each routed to a tier."""
+    """Threshold alerts (the reference rules of the LLM observability chapter and more), each routed to a tier."""
 
     latency_p99: DurationAlert | None = Field(None, description="HighInferenceLatency: p99 latency above threshold.")
     error_rate: PercentAlert | None = Field(None, description=(
