@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -20,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench.promserver import free_port
+from bench.promserver import free_port, stop_process
 
 ENV = "LLMMON_ALERTMANAGER"
 
@@ -86,14 +85,8 @@ class Alertmanager:
 
     def stop(self) -> None:
         """Stop the process this object started, by its PID: SIGTERM, then SIGKILL after 20 s."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process)
 
     def api(self, path: str, body: Any = None) -> Any:
         """GET (or POST `body` to) an /api/v2 path; the decoded JSON."""

@@ -51,6 +51,18 @@ def binary() -> str | None:
     return found[0] if found else None
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process the harness started, by its PID: SIGTERM, then SIGKILL after 20 s; nothing if it ended."""
+    if process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -219,14 +231,8 @@ class Prometheus:
 
     def stop(self) -> None:
         """Stop the process this object started, by its PID: SIGTERM, then SIGKILL after 20 s."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process)
 
     def get(self, path: str, **params: str) -> Any:
         """GET an API path; the `data` of a JSON response."""

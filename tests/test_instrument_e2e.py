@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from bench.promserver import Prometheus, flattened, free_port
+from bench.promserver import Prometheus, flattened, free_port, stop_process
 from bench.traffic import histogram_quantile
 from examples.openai_server import FAST, SLOW
 from helpers import ROOT, generate, invoke, plan_from_text
@@ -103,13 +102,7 @@ class App:
             return int(error.code)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def _start_app(spec: Path, folder: Path) -> App:
