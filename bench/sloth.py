@@ -29,14 +29,16 @@ class SlothError(RuntimeError):
     """sloth is missing or refused the spec."""
 
 
-def _who(model: Model) -> list[Matcher]:
-    if model.engine.model_label is None:
+def _who(model: Model, counter: Counter) -> list[Matcher]:
+    """The model's series of a counter: by its model label, or by namespace and pods where the series has none
+    (vLLM's http_requests_total, TGI)."""
+    if model.engine.model_label is None or counter.by_pod:
         return [("namespace", "=", model.namespace), ("pod", "=~", model.pods)]
     return [("namespace", "=", model.namespace), (model.engine.model_label, "=", model.served_name)]
 
 
 def _rate(counter: Counter, model: Model, suffix: str = "", *extra: Matcher) -> str:
-    matchers = [*_who(model), *((k, "=", v) for k, v in counter.labels), *counter.select, *extra]
+    matchers = [*_who(model, counter), *((k, "=", v) for k, v in counter.labels), *counter.select, *extra]
     terms = [f"rate({selector(name + suffix, *matchers)}[{{{{.window}}}}])" for name in counter.names]
     return f"sum({' + '.join(terms)})" if len(terms) == 1 else "sum(" + " + ".join(f"sum({t})" for t in terms) + ")"
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from helpers import EXAMPLE, plan_of
 from llmmon import contract, logrecord
-from llmmon.checks.fluentconf import parse
+from llmmon.checks.fluentconf import Element, parse
 from llmmon.generate import build
 from llmmon.instrument import JsonFormatter, LLMMetrics
 
@@ -122,8 +122,12 @@ def generated() -> dict[str, str]:
 
 
 def _fluentd_parse(conf: str) -> dict[str, str]:
-    [source] = [s for s in parse(conf).sections("source") if s.get("@type") == "tail"]
-    [parser] = source.sections("parse")
+    """The `<parse>` that reads the JSON log record: in the tail source (files) or in the parser filter that
+    reads the text of a container's CRI line (containers)."""
+    def walk(element: Element) -> list[Element]:
+        return [element, *(e for child in element.elements for e in walk(child))]
+
+    [parser] = [e for e in walk(parse(conf)) if e.name == "parse" and e.get("@type") == "json"]
     return {k: v.text for k, v in parser.params.items()}
 
 

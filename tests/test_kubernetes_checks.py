@@ -54,7 +54,7 @@ def test_the_example_manifests_pass_every_kubernetes_check(tmp_path: Path) -> No
     assert result.findings == []
     passed = "\n".join(result.passed)
     for expected in ("kustomization: lists all", "kubernetes-validate --strict (Kubernetes 1.34)", "2 DaemonSet",
-                     "CRD models:", "2 PodMonitor", "16 PrometheusRule", "2 ServiceMonitor",
+                     "CRD models:", "2 PodMonitor", "23 PrometheusRule", "2 ServiceMonitor",
                      "dcgm-exporter: collects every DCGM field"):
         assert expected in passed, passed
 

@@ -54,7 +54,7 @@ defaults:
   slo: {availability: 99.9, latency: {threshold: 2s, target: 99}, min_request_rate: 0.1}
   alerts:
     latency_p99: {threshold: 2s, tier: warning, for: 0s}
-    error_rate: {threshold: 1%, tier: critical, for: 45s}  # after the page, as with the default 10m: it inhibits
+    error_rate: {threshold: 1%, tier: critical, for: 90s}  # after the page (even a resent one), as 10m: inhibited
     gpu_utilization_low: {threshold: 30%, tier: info, for: 0s}
     ttft_p95: {enabled: false}
     metrics_absent: {enabled: false}

@@ -72,7 +72,9 @@ def test_the_collector_accepts_the_config_of_every_spec(tmp_path: Path, spec: Pa
 
 def test_the_collector_accepts_the_golden_config_and_its_configmap_copy(tmp_path: Path) -> None:
     assert validate(GOLDEN).returncode == 0
-    manifest = yaml.safe_load((ROOT / "out/kubernetes/llm-platform-otel-collector.yaml").read_text(encoding="utf-8"))
+    text = (ROOT / "out/kubernetes/llm-platform-otel-collector.yaml").read_text(encoding="utf-8")
+    documents = yaml.safe_load_all(text)
+    [manifest] = [d for d in documents if d["kind"] == "ConfigMap"]
     copy = tmp_path / "from-configmap.yaml"
     copy.write_text(manifest["data"]["collector.yaml"], encoding="utf-8")
     done = validate(copy)

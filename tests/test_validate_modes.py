@@ -35,7 +35,7 @@ def test_skip_promtool_leaves_out_promtool_only_and_the_summary_counts_what_was_
     assert any(line.startswith("  kubectl kustomize: ") for line in lines)
     assert f"  skipped: {CHECKOV_MISSING}" in lines
     assert f"  {PROMTOOL_SKIPPED}" in lines
-    assert _summary(result.stdout).startswith("  valid, 3 checks skipped (")
+    assert _summary(result.stdout).startswith("  valid, 2 checks skipped (")
 
 
 def test_skip_names_the_checks_to_leave_out_and_refuses_an_unknown_one() -> None:
@@ -45,7 +45,7 @@ def test_skip_names_the_checks_to_leave_out_and_refuses_an_unknown_one() -> None
     assert "  skipped: kubernetes (--skip kubernetes): kustomization, kubernetes-validate, CRD and kubectl " \
            "kustomize checks not run" in result.stdout.splitlines()
     assert "kubectl kustomize: builds" not in result.stdout
-    assert _summary(result.stdout).startswith("  valid, 4 checks skipped (")
+    assert _summary(result.stdout).startswith("  valid, 3 checks skipped (")
 
     wrong = invoke("validate", "--skip", "promtol", SPEC)
     assert wrong.exit_code == ExitCode.USAGE
@@ -78,7 +78,7 @@ def test_strict_passes_when_every_checker_ran(monkeypatch: pytest.MonkeyPatch) -
 
     assert result.exit_code == ExitCode.OK, result.stderr
     assert "  skipped: checkov scan turned off (LLMMON_CHECKOV=off)" in result.stdout.splitlines()
-    assert _summary(result.stdout).startswith("  valid, 3 checks skipped (")
+    assert _summary(result.stdout).startswith("  valid, 2 checks skipped (")
 
 
 def test_the_verdict_reads_plain_valid_only_when_nothing_was_left_out() -> None:
