@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmmon import fleet
 from llmmon.diagnostics import Diagnostic, SpecError, has_errors
 from llmmon.loader import read_spec
 from llmmon.model import Plan, resolve
@@ -15,8 +16,11 @@ def load(path: Path, display: str | None = None) -> tuple[Plan | None, list[Diag
     spec, doc, diagnostics = read_spec(path, name)
     if spec is None or has_errors(diagnostics):
         return None, sorted(diagnostics)
+    fleet_problems = fleet.check(spec, doc, name)  # `clusters:` (llmmon.fleet); none for a one-cluster spec
     try:
         plan, warnings = resolve(spec, doc, name)
     except SpecError as exc:
-        return None, sorted(diagnostics + exc.diagnostics)
-    return plan, sorted(diagnostics + warnings)
+        return None, sorted(diagnostics + fleet_problems + exc.diagnostics)
+    if has_errors(fleet_problems):
+        return None, sorted(diagnostics + fleet_problems + warnings)
+    return plan, sorted(diagnostics + fleet_problems + warnings)

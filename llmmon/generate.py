@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llmmon import __version__
-from llmmon.emit import kubernetes, kustomize, outputs, pipeline_alerts, prom_tests, prometheus
+from llmmon import __version__, fleet
+from llmmon.emit import fleet_outputs, kubernetes, kustomize, outputs, pipeline_alerts, prom_tests, prometheus
 from llmmon.model import Plan
 from llmmon.templates import render
 from llmmon.yamlout import dump
@@ -33,6 +33,7 @@ class Bundle:
     test_files: dict[str, str] = field(default_factory=dict)  # path → scenario
     test_counts: dict[str, int] = field(default_factory=dict)  # path → assertions
     ruleset: prometheus.RuleSet = field(default_factory=prometheus.RuleSet)
+    more_rules: dict[str, prometheus.RuleSet] = field(default_factory=dict)  # a fleet's per-cluster rule files
     counts: Counts | None = None
 
 
@@ -66,6 +67,8 @@ def build_rules(plan: Plan) -> Bundle:
 
     `llmmon validate` starts the promtool tests on it while the rest (dashboards above all) is generated."""
     head = header(plan)
+    if (declared := fleet.of(plan.spec)) is not None:
+        return _fleet_rules(plan, declared, head)
     bundle = Bundle()
     ruleset = prometheus.build(plan)
     pipeline = pipeline_alerts.group(plan)  # the log and trace pipeline watching itself
@@ -101,6 +104,27 @@ def build_rules(plan: Plan) -> Bundle:
         assertions=assertions,
         scenarios=len(bundle.test_files),
     )
+    return bundle
+
+
+def _fleet_rules(plan: Plan, declared: fleet.Fleet, head: str) -> Bundle:
+    """A fleet's rules: a tier per cluster and a global one (llmmon.emit.fleet_outputs); the global rule file is
+    the bundle's rules_file, the clusters' ones are checked as `more_rules`."""
+    files, tests, ruleset, clusters = fleet_outputs.emit(plan, declared, head)
+    bundle = Bundle(files=files, ruleset=ruleset)
+    bundle.rules_file = f"prometheus/global/rules/{plan.name}.rules.yaml"
+    bundle.manifest_file = f"fleet/global/{plan.name}-prometheusrule.yaml"
+    bundle.more_rules = {f"prometheus/clusters/{name}/rules/{plan.name}.rules.yaml": rs
+                         for name, rs in clusters.items()}
+    for path, (scenario, count) in tests.items():
+        bundle.test_files[path], bundle.test_counts[path] = scenario, count
+    every = [ruleset, *clusters.values()]
+    rules = [r for rs in every for r in rs.rules]
+    bundle.counts = Counts(
+        models=len(plan.models), recording=sum(1 for r in rules if "record" in r),
+        static=sum(len(g["rules"]) for rs in every for g in rs.groups if "static" in g["name"]),
+        alerting=sum(1 for r in rules if "alert" in r), assertions=sum(c for _, c in tests.values()),
+        scenarios=len(tests))
     return bundle
 
 

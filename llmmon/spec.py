@@ -366,6 +366,21 @@ class ModelSpec(Defaults):
         "(default: the model's pods kube-state-metrics reports Ready)."))
     autoscaling: Autoscaling | None = Field(None, description=(
         "Generate a KEDA ScaledObject scaling the model's workload on a recorded series."))
+    clusters: list[Text] | None = Field(None, min_length=1, description=(
+        "Names of the `clusters` serving this model; default: all of them."))
+
+
+class Cluster(Strict):
+    """One cluster of a fleet (llmmon.fleet): its name, and what differs there from the rest of the spec."""
+
+    name: Annotated[str, _pattern(LABEL_VALUE, "a label value (letters, digits, '-', '_', '.')"),
+                    WithJsonSchema({"type": "string", "pattern": LABEL_VALUE.pattern})] = Field(description=(
+        "The `cluster` external label its Prometheus (or agent) sends with every series and alert."))
+    namespace: DnsLabel | None = Field(None, description="Serving namespace of every model in this cluster.")
+    gpu_hourly: dict[Ident, Price] = Field(default_factory=dict, description=(
+        "GPU prices in this cluster, by type; other types keep costs.gpu_hourly."))
+    gpu_exporter: Literal["dcgm", "nvml", "none"] | None = Field(None, description=(
+        "The GPU exporter the rules of this cluster read; default gpu_exporter.kind."))
 
 
 class Tier_(Strict):
@@ -577,6 +592,9 @@ class MonitoringSpec(Strict):
     cluster: Annotated[str, _pattern(LABEL_VALUE, "a label value (letters, digits, '-', '_', '.')"),
                        WithJsonSchema({"type": "string", "pattern": LABEL_VALUE.pattern})] | None = Field(
         None, description="Name of the cluster: the `cluster` label of recorded series, cluster_id in logs.")
+    clusters: list[Cluster] | None = Field(None, min_length=1, max_length=100, description=(
+        "A fleet: the clusters serving the models; rules are split into a tier per cluster and a global tier "
+        "(docs/fleets.md). Replaces `cluster`."))
     slo_window: Duration = Field(DurationValue.parse("30d"), json_schema_extra={"default": "30d"}, description=(
         "SLO window; burn-rate factors derive from it."))
     defaults: Defaults = Field(default_factory=Defaults)

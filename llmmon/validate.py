@@ -108,7 +108,9 @@ def _promtool(binary: str, root: Path, bundle: Bundle) -> Validation:
         manifest = pool.submit(promtool.check_manifest, binary, root / bundle.manifest_file, bundle.ruleset,
                                bundle.manifest_file)
         tests = promtool.test_rules(binary, root, bundle.test_files, bundle.test_counts)
-        checked = plain.result() + manifest.result()
+        more = [pool.submit(promtool.check_rules, binary, root / path, rs, path)
+                for path, rs in bundle.more_rules.items()]  # a fleet's per-cluster rule files
+        checked = plain.result() + manifest.result() + [f for done in more for f in done.result()]
     result.findings += checked + tests.findings
     if not checked:
         result.checks.append("promtool check rules: rule file and PrometheusRule ok")

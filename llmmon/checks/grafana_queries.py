@@ -58,7 +58,7 @@ class Known:
         """From the bundle's rules and the plan's engines and GPU exporter."""
         rules: dict[str, list[dict[str, str]]] = {}
         alerts = set()
-        for rule in bundle.ruleset.rules:
+        for rule in [r for rs in (bundle.ruleset, *bundle.more_rules.values()) for r in rs.rules]:  # a fleet: all tiers
             if "record" in rule:
                 rules.setdefault(rule["record"], []).append(dict(rule.get("labels") or {}))
             else:
