@@ -1,0 +1,59 @@
+"""Prometheus servers of a fleet for the tests: cluster servers with `cluster` external labels remote-writing to a
+central server that runs the remote-write receiver. Same harness as bench/promserver.py (127.0.0.1, free ports,
+own storage, stopped by PID); a central server can be stopped and started again on the same port and storage,
+as a restarted central Prometheus is.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.promserver import Prometheus, binary, free_port
+
+
+class FleetPrometheus(Prometheus):
+    """A Prometheus with extra prometheus.yml keys (external labels, remote write) and command-line flags."""
+
+    def __init__(self, folder: Path, rule_files: list[Path], targets: list[str], extra: dict[str, Any] | None = None,
+                 flags: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(folder, rule_files, targets, **kwargs)
+        self.extra = extra or {}
+        self.flags = flags or []
+
+    def config(self, with_rules: bool = True) -> dict[str, Any]:
+        """The harness's config with the extra keys merged in (their `global` into its `global`)."""
+        config = super().config(with_rules)
+        for key, value in self.extra.items():
+            config[key] = {**config[key], **value} if key == "global" else value
+        if not self.targets:
+            config["scrape_configs"] = []
+        return config
+
+    def start(self, with_rules: bool = True) -> None:
+        """Start the server (on its previous port when it ran before) and wait until it is ready."""
+        exe = self.exe or binary()
+        if exe is None:
+            raise RuntimeError("prometheus is not installed (Debian: apt-get install prometheus; or set "
+                               "LLMMON_PROMETHEUS)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config = self._write_config(with_rules)
+        self.port = self.port or free_port()
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [exe, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.retention.time={self.retention}",
+                 *self.flags], stdout=log, stderr=subprocess.STDOUT)
+        if not self._wait_ready():
+            self.stop()
+            raise RuntimeError(f"prometheus did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def load_rules(self) -> None:
+        """Load the rule files now (the central server scrapes nothing, so there is no first scrape to wait for)."""
+        self.reload()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The server's active alerts (pending and firing), each with labels, annotations and state."""
+        found: list[dict[str, Any]] = self.get("/api/v1/alerts")["alerts"]
+        return found
