@@ -52,8 +52,7 @@ def global_name(name: str) -> str:
 
 
 # What the global tier reads from the clusters: the only series their remote write needs to send.
-FORWARDED = (SLO_REQUESTS_5M, SLO_ERRORS_5M, prometheus.OBJECTIVE, prometheus.COST_PER_HOUR, prometheus.TOKENS_1H,
-             HEARTBEAT)
+FORWARDED = (SLO_REQUESTS_5M, SLO_ERRORS_5M, prometheus.COST_PER_HOUR, prometheus.TOKENS_1H, HEARTBEAT)
 
 
 # -- per cluster ----------------------------------------------------------------------------------------------------
