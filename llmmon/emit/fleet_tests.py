@@ -46,7 +46,6 @@ def _inputs(plan: Plan, fleet: fleet_model.Fleet, errors: dict[tuple[str, str], 
                     continue
                 out.append(_series(fleet_rules.SLO_REQUESTS_5M, RPS, *own, kind))
                 out.append(_series(fleet_rules.SLO_ERRORS_5M, round(RPS * bad, 9), *own, kind))
-                out.append(_series(prometheus.OBJECTIVE, o.target, *own, kind))
             if cluster != missing:
                 out.append(_series(prometheus.COST_PER_HOUR, _cost(plan, fleet, cluster, m), *own,
                                    eq("currency", plan.currency)))
