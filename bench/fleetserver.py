@@ -17,14 +17,18 @@ class FleetPrometheus(Prometheus):
     """A Prometheus with extra prometheus.yml keys (external labels, remote write) and command-line flags."""
 
     def __init__(self, folder: Path, rule_files: list[Path], targets: list[str], extra: dict[str, Any] | None = None,
-                 flags: list[str] | None = None, **kwargs: Any) -> None:
+                 flags: list[str] | None = None, agent: bool = False, **kwargs: Any) -> None:
         super().__init__(folder, rule_files, targets, **kwargs)
         self.extra = extra or {}
         self.flags = flags or []
+        self.agent = agent  # agent mode: scrapes and remote-writes only (no rules, no query API)
 
     def config(self, with_rules: bool = True) -> dict[str, Any]:
         """The harness's config with the extra keys merged in (their `global` into its `global`)."""
-        config = super().config(with_rules)
+        config = super().config(with_rules and not self.agent)
+        if self.agent:
+            config["global"].pop("evaluation_interval", None)
+            config.pop("rule_files", None)
         for key, value in self.extra.items():
             config[key] = {**config[key], **value} if key == "global" else value
         if not self.targets:
@@ -40,10 +44,11 @@ class FleetPrometheus(Prometheus):
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_config(with_rules)
         self.port = self.port or free_port()
+        storage = [f"--storage.agent.path={self.data_dir}"] if self.agent else [
+            f"--storage.tsdb.path={self.data_dir}", f"--storage.tsdb.retention.time={self.retention}"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [exe, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.retention.time={self.retention}",
+                [exe, f"--config.file={config}", *storage, f"--web.listen-address=127.0.0.1:{self.port}",
                  *self.flags], stdout=log, stderr=subprocess.STDOUT)
         if not self._wait_ready():
             self.stop()

@@ -1,6 +1,7 @@
 """A fleet on real servers: two cluster Prometheus servers (`cluster` external labels, the per-cluster rule files)
 remote-write what the global tier reads to a central Prometheus (remote-write receiver, the global rule file),
-for the oldest supported and the current Prometheus (tests/versions.py).
+for the oldest supported and the current Prometheus (tests/versions.py). East's Prometheus scrapes its cluster;
+west's is fed by a Prometheus agent scraping west (agent mode: no rules of its own) through remote write.
 
 `chat` and `code` are served by both clusters; in `east`, 30% of chat's requests fail, `west` is healthy. The
 global burn-rate page must fire for chat naming east, east's own HighErrorRate page must fire and west must stay
@@ -62,6 +63,8 @@ HEALTHY = Behaviour(rps=10, error_ratio=0.0, latency_p50=0.4, latency_p99=1.2, t
                     gpu_percent=70)
 FAILING = replace(HEALTHY, error_ratio=0.3)
 TIMEOUT = 90.0
+AGENT = {False: "--enable-feature=agent", True: "--agent"}  # agent mode: Prometheus 2.x, 3.x
+QUEUE = {"batch_send_deadline": "1s", "min_backoff": "100ms", "max_backoff": "1s"}
 HISTORY_S, STEP_S = 600, 1  # backfilled history at the scrape interval: rate() extrapolates evenly
 
 
@@ -138,14 +141,23 @@ def servers(release: versions.PrometheusRelease, tmp_path: Path) -> Iterator[dic
                 rules = flattened(out / f"prometheus/clusters/{name}/rules/{plan.name}.rules.yaml",
                                   tmp_path / f"rules-{name}")
                 extra = fleet_rules.remote_write(plan, name, f"{central.url}/api/v1/write")
-                extra["remote_write"][0]["queue_config"] = {"batch_send_deadline": "1s", "min_backoff": "100ms",
-                                                            "max_backoff": "1s"}
+                extra["remote_write"][0]["queue_config"] = QUEUE
                 _backfill(targets[name], exporter.address, now, tmp_path / f"data-{name}", release.promtool)
-                prom = FleetPrometheus(tmp_path / name, [rules], [exporter.address], extra=extra,
-                                       exe=release.prometheus, scrape_interval=f"{STEP_S}s",
-                                       data_dir=tmp_path / f"data-{name}")
+                # east: a Prometheus scraping its cluster; west: an agent scraping its cluster and remote-writing
+                # everything to west's rule-evaluating Prometheus (receiver on), which forwards to the centre
+                prom = FleetPrometheus(tmp_path / name, [rules], [] if name == "west" else [exporter.address],
+                                       extra=extra, exe=release.prometheus, scrape_interval=f"{STEP_S}s",
+                                       data_dir=tmp_path / f"data-{name}",
+                                       flags=["--web.enable-remote-write-receiver"] if name == "west" else [])
                 prom.start(with_rules=False)
                 started.append(prom)
+                if name == "west":
+                    agent = FleetPrometheus(tmp_path / "west-agent", [], [exporter.address], exe=release.prometheus,
+                                            scrape_interval=f"{STEP_S}s", agent=True, flags=[AGENT[release.major >= 3]],
+                                            extra={"remote_write": [{"url": f"{prom.url}/api/v1/write",
+                                                                     "queue_config": QUEUE}]})
+                    agent.start()
+                    started.append(agent)
                 prom.load_rules_after_first_scrape()
                 servers[name] = prom
             yield servers
@@ -174,6 +186,8 @@ def test_one_failing_cluster_pages_globally_and_locally_and_survives_a_central_o
     assert "west" not in description
     assert {a for a in _firing(central) if a[1] == "code"} == set()
     assert not _firing(west), west.alerts()
+    # west scrapes nothing itself: its live series are the agent's (its `up`, written a second ago)
+    assert west.query('time() - timestamp(up{job="llm"} == 1) < 5'), west.query('up')
     assert not [a for a in _firing(east) if a[0] == "ErrorBudgetBurn"]  # pages on SLOs come from the global tier
     # the fleet-wide ratio is the clusters' errors over their requests (not the mean of their ratios)
     at = time.time() - 2
