@@ -9,13 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmmon import spec as s
-from llmmon.diagnostics import Diagnostic
 from llmmon.engines import Preset
 from llmmon.engines.edge import Edge
 from llmmon.secret_paths import fallback_secret as fallback_secret  # re-exported: emitters import them from here
 from llmmon.secret_paths import secret_ref as secret_ref
 from llmmon.units import Duration
-from llmmon.yamlpos import Document
 
 # alert key → (alert name, unit of its threshold, built-in default threshold, default tier, default enabled)
 ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
@@ -133,11 +131,3 @@ class Plan:
     def tier(self, name: str) -> Tier:
         """A tier by name."""
         return next(t for t in self.tiers if t.name == name)
-
-
-def resolve(spec: s.MonitoringSpec, doc: Document | None = None, file: str = "spec.yaml") -> tuple[Plan,
-                                                                                                 list[Diagnostic]]:
-    """Resolve a validated spec into a Plan (llmmon.resolver); raises SpecError with every problem found."""
-    from llmmon.resolver import resolve as run  # the resolver imports this module's types
-
-    return run(spec, doc, file)
