@@ -1,6 +1,6 @@
 """The spec format, version 1: pydantic models of the YAML a user writes.
 
-Only the loader reads these models; everything downstream works on the resolved model (model.py).
+Only the loader reads these models; everything downstream works on the resolved model (model.py, by resolver/).
 Model-level `slo` and `alerts` are partial: every key may be left out and is inherited from `defaults`.
 """
 
