@@ -19,7 +19,8 @@ from typing import Any
 
 from llmmon import fleet as fleet_model
 from llmmon.emit import pipeline_alerts, prometheus
-from llmmon.emit.prometheus import RuleSet, _Builder
+from llmmon.emit.rules import burn_rate, slo_windows
+from llmmon.emit.rules.builder import Builder, RuleSet
 from llmmon.model import Plan
 from llmmon.promql import SPEC_LABEL, eq, number, quote, re_in, selector
 from llmmon.slo import BURN_WINDOWS, MEDIUM_EVERY, SAMPLE_EVERY, SLOW_PAIR_EVERY
@@ -88,7 +89,7 @@ def cluster_rules(plan: Plan) -> tuple[RuleSet, set[str]]:
 
 
 # -- global ---------------------------------------------------------------------------------------------------------
-class _Global(_Builder):
+class _Global(Builder):
     """The single-cluster builder's SLO windows, budget and burn-rate alerts, over the fleet-wide rates."""
 
     def __init__(self, plan: Plan, fleet: fleet_model.Fleet) -> None:
@@ -136,7 +137,7 @@ class _Global(_Builder):
         """Requests and errors of each SLO summed across the clusters; a cluster counts only while both its series
         arrive (remote write sends series in shards: one may lag the other), and replicas of one cluster's HA pair
         count once."""
-        models = self._slo_models()
+        models = slo_windows.slo_models(self)
         if not models:
             return
         spec = eq(SPEC_LABEL, self.plan.name)
@@ -144,7 +145,7 @@ class _Global(_Builder):
             both = (f"max by (cluster, model, slo) ({selector(name, spec)})\n  and on (cluster, model, slo)\n  "
                     f"{selector(other, spec)}")
             self.record(name, f"sum by (model, slo) (\n  {both}\n)", models)
-        self.windows(None)
+        slo_windows.windows(self, None)
 
     def cost_global(self) -> None:
         spec = eq(SPEC_LABEL, self.plan.name)
@@ -169,7 +170,7 @@ class _Global(_Builder):
                    description)
 
     def fast_alerts(self) -> None:
-        self._burn_rate(fast=True)
+        burn_rate.alerts(self, fast=True)
         self.missing()
 
 
@@ -179,11 +180,11 @@ def global_rules(plan: Plan, fleet: fleet_model.Fleet) -> RuleSet:
     b.group("global-static", b.static_global, interval=STATIC_EVERY)
     b.group("global-slo", b.fleet_rates)
     for every in (MEDIUM_EVERY, SAMPLE_EVERY):
-        b.group(f"global-slo-every{every}", lambda e=every: b.windows(e), interval=every)
-    b.group("global-slo-budget", b.slo_budget, interval=SLOW_PAIR_EVERY)
+        b.group(f"global-slo-every{every}", lambda e=every: slo_windows.windows(b, e), interval=every)
+    b.group("global-slo-budget", lambda: slo_windows.budget(b), interval=SLOW_PAIR_EVERY)
     b.group("global-cost", b.cost_global, interval=prometheus.DETAIL_EVERY)
     b.group("global-alerts", b.fast_alerts)
-    b.group("global-alerts-slow-burn", b.slow_burn_alerts, interval=SLOW_PAIR_EVERY)
+    b.group("global-alerts-slow-burn", lambda: burn_rate.slow_alerts(b), interval=SLOW_PAIR_EVERY)
     return b.out
 
 
