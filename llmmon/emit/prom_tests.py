@@ -82,6 +82,8 @@ def build(plan: Plan, rule_file: str, groups: list[str]) -> list[tuple[str, dict
     and a chain of recording rules evaluated backwards lags one evaluation per link."""
     longest = max([a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS])
     files = []
+    healthy_load = {m.name: healthy(m, plan) for m in plan.models}
+    names: dict[tuple[Any, ...], str] = {}  # series text, shared by the scenarios
     for scenario in SCENARIOS:
         expectations = {m.name: sorted(scenario.expect(m, plan), key=lambda e: sorted(e.items()))
                         for m in plan.models}
@@ -92,10 +94,10 @@ def build(plan: Plan, rule_file: str, groups: list[str]) -> list[tuple[str, dict
         eval_minutes = max(30, needed // 60000 + 20, 70 if scenario.name == "healthy" else 0)
         eval_minutes = -(-eval_minutes // EVAL_MINUTES) * EVAL_MINUTES  # on the evaluation grid
         steps, eval_time = eval_minutes + 1, f"{eval_minutes}m"
-        series = Series(plan, steps)
+        series = Series(plan, steps, names)
         checks: list[dict[str, Any]] = []
         for m in plan.models:
-            load = scenario.load(m, healthy(m, plan))
+            load = scenario.load(m, healthy_load[m.name])
             series.model(m, load)
             expected = expectations[m.name]
             firing = selector("ALERTS", eq("alertstate", "firing"), eq(SPEC_LABEL, plan.name), eq("model", m.name))
