@@ -122,18 +122,23 @@ def healthy(m: Model, plan: Plan) -> Load:
 
 def pod_names(m: Model, count: int | None = None) -> list[str]:
     """`count` (default: the spec's replicas, else 1) pod names the model's `pods` regex matches."""
-    wanted = count or m.replicas or 1
-    first = m.pod_example or f"{m.name}-0"
-    candidates = [first, *(f"{m.name}-{i}" for i in range(wanted + 1)), *(f"{first}{i}" for i in range(1, wanted + 1)),
+    return list(_pod_names(m.name, m.pods, m.pod_example, count or m.replicas or 1))
+
+
+@functools.lru_cache(maxsize=65536)  # asked for every model in every scenario: computed once per model and count
+def _pod_names(name: str, pods: str, example: str | None, wanted: int) -> tuple[str, ...]:
+    # compiled here, not looked up in `re`'s cache, which holds 512 patterns: a fleet has a regex per model
+    matches = re.compile(pods).fullmatch
+    first = example or f"{name}-0"
+    candidates = [first, *(f"{name}-{i}" for i in range(wanted + 1)), *(f"{first}{i}" for i in range(1, wanted + 1)),
                   *(f"{first}-{i}" for i in range(wanted + 1))]
-    out = [c for c in dict.fromkeys(candidates) if re.fullmatch(m.pods, c)]
+    out = [c for c in dict.fromkeys(candidates) if matches(c)]
     # any regex: one character of the example changed or inserted, wherever the regex still matches
     for i in range(len(first) + 1):
         for c in "0123456789abcdefghijklmnopqrstuvwxyz":
             if len(out) >= wanted:
-                return out[:wanted]
-            for name in (first[:i] + c + first[i + 1:], first[:i] + c + first[i:]):
-                if name not in out and re.fullmatch(m.pods, name):
-                    out.append(name)
-    return out[:wanted] if len(out) >= wanted else [first]
-
+                return tuple(out[:wanted])
+            for candidate in (first[:i] + c + first[i + 1:], first[:i] + c + first[i:]):
+                if candidate not in out and matches(candidate):
+                    out.append(candidate)
+    return tuple(out[:wanted]) if len(out) >= wanted else (first,)

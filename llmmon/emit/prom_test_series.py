@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 from llmmon.emit.prom_test_load import (
     CPU_CORES,
@@ -51,14 +52,20 @@ def _le(h: Histogram, seconds: float) -> str:
 class Series:
     """The input series of one scenario, model by model."""
 
-    def __init__(self, plan: Plan, steps: int) -> None:
+    def __init__(self, plan: Plan, steps: int, names: dict[tuple[Any, ...], str] | None = None) -> None:
         self.plan, self.steps = plan, steps
         self.items: list[dict[str, str]] = []
+        # series text by (metric, labels): every scenario writes the same series, with other values
+        self.names: dict[tuple[Any, ...], str] = {} if names is None else names
 
     def add(self, metric: str, labels: dict[str, str], values: str) -> None:
-        # selector(metric, *(eq(k, v) ...)) written out: this runs for every series of every model's tests
-        inner = ", ".join([f"{k}={quote(v)}" for k, v in sorted(labels.items())])
-        self.items.append({"series": f"{metric}{{{inner}}}" if inner else metric, "values": values})
+        key = (metric, *labels.items())
+        name = self.names.get(key)
+        if name is None:
+            # selector(metric, *(eq(k, v) ...)) written out: this runs for every series of every model's tests
+            inner = ", ".join([f"{k}={quote(v)}" for k, v in sorted(labels.items())])
+            name = self.names[key] = f"{metric}{{{inner}}}" if inner else metric
+        self.items.append({"series": name, "values": values})
 
     def model(self, m: Model, load: Load) -> None:
         if not load.present:

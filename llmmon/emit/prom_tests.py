@@ -7,6 +7,7 @@ and one that fires when it should not both fail the test. Healthy and idle scena
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from llmmon.emit import prometheus as rules
@@ -75,13 +76,15 @@ def _pending(m: Model, expected: dict[str, str]) -> int:
     return next(a.for_.ms for a in m.alerts if a.name == expected["alertname"])
 
 
-def build(plan: Plan, rule_file: str, groups: list[str]) -> list[tuple[str, dict[str, Any], int]]:
-    """One promtool test file per scenario: (scenario name, file content, number of assertions).
+def build(plan: Plan, rule_file: str, groups: list[str]) -> Iterator[tuple[str, dict[str, Any], int]]:
+    """One promtool test file per scenario: (scenario name, file content, number of assertions), one at a time:
+    a fleet's scenario holds hundreds of thousands of series, so the caller writes each out before the next.
 
     `groups` are the rule groups in dependency order: promtool evaluates groups in a random order unless told,
     and a chain of recording rules evaluated backwards lags one evaluation per link."""
     longest = max([a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS])
-    files = []
+    healthy_load = {m.name: healthy(m, plan) for m in plan.models}
+    names: dict[tuple[Any, ...], str] = {}  # series text, shared by the scenarios
     for scenario in SCENARIOS:
         expectations = {m.name: sorted(scenario.expect(m, plan), key=lambda e: sorted(e.items()))
                         for m in plan.models}
@@ -92,10 +95,10 @@ def build(plan: Plan, rule_file: str, groups: list[str]) -> list[tuple[str, dict
         eval_minutes = max(30, needed // 60000 + 20, 70 if scenario.name == "healthy" else 0)
         eval_minutes = -(-eval_minutes // EVAL_MINUTES) * EVAL_MINUTES  # on the evaluation grid
         steps, eval_time = eval_minutes + 1, f"{eval_minutes}m"
-        series = Series(plan, steps)
+        series = Series(plan, steps, names)
         checks: list[dict[str, Any]] = []
         for m in plan.models:
-            load = scenario.load(m, healthy(m, plan))
+            load = scenario.load(m, healthy_load[m.name])
             series.model(m, load)
             expected = expectations[m.name]
             firing = selector("ALERTS", eq("alertstate", "firing"), eq(SPEC_LABEL, plan.name), eq("model", m.name))
@@ -107,8 +110,7 @@ def build(plan: Plan, rule_file: str, groups: list[str]) -> list[tuple[str, dict
                  "input_series": series.items, "promql_expr_test": checks}
         content = {"rule_files": [rule_file], "evaluation_interval": f"{EVAL_MINUTES}m",
                    "group_eval_order": groups, "tests": [group]}
-        files.append((scenario.name, content, len(checks)))
-    return files
+        yield scenario.name, content, len(checks)
 
 
 __all__ = ["SCENARIOS", "build", "healthy", "pod_names"]
