@@ -29,7 +29,9 @@ from llmmon.slo import (
     SAMPLE_EVERY,
     SLOW_PAIR_EVERY,
     BurnWindow,
+    Onset,
     cadence,
+    onset,
     recorded_windows,
 )
 from llmmon.units import Duration
@@ -445,21 +447,35 @@ class _Builder:
         joined = len(classes) > MAX_BURN_TERMS  # objectives set model by model: join them instead
         for pair in (p for p in BURN_WINDOWS if slo.live(p) == fast):
             factor = number(pair.factor(window))
+            bound = onset(pair, self.plan.spec.kubernetes.scrape_interval)
             if joined:
                 over = f"on (model, slo) group_left () ({factor} * (1 - {self.rec(OBJECTIVE)}))"
-                terms = [self._burn_term(pair, [], over, f"on (model) group_left () {self.rec(MIN_RATE)}")]
+                terms = [self._burn_term(pair, [], over, f"on (model) group_left () {self.rec(MIN_RATE)}", bound)]
             else:
-                terms = [self._burn_term(pair, [eq("slo", kind), *self.among(models, kind)],
-                                         number(round(pair.factor(window) * budget, 12)), number(min_rate))
-                         for (kind, budget, min_rate), models in sorted(classes.items())]
+                terms = []
+                for (kind, budget, min_rate), models in sorted(classes.items()):
+                    threshold = round(pair.factor(window) * budget, 12)
+                    useful = bound if bound and threshold < bound.ceiling() else None
+                    terms.append(self._burn_term(pair, [eq("slo", kind), *self.among(models, kind)],
+                                                 number(threshold), number(min_rate), useful))
             spent = f"{number(round(pair.budget_fraction * 100, 6))}%"
             text = alert_text.burn(self.plan, factor, str(pair.long), str(pair.short), spent)
             self.alert("ErrorBudgetBurn", "\nor\n".join(terms if len(terms) == 1 else (f"({t})" for t in terms)),
                        pair.for_, covered, _pair_labels(pair), text["summary"], text["description"])
 
-    def _burn_term(self, pair: BurnWindow, which: list[Matcher], over: str, enough: str) -> str:
-        """Both windows of `pair` above `over` while the long window's request rate is at least `enough`."""
-        return (f"(\n  {self.slo_read(SLO_RATIO, pair.long, *which)} > {over}\n  and on (model, slo)\n  "
+    def _burn_term(self, pair: BurnWindow, which: list[Matcher], over: str, enough: str,
+                   bound: Onset | None = None) -> str:
+        """Both windows of `pair` above `over` while the long window's request rate is at least `enough`. With an
+        onset `bound` (llmmon.slo.onset), the long window also counts as above when its lower bound is."""
+        long = f"{self.slo_read(SLO_RATIO, pair.long, *which)} > {over}"
+        if bound:
+            errors = self.slo_read(SLO_ERRORS, pair.short, *which)
+            requests = (f"{number(bound.long_weight)} * {self.slo_read(SLO_REQUESTS, pair.long, *which)}\n"
+                        f"      + on (model, slo)\n      {number(bound.short_weight)} * "
+                        f"{self.slo_read(SLO_REQUESTS, pair.short, *which)}")
+            long = (f"(\n    {long}\n    or on (model, slo)\n    {errors}\n    / on (model, slo)\n    (\n      "
+                    f"{requests}\n    )\n    > {over}\n  )")
+        return (f"(\n  {long}\n  and on (model, slo)\n  "
                 f"{self.slo_read(SLO_RATIO, pair.short, *which)} > {over}\n)\nand on (model, slo)\n"
                 f"{self.slo_read(SLO_REQUESTS, pair.long, *which)} >= {enough}")
 
