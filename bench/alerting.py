@@ -70,6 +70,7 @@ class Outcome:
     ruleset: str
     firings: list[Firing] = field(default_factory=list)
     seconds: float = 0.0  # promtool's run time
+    lead_in: float = 0.0  # healthy traffic before the incident, seconds
 
     def detection(self, inc: Incident, model: str) -> Firing | None:
         """The first alert on the model at the severity the incident needs (None: missed)."""
@@ -160,7 +161,7 @@ def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, 
     # `steps` counts evaluations: turn it into minutes
     firings = [Firing(f.alertname, f.severity, f.model, f.slo, f.first, f.last, f.minutes * fleet.interval / 60)
                for f in firings]
-    return Outcome(inc.name, ruleset, firings, seconds)
+    return Outcome(inc.name, ruleset, firings, seconds, lead_in)
 
 
 def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Path | None = None,
@@ -169,15 +170,18 @@ def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Pat
     fleet = scenarios.load_fleet()
     plan = scenarios.plan(spec or fleet.spec)
     incidents = [scenarios.load(n, fleet) for n in names]
-    lead = fleet.lead_in if lead_in is None else lead_in
+
+    def lead(inc: Incident) -> float:  # --lead-in, else the incident's, else the fleet's
+        return lead_in if lead_in is not None else inc.lead_in if inc.lead_in is not None else fleet.lead_in
+
     with tempfile.TemporaryDirectory(prefix="llmmon-alerting-") as tmp:
         folder = Path(tmp)
         rules = rule_files(plan, folder, rulesets)
         work = [(inc, rs) for inc in incidents for rs in rulesets]
         # longest first, so the pool is not left waiting on one long run at the end
-        work.sort(key=lambda w: -(w[0].observe if w[1] != "design" else 0))
+        work.sort(key=lambda w: -((lead(w[0]) + w[0].observe) * (0.1 if w[1] == "design" else 1)))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(run_one, inc, rs, fleet, plan, rules[rs], lead, folder, promtool)
+            futures = [pool.submit(run_one, inc, rs, fleet, plan, rules[rs], lead(inc), folder, promtool)
                        for inc, rs in work]
             outcomes = [f.result() for f in futures]
     order = {n: i for i, n in enumerate(names)}
@@ -225,14 +229,15 @@ def table(outcomes: list[Outcome], models: list[str]) -> str:
     incidents = {o.incident: scenarios.load(o.incident) for o in outcomes}
     by = {(o.incident, o.ruleset): o for o in outcomes}
     ran = [r for r in RULESETS if any(o.ruleset == r for o in outcomes)]
-    head = "| incident | right response | " + " | ".join(f"{r}: first alert | {r}: false alerts" for r in ran) + " |"
-    lines = [head, "|---|---|" + "---|---|" * len(ran)]
+    head = ("| incident | lead-in | right response | "
+            + " | ".join(f"{r}: first alert | {r}: false alerts" for r in ran) + " |")
+    lines = [head, "|---|---:|---|" + "---|---|" * len(ran)]
     for name, inc in incidents.items():
-        cells = []
+        cells = [duration(max(o.lead_in for o in outcomes if o.incident == name))]
         for r in ran:
             o = by.get((name, r))
             cells += [_detected(o, inc, models), _false(o, inc)] if o else ["—", "—"]
-        lines.append(f"| {inc.title} | {_expected(inc, models)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {inc.title} | {cells[0]} | {_expected(inc, models)} | " + " | ".join(cells[1:]) + " |")
     return "\n".join(lines)
 
 
@@ -323,10 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     version = subprocess.run([args.promtool, "--version"], capture_output=True, text=True, check=False).stdout
     print(f"\n{len(outcomes)} promtool runs ({version.splitlines()[0] if version else args.promtool}), "
           f"{time.perf_counter() - began:.0f} s "
-          f"(lead-in {duration(lead_in if lead_in is not None else fleet.lead_in)}, interval "
+          f"(lead-in: {duration(lead_in) if lead_in is not None else 'each incident its own'}, interval "
           f"{duration(fleet.interval)})")
     if args.json:
         args.json.write_text(json.dumps([{"incident": o.incident, "ruleset": o.ruleset, "seconds": round(o.seconds, 2),
+                                          "lead_in": o.lead_in,
                                           "firings": [asdict(f) for f in o.firings]} for o in outcomes], indent=2)
                              + "\n", encoding="utf-8")
     return 0 if all(met is not False for _, met in targets(outcomes)) else 1
