@@ -21,7 +21,9 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -105,6 +107,32 @@ def _window(seconds: float) -> str:
 
 def promtool_test(inc: Incident, fleet: Fleet, plan: Plan, rules: Path, lead_in: float) -> dict[str, Any]:
     """The promtool unit test replaying one incident against one rule file."""
+    return {**_header(rules, fleet), "tests": _tests(inc, fleet, plan, lead_in)}
+
+
+def _header(rules: Path, fleet: Fleet) -> dict[str, Any]:
+    """The part of a promtool test file that names the rule set."""
+    # promtool evaluates groups in a random order unless told: file order is dependency order
+    order = [g["name"] for g in yaml.safe_load(rules.read_text(encoding="utf-8"))["groups"]]
+    return {"rule_files": [str(rules)], "evaluation_interval": _window(fleet.interval), "group_eval_order": order}
+
+
+_TEXT: dict[tuple[str, float], str] = {}
+_TEXT_LOCK: dict[tuple[str, float], threading.Lock] = defaultdict(threading.Lock)
+
+
+def _tests_text(inc: Incident, fleet: Fleet, plan: Plan, lead_in: float) -> str:
+    """The `tests:` part of an incident's promtool file as YAML, rendered once for every rule set (the series of
+    three days at a 1m interval take longer to render than most rule sets take to replay)."""
+    key = (inc.name, lead_in)
+    with _TEXT_LOCK[key]:
+        if key not in _TEXT:
+            _TEXT[key] = yaml.safe_dump({"tests": _tests(inc, fleet, plan, lead_in)}, sort_keys=False,
+                                        width=1 << 20)
+        return _TEXT[key]
+
+
+def _tests(inc: Incident, fleet: Fleet, plan: Plan, lead_in: float) -> list[dict[str, Any]]:
     interval = fleet.interval
     steps = round((lead_in + inc.observe) / interval)
     targets = scenarios.targets(plan, fleet, inc, origin=0.0, start=lead_in)
@@ -121,11 +149,7 @@ def promtool_test(inc: Incident, fleet: Fleet, plan: Plan, rules: Path, lead_in:
     end = _window(steps * interval)
     checks = [{"expr": f'label_replace({expr}, "probe", "{name}", "", "")', "eval_time": end,
                "exp_samples": [{"labels": '{probe="none"}', "value": -1}]} for name, expr in queries.items()]
-    # promtool evaluates groups in a random order unless told: file order is dependency order
-    order = [g["name"] for g in yaml.safe_load(rules.read_text(encoding="utf-8"))["groups"]]
-    return {"rule_files": [str(rules)], "evaluation_interval": _window(interval), "group_eval_order": order,
-            "tests": [{"name": inc.name, "interval": _window(interval), "input_series": inputs,
-                       "promql_expr_test": checks}]}
+    return [{"name": inc.name, "interval": _window(interval), "input_series": inputs, "promql_expr_test": checks}]
 
 
 def parse(output: str, start: float) -> list[Firing]:
@@ -151,8 +175,8 @@ def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, 
             folder: Path, promtool: str = "promtool") -> Outcome:
     """Replay one incident against one rule set with promtool."""
     path = folder / f"{inc.name}.{ruleset}.test.yaml"
-    path.write_text(yaml.safe_dump(promtool_test(inc, fleet, plan, rules, lead_in), sort_keys=False, width=1 << 20),
-                    encoding="utf-8")
+    path.write_text(yaml.safe_dump(_header(rules, fleet), sort_keys=False, width=1 << 20)
+                    + _tests_text(inc, fleet, plan, lead_in), encoding="utf-8")
     began = time.perf_counter()
     done = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False,
                           timeout=3600)
