@@ -188,9 +188,32 @@ def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, 
     return Outcome(inc.name, ruleset, firings, seconds, lead_in)
 
 
+def _record(o: Outcome) -> dict[str, Any]:
+    return {"incident": o.incident, "ruleset": o.ruleset, "seconds": round(o.seconds, 2), "lead_in": o.lead_in,
+            "firings": [asdict(f) for f in o.firings]}
+
+
+def _outcome(data: dict[str, Any]) -> Outcome:
+    return Outcome(data["incident"], data["ruleset"], [Firing(**f) for f in data["firings"]], data["seconds"],
+                   data["lead_in"])
+
+
+def read_log(path: Path) -> list[Outcome]:
+    """The outcomes a `--log` file holds (one JSON object a line; the last line of a pair wins)."""
+    found: dict[tuple[str, str], Outcome] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                o = _outcome(json.loads(line))
+                found[(o.incident, o.ruleset)] = o
+    return list(found.values())
+
+
 def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Path | None = None,
-        rulesets: tuple[str, ...] = RULESETS, promtool: str = "promtool") -> list[Outcome]:
-    """Every (incident, rule set) outcome, computed `jobs` at a time."""
+        rulesets: tuple[str, ...] = RULESETS, promtool: str = "promtool", log: Path | None = None) -> list[Outcome]:
+    """Every (incident, rule set) outcome, computed `jobs` at a time. With `log`, each outcome is appended to it as
+    soon as it is known, and pairs the log already holds are not run again (a run can be stopped and resumed, or
+    split over several processes)."""
     fleet = scenarios.load_fleet()
     plan = scenarios.plan(spec or fleet.spec)
     incidents = [scenarios.load(n, fleet) for n in names]
@@ -201,13 +224,23 @@ def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Pat
     with tempfile.TemporaryDirectory(prefix="llmmon-alerting-") as tmp:
         folder = Path(tmp)
         rules = rule_files(plan, folder, rulesets)
-        work = [(inc, rs) for inc in incidents for rs in rulesets]
+        done = {(o.incident, o.ruleset): o for o in (read_log(log) if log else [])}
+        work = [(inc, rs) for inc in incidents for rs in rulesets if (inc.name, rs) not in done]
+        lock = threading.Lock()
+
+        def one(inc: Incident, rs: str) -> Outcome:
+            o = run_one(inc, rs, fleet, plan, rules[rs], lead(inc), folder, promtool)
+            if log:
+                with lock, log.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(_record(o)) + "\n")
+            return o
+
         # longest first, so the pool is not left waiting on one long run at the end
         work.sort(key=lambda w: -((lead(w[0]) + w[0].observe) * (0.1 if w[1] == "design" else 1)))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(run_one, inc, rs, fleet, plan, rules[rs], lead(inc), folder, promtool)
-                       for inc, rs in work]
+            futures = [pool.submit(one, inc, rs) for inc, rs in work]
             outcomes = [f.result() for f in futures]
+        outcomes += [o for (name, rs), o in done.items() if name in names and rs in rulesets]
     order = {n: i for i, n in enumerate(names)}
     return sorted(outcomes, key=lambda o: (order[o.incident], RULESETS.index(o.ruleset)))
 
@@ -338,12 +371,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write every firing to this file")
     parser.add_argument("--rulesets", default=",".join(RULESETS))
     parser.add_argument("--promtool", default="promtool", help="the promtool to replay with (default: on PATH)")
+    parser.add_argument("--log", type=Path, default=None,
+                        help="append each outcome to this file as it comes; pairs it holds are not run again")
+    parser.add_argument("--report", action="store_true", help="run nothing: print the table of the --log file")
     args = parser.parse_args(argv)
     names = [n for n in args.incidents.split(",") if n]
     lead_in = Duration.parse(args.lead_in).ms / 1000 if args.lead_in else None
     rulesets = tuple(r for r in RULESETS if r in args.rulesets.split(","))
     began = time.perf_counter()
-    outcomes = run(names, lead_in, args.jobs, rulesets=rulesets, promtool=args.promtool)
+    if args.report:
+        if not args.log:
+            parser.error("--report needs --log")
+        order = {n: i for i, n in enumerate(names)}
+        outcomes = sorted((o for o in read_log(args.log) if o.incident in order and o.ruleset in rulesets),
+                          key=lambda o: (order[o.incident], RULESETS.index(o.ruleset)))
+    else:
+        outcomes = run(names, lead_in, args.jobs, rulesets=rulesets, promtool=args.promtool, log=args.log)
     fleet = scenarios.load_fleet()
     print(table(outcomes, list(fleet.behaviour)))
     print()
@@ -355,10 +398,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(lead-in: {duration(lead_in) if lead_in is not None else 'each incident its own'}, interval "
           f"{duration(fleet.interval)})")
     if args.json:
-        args.json.write_text(json.dumps([{"incident": o.incident, "ruleset": o.ruleset, "seconds": round(o.seconds, 2),
-                                          "lead_in": o.lead_in,
-                                          "firings": [asdict(f) for f in o.firings]} for o in outcomes], indent=2)
-                             + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps([_record(o) for o in outcomes], indent=2) + "\n", encoding="utf-8")
     return 0 if all(met is not False for _, met in targets(outcomes)) else 1
 
 
