@@ -210,7 +210,8 @@ def read_log(path: Path) -> list[Outcome]:
 
 
 def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Path | None = None,
-        rulesets: tuple[str, ...] = RULESETS, promtool: str = "promtool", log: Path | None = None) -> list[Outcome]:
+        rulesets: tuple[str, ...] = RULESETS, promtool: str = "promtool", log: Path | None = None,
+        in_order: bool = False) -> list[Outcome]:
     """Every (incident, rule set) outcome, computed `jobs` at a time. With `log`, each outcome is appended to it as
     soon as it is known, and pairs the log already holds are not run again (a run can be stopped and resumed, or
     split over several processes)."""
@@ -235,8 +236,8 @@ def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Pat
                     out.write(json.dumps(_record(o)) + "\n")
             return o
 
-        # longest first, so the pool is not left waiting on one long run at the end
-        work.sort(key=lambda w: -((lead(w[0]) + w[0].observe) * (0.1 if w[1] == "design" else 1)))
+        if not in_order:  # longest first, so the pool is not left waiting on one long run at the end
+            work.sort(key=lambda w: -((lead(w[0]) + w[0].observe) * (0.1 if w[1] == "design" else 1)))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(one, inc, rs) for inc, rs in work]
             outcomes = [f.result() for f in futures]
@@ -374,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, default=None,
                         help="append each outcome to this file as it comes; pairs it holds are not run again")
     parser.add_argument("--report", action="store_true", help="run nothing: print the table of the --log file")
+    parser.add_argument("--in-order", action="store_true",
+                        help="run incidents in the order given (each with its rule sets), not longest first")
     args = parser.parse_args(argv)
     names = [n for n in args.incidents.split(",") if n]
     lead_in = Duration.parse(args.lead_in).ms / 1000 if args.lead_in else None
@@ -386,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = sorted((o for o in read_log(args.log) if o.incident in order and o.ruleset in rulesets),
                           key=lambda o: (order[o.incident], RULESETS.index(o.ruleset)))
     else:
-        outcomes = run(names, lead_in, args.jobs, rulesets=rulesets, promtool=args.promtool, log=args.log)
+        outcomes = run(names, lead_in, args.jobs, rulesets=rulesets, promtool=args.promtool, log=args.log,
+                       in_order=args.in_order)
     fleet = scenarios.load_fleet()
     print(table(outcomes, list(fleet.behaviour)))
     print()
