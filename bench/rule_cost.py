@@ -455,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in (int(s) for s in args.sizes.split(",")):
             rows.append(run_size(size, settings, work))
             print(f"{size} models: {rows[-1].seconds:.0f} s", file=sys.stderr, flush=True)
+            print(table(rows[-1:]), file=sys.stderr, flush=True)  # each size as it comes: a later one may fail
     print(table(rows))
     for name in settings.rulesets:
         k = growth(rows, name)
