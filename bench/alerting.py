@@ -294,7 +294,7 @@ def table(outcomes: list[Outcome], models: list[str]) -> str:
         cells = [duration(max(o.lead_in for o in outcomes if o.incident == name))]
         for r in ran:
             o = by.get((name, r))
-            cells += [_detected(o, inc, models), _false(o, inc)] if o else ["—", "—"]
+            cells += [_detected(o, inc, models), _false(o, inc)] if o else ["not run", "not run"]
         lines.append(f"| {inc.title} | {cells[0]} | {_expected(inc, models)} | " + " | ".join(cells[1:]) + " |")
     return "\n".join(lines)
 
