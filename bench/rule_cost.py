@@ -170,7 +170,7 @@ def probe(folder: Path, rules: list[Path], exporter: Exporter, selectors: list[t
     """Run the rules briefly: how much history each series read over long ranges needs, and the current value
     of each recorded one among them."""
     raw = sum(len(items) for _, items in exporter.collector.items)
-    interval = "10s" if raw < 20000 else "15s"  # the exporter takes seconds to render a large fleet (more on a busy machine)
+    interval = "10s" if raw < 20000 else "15s"  # the exporter takes seconds to render a large fleet
     with Prometheus(folder, rules, [exporter.address], scrape_interval=interval, evaluation_interval=interval,
                     exe=settings.prometheus) as prom:
         deadline = time.monotonic() + 600
