@@ -47,19 +47,21 @@ def test_every_model_of_the_example_spec_has_a_healthy_behaviour() -> None:
 
 
 def test_an_incident_a_ticket_pair_can_answer_keeps_three_days_of_history() -> None:
-    """A shorter lead-in is for incidents answered by a page (windows up to 6h), by silence (a short history only
-    makes false alerts likelier) or by alerts that read no SLO window; where errors or slow requests can be
-    answered by a warning, the 1d and 3d ticket pairs need their full windows."""
+    """A shorter lead-in is for incidents answered by a page (windows up to 6h) or by alerts that read no SLO
+    window. Where errors or slow requests meet a ticket pair, its 1d or 3d window must be full: a short one
+    holds the incident's errors against hours instead of days and opens a ticket for nothing (a 2-minute spike
+    after 7h of history did, with llmmon's rules and Sloth's), or opens the right ticket too soon."""
     fleet = scenarios.load_fleet()
     slo_signals = {"error_ratio", "latency", "ttft"}
     for name in scenarios.names():
         incident = scenarios.load(name, fleet)
         if incident.lead_in is None or incident.lead_in >= 3 * 86400:
             continue
-        for model, changes in incident.changes.items():
+        hit = {m for m, changes in incident.changes.items() if slo_signals & set(changes)} | set(incident.arrivals)
+        for model in hit:
             want = incident.expectation(model)
-            if slo_signals & set(changes) and want.detect != "none":
-                assert want.detect == "critical", (name, model)
+            # a page answers it, or a ticket is acceptable anyway
+            assert want.detect == "critical" or want.allow in ("warning", "critical"), (name, model)
 
 
 @pytest.mark.parametrize(("text", "message"), [
