@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from llmmon import __version__
-from llmmon.diagnostics import Diagnostic, ExitCode, Severity
+from llmmon.commands.common import err as _err
+from llmmon.diagnostics import ExitCode
 
 app = typer.Typer(
     name="llmmon",
@@ -23,29 +24,6 @@ app = typer.Typer(
 )
 
 SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML), e.g. specs/example.yaml.", show_default=False)]
-
-
-def _err(text: str) -> None:
-    typer.echo(text, err=True)
-
-
-def _print(diagnostics: list[Diagnostic]) -> None:
-    for d in diagnostics:
-        _err(d.render())
-    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
-    warnings = len(diagnostics) - errors
-    if errors:
-        _err(f"{errors} error(s), {warnings} warning(s): nothing was generated")
-
-
-def _load(spec: Path):  # type: ignore[no-untyped-def]
-    from llmmon.compiler import load
-
-    plan, diagnostics = load(spec, str(spec))
-    _print(diagnostics)
-    if plan is None:
-        raise typer.Exit(ExitCode.USAGE)
-    return plan
 
 
 def _version(value: bool) -> None:
@@ -80,39 +58,9 @@ def generate(
 
     Example: llmmon generate specs/example.yaml -o out/ --validate
     """
-    from llmmon import output
-    from llmmon.generate import build
+    from llmmon.commands import generate as command
 
-    plan = _load(spec)
-    bundle = build(plan)
-    if validate and not check:
-        from llmmon import report
-
-        outcome = report.check(report.Outcome(spec=str(spec)), plan, bundle)
-        text, problems = report.as_text(outcome)
-        typer.echo(problems, err=True, nl=False)
-        typer.echo(text, nl=False)
-        if outcome.exit_code != ExitCode.OK:
-            _err(f"llmmon: nothing written: {out} is as it was")
-            raise typer.Exit(outcome.exit_code)
-    try:
-        if check:
-            changes = output.compare(out, plan.name, bundle.files)
-            if changes.stale:
-                typer.echo(output.diff(out, plan.name, bundle.files, changes), nl=False)
-                _err(f"{out} is stale for {spec}: {len(changes.added)} missing, {len(changes.changed)} changed, "
-                     f"{len(changes.removed)} no longer generated; run `llmmon generate {spec} -o {out}`")
-                raise typer.Exit(ExitCode.FINDINGS)
-            typer.echo(f"{out} is up to date with {spec} ({len(changes.unchanged)} files)")
-            return
-        changes = output.write(out, plan.name, bundle.files, lock_timeout=lock_timeout)
-    except output.OutputError as exc:
-        _err(f"llmmon: {exc}")
-        raise typer.Exit(ExitCode.USAGE) from None
-    if changes.recovered:
-        _err(f"llmmon: an earlier run was interrupted while writing {out}; its changes were rolled back first")
-    typer.echo(f"{spec}: wrote {out}/ ({len(changes.added)} added, {len(changes.changed)} changed, "
-               f"{len(changes.removed)} removed, {len(changes.unchanged)} unchanged)")
+    command.run(spec, out, check, lock_timeout, validate)
 
 
 class ValidateFormat(enum.StrEnum):
@@ -135,18 +83,6 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help=(
     "Fail (exit 1) when a checker is not installed instead of skipping it; for CI and pre-commit."))]
 
 
-def _skips(skip: list[str] | None, skip_promtool: bool, spec_only: bool) -> tuple[str, ...]:
-    """The checks to leave out, in registry order; an unknown name is a usage error."""
-    from llmmon.checks.registry import NAMES
-
-    chosen = set(NAMES) if spec_only else set(skip or ()) | ({"promtool"} if skip_promtool else set())
-    unknown = sorted(chosen - NAMES.keys())
-    if unknown:
-        _err(f"llmmon: --skip {unknown[0]}: no such check (checks: {', '.join(NAMES)})")
-        raise typer.Exit(ExitCode.USAGE)
-    return tuple(n for n in NAMES if n in chosen)
-
-
 @app.command()
 def validate(
     spec: SpecArg,
@@ -165,16 +101,9 @@ def validate(
     \b
     Example: llmmon validate specs/example.yaml --strict --format github
     """
-    from llmmon import report
+    from llmmon.commands import validate as command
 
-    outcome = report.run(spec, skip=_skips(skip, skip_promtool, spec_only), strict=strict)
-    if fmt is ValidateFormat.TEXT:
-        out, err = report.as_text(outcome)
-        typer.echo(err, err=True, nl=False)
-    else:
-        out = report.as_json(outcome) if fmt is ValidateFormat.JSON else report.as_github(outcome)
-    typer.echo(out, nl=False)
-    raise typer.Exit(outcome.exit_code)
+    command.run(spec, fmt.value, skip, skip_promtool, spec_only, strict)
 
 
 @app.command()
@@ -218,31 +147,9 @@ def check_metrics(
     Example: llmmon check-metrics spec.yaml --metrics-file scrape.txt --model llama-3-70b
     (scrape.txt from `curl -s http://llama-3-70b-0:8000/metrics`)
     """
-    from llmmon import metrics_check
+    from llmmon.commands import check_metrics as command
 
-    plan = _load(spec)
-    if model is not None and model not in {m.name for m in plan.models}:
-        _err(f"llmmon: model {model!r} is not in {spec} (models: {', '.join(m.name for m in plan.models)})")
-        raise typer.Exit(ExitCode.USAGE)
-    try:
-        text = metrics_file.read_text(encoding="utf-8", errors="replace")
-        rows = metrics_check.check(plan, text, model)
-    except OSError as exc:
-        _err(f"llmmon: cannot read {metrics_file}: {exc.strerror or exc}")
-        raise typer.Exit(ExitCode.USAGE) from None
-    except metrics_check.ExpositionError as exc:
-        _err(f"{metrics_file}: {exc}")
-        raise typer.Exit(ExitCode.USAGE) from None
-    failing = [r for r in rows if r.status in metrics_check.FAILING]
-    code = ExitCode.FINDINGS if failing else ExitCode.OK
-    if fmt is MetricsFormat.JSON:
-        typer.echo(metrics_check.as_json(rows, str(spec), str(metrics_file), int(code)), nl=False)
-    else:
-        typer.echo(metrics_check.render(rows), nl=False)
-        if failing:
-            _err(f"{len(failing)} finding(s): relied-on metrics missing, thresholds off the scraped buckets or "
-                 "the engine version differs")
-    raise typer.Exit(code)
+    command.run(spec, metrics_file, model, fmt is MetricsFormat.JSON)
 
 
 @app.command()
@@ -278,25 +185,9 @@ def explain(
     \b
     Example: llmmon explain specs/example.yaml --format markdown >> "$GITHUB_STEP_SUMMARY"
     """
-    from llmmon import explain as explaining
-    from llmmon.units import Duration
+    from llmmon.commands import explain as command
 
-    try:
-        step = Duration.parse(interval)
-        problem = explaining.check_step(step)
-    except ValueError as exc:
-        problem = str(exc)
-    if problem:
-        _err(f"llmmon explain: --interval: {problem}")
-        raise typer.Exit(ExitCode.USAGE)
-    plan = _load(spec)
-    explanation = explaining.explain(plan, str(spec), step)
-    if fmt is ExplainFormat.MARKDOWN:
-        typer.echo(explaining.markdown(explanation), nl=False)
-        return
-    from rich.console import Console
-
-    explaining.print_rich(explanation, Console(highlight=False))
+    command.run(spec, fmt is ExplainFormat.MARKDOWN, interval)
 
 
 def _engine_names(incomplete: str) -> list[str]:
@@ -324,22 +215,9 @@ def init(
     \b
     Example: llmmon init --engine vllm --models llama-3-8b,qwen2-7b -o llmmon.yaml
     """
-    from llmmon import init as starter
+    from llmmon.commands import init as command
 
-    try:
-        files = starter.files(out, engine, models, name=name, namespace=namespace, schema=schema_file, force=force)
-        for path, text in files.items():
-            if str(path) == "-":
-                typer.echo(text, nl=False)
-                return
-            path.write_text(text, encoding="utf-8")
-    except starter.InitError as exc:
-        _err(f"llmmon init: {exc}")
-        raise typer.Exit(ExitCode.USAGE) from None
-    except OSError as exc:
-        _err(f"llmmon init: cannot write {exc.filename or out}: {exc.strerror or exc}")
-        raise typer.Exit(ExitCode.USAGE) from None
-    typer.echo(f"wrote {' and '.join(map(str, files))}; next: llmmon validate {out} && llmmon explain {out}")
+    command.run(out, engine, models, name, namespace, schema_file, force)
 
 
 hook = typer.Typer(help="What the pre-commit hooks run (.pre-commit-hooks.yaml): every file among FILES that is an "

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from llmmon.diagnostics import Diagnostic, SpecError, has_errors
 from llmmon.loader import read_spec
-from llmmon.model import Plan, resolve
+from llmmon.model import Plan
+from llmmon.resolver import resolve
 
 
 def load(path: Path, display: str | None = None) -> tuple[Plan | None, list[Diagnostic]]:

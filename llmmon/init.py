@@ -113,7 +113,7 @@ def _check(text: str, file: str) -> None:
     """The starter must compile without a single diagnostic; anything else is a bug in llmmon."""
     from llmmon.diagnostics import SpecError
     from llmmon.loader import parse_spec
-    from llmmon.model import resolve
+    from llmmon.resolver import resolve
 
     spec, doc, diagnostics = parse_spec(text.encode(), file)
     if spec is not None:

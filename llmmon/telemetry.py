@@ -1,4 +1,4 @@
-"""Checks of the logging and tracing sections beyond their schema, reported by the resolver (model.py)."""
+"""Checks of the logging and tracing sections beyond their schema, reported by the resolver (llmmon.resolver)."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_the_trigger_query_returns_the_models_request_rate_from_the_recorded_rul
     assert rules.REQUESTS in query
     path = tmp_path / "prometheus" / "tests" / f"{plan.name}-healthy.test.yaml"
     test = yaml.safe_load(path.read_text())
-    rps = prom_tests._healthy(model, plan).rps
+    rps = prom_tests.healthy(model, plan).rps
     test["tests"][0]["promql_expr_test"] = [{"expr": f"round({query} * 1000)", "eval_time": "30m",
                                              "exp_samples": [{"labels": "{}", "value": round(rps * 1000)}]}]
     path.write_text(yaml.safe_dump(test))

@@ -270,6 +270,26 @@ def test_llmmon_engines_shows_every_version_and_what_counts_as_an_error() -> Non
         assert (EXPOSITIONS / "real" / real).is_file(), real
 
 
+def test_llmmon_engines_says_which_real_pages_are_fragments() -> None:
+    """A variant's "verified" line names each real page with what it shows; a fragment is called one, and only a
+    page whose provenance header says FRAGMENT is."""
+    from llmmon.engines import variants
+
+    seen = set()
+    for engine in ENGINES:
+        for variant in variants(engine):
+            for entry in variant.verified:
+                match = re.fullmatch(r"([\w.-]+\.txt) \((.+)\)", entry)
+                assert match, f"{engine} {variant.version}: {entry!r} is not '<file> (<what it shows>)'"
+                page, scope = match.groups()
+                header = [line for line in (EXPOSITIONS / "real" / page).read_text().splitlines()
+                          if line.startswith("#")][:8]
+                fragment = any(line.startswith("# FRAGMENT") for line in header)
+                assert scope.startswith("fragment") is fragment, (page, scope)
+                seen.add(page)
+    assert seen == {p.name for p in (EXPOSITIONS / "real").glob("*.txt")}, "a real page no preset cites"
+
+
 def test_check_metrics_sends_an_edge_counted_model_to_the_proxys_page(tmp_path: Path) -> None:
     spec = _write(tmp_path, "vllm", "errors: {source: istio}")
     result = CliRunner().invoke(app, ["check-metrics", str(spec), "--metrics-file",

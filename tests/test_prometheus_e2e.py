@@ -146,7 +146,8 @@ def test_backfilled_history_and_live_scrapes_are_one_unbroken_series(live: Live)
     samples = live.value('min by (model) (count_over_time(llm_requests_total[1h]))')
     assert set(resets) >= {"code", "summarize", "chat", "embed"}  # chat and embed: the seed contract too
     assert all(v == 0 for v in resets.values()), resets
-    assert all(v >= HISTORY_S / STEP_S - 10 for v in samples.values()), samples
+    # a break (history dropped, a second series) would halve the count; a loaded machine may miss a few scrapes
+    assert all(v >= 0.95 * HISTORY_S / STEP_S for v in samples.values()), samples
 
 
 def test_recorded_error_ratios_are_those_of_the_traffic(live: Live) -> None:

@@ -46,10 +46,12 @@ def _written(text: str) -> Iterator[Path]:
 
 
 def _no_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
-    """checkov takes 3-10 s a run: it has a property of its own that scans ten specs' manifests in one run."""
+    """checkov (3-10 s a run) and tsc on the Elasticsearch documents (3-5 s of CPU a run) each have a property
+    of their own below that checks ten specs' output in one go; per example they would be most of the time."""
     from llmmon.checks import checkov
 
     monkeypatch.setattr(checkov, "find", lambda: None)
+    monkeypatch.setenv("LLMMON_ES_TYPES", "off")
 
 
 # --- valid specs: every checker passes ---------------------------------------------------------------------------
@@ -96,6 +98,34 @@ def test_the_manifests_of_random_specs_pass_checkov(specs: list[dict[str, Any]])
     assert error is None
     assert checkov.findings(report) == []
     assert report["passed_checks"]
+
+
+@settings(max_examples=specgen.EXAMPLES["checkov"], phases=specgen.PHASES)
+@given(specs=st.lists(specgen.valid_specs(max_models=3), min_size=10, max_size=10))
+def test_the_elasticsearch_documents_of_random_specs_pass_tsc(specs: list[dict[str, Any]]) -> None:
+    from llmmon.checks import estypes
+    from llmmon.checks.telemetry import ILM_POLICY, INDEX_TEMPLATE
+
+    folder = estypes.find()
+    if folder is None:
+        pytest.skip("the Elasticsearch request types are not installed (`make tools` installs them)")
+    distinct: dict[str, dict[str, tuple[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="llmmon-estypes-") as tmp:
+        for i, spec in enumerate(specs):
+            path = Path(tmp) / f"s{i}.yaml"
+            path.write_text(specgen.dump(spec), encoding="utf-8")
+            plan, diagnostics = load(path, path.name)
+            assert plan is not None, "\n".join(d.render() for d in diagnostics)
+            files = build(plan).files
+            if ILM_POLICY not in files:  # a spec without logging writes no Elasticsearch documents
+                continue
+            policy, template = json.loads(files[ILM_POLICY]), json.loads(files[INDEX_TEMPLATE])
+            bodies = {"ilm-policy": (policy["policy"]["_meta"]["request"].rsplit("/", 1)[1], policy),
+                      "index-template": (template["_meta"]["request"].rsplit("/", 1)[1], template)}
+            distinct[json.dumps(bodies, sort_keys=True)] = bodies  # one tsc run per distinct pair of documents
+    assume(distinct)
+    for bodies in distinct.values():
+        assert estypes.check(folder, bodies) == []
 
 
 # --- broken specs: exit 2 with diagnostics, or exit 0 with output that checks --------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmmon import tools
-from llmmon.checks.registry import CheckResult
+from llmmon.checks.result import CheckResult
 from llmmon.emit import kustomize
 from llmmon.model import Plan
 

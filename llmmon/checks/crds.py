@@ -13,41 +13,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError, model_validator
 
+from llmmon.checks.crd_types import DURATION, LABEL, LABEL_NAME, METRIC, Closed, CrdDuration, Obj, ObjectMeta, Str
+from llmmon.checks.crds_alertmanager import AlertmanagerConfig
 from llmmon.units import Duration
 
-_DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"  # DNS-1123 subdomain
-_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_METRIC = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
-_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
-CrdDuration = Annotated[str, Field(pattern=_DURATION)]
-Str = Annotated[str, Field(strict=True)]
-Obj = dict[str, Any]  # a sub-object llmmon does not generate: accepted as any object
 Action = Literal["replace", "Replace", "keep", "Keep", "drop", "Drop", "hashmod", "HashMod", "labelmap", "LabelMap",
                  "labeldrop", "LabelDrop", "labelkeep", "LabelKeep", "lowercase", "Lowercase", "uppercase", "Uppercase",
                  "keepequal", "KeepEqual", "dropequal", "DropEqual"]
 Protocol = Literal["PrometheusProto", "OpenMetricsText0.0.1", "OpenMetricsText1.0.0", "PrometheusText0.0.4",
                    "PrometheusText1.0.0"]
-
-
-class Closed(BaseModel):
-    """A CRD object: fields outside the CRD are errors."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ObjectMeta(Closed):
-    """metadata: the fields a client sets (server-set ones such as uid or resourceVersion do not belong here)."""
-
-    name: Annotated[str, Field(pattern=_NAME, max_length=253)]
-    namespace: Annotated[str, Field(pattern=_LABEL, max_length=63)]
-    generateName: Str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    finalizers: list[str] | None = None
-    ownerReferences: list[Obj] | None = None
 
 
 class _Expression(Closed):
@@ -67,7 +43,7 @@ class NamespaceSelector(Closed):
     """Where targets are discovered: any namespace, or the listed ones."""
 
     any: StrictBool | None = None
-    matchNames: list[Annotated[str, Field(pattern=_LABEL)]] | None = None
+    matchNames: list[Annotated[str, Field(pattern=LABEL)]] | None = None
 
 
 class RelabelConfig(Closed):
@@ -78,7 +54,7 @@ class RelabelConfig(Closed):
     regex: Str | None = None
     replacement: Str | None = None
     separator: Str | None = None
-    sourceLabels: list[Annotated[str, Field(pattern=_LABEL_NAME)]] | None = None
+    sourceLabels: list[Annotated[str, Field(pattern=LABEL_NAME)]] | None = None
     targetLabel: Str | None = None
 
     @model_validator(mode="after")
@@ -197,13 +173,13 @@ class PodMonitorSpec(_ScrapeSpec):
 class Rule(Closed):
     """A recording or alerting rule."""
 
-    record: Annotated[str, Field(pattern=_METRIC)] | None = None
+    record: Annotated[str, Field(pattern=METRIC)] | None = None
     alert: Annotated[str, Field(min_length=1)] | None = None
     expr: StrictInt | Annotated[str, Field(min_length=1)]
     for_: CrdDuration | None = Field(None, alias="for")
-    keep_firing_for: Annotated[str, Field(pattern=_DURATION, min_length=1)] | None = None
-    labels: dict[Annotated[str, Field(pattern=_LABEL_NAME)], str] | None = None
-    annotations: dict[Annotated[str, Field(pattern=_LABEL_NAME)], str] | None = None
+    keep_firing_for: Annotated[str, Field(pattern=DURATION, min_length=1)] | None = None
+    labels: dict[Annotated[str, Field(pattern=LABEL_NAME)], str] | None = None
+    annotations: dict[Annotated[str, Field(pattern=LABEL_NAME)], str] | None = None
 
     @model_validator(mode="after")
     def _kind(self) -> Rule:
@@ -268,8 +244,6 @@ class PodMonitor(Closed):
 
 def models() -> dict[tuple[str, str], type[BaseModel]]:
     """(apiVersion, kind) → the model of every custom resource llmmon checks."""
-    from llmmon.checks.crds_alertmanager import AlertmanagerConfig
-
     return {("monitoring.coreos.com/v1", "PrometheusRule"): PrometheusRule,
             ("monitoring.coreos.com/v1", "ServiceMonitor"): ServiceMonitor,
             ("monitoring.coreos.com/v1", "PodMonitor"): PodMonitor,
@@ -304,7 +278,7 @@ def _render(error: Any) -> str:
     path = ".".join(p.rstrip("_") if p in ("for_", "continue_", "class_") else p for p in loc)
     if error["type"] == "extra_forbidden":
         message = "unknown field (not in the CRD)"
-    elif error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == _DURATION:
+    elif error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == DURATION:
         message = f"{error['input']!r} is not a duration the CRD accepts (whole units: 30s, 1m30s, 500ms)"
     elif error["type"] == "string_pattern_mismatch":
         message = f"{error['input']!r} does not match {error['ctx']['pattern']}"

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, model_validator
 
-from llmmon.checks.crds import Closed, CrdDuration, Obj, ObjectMeta, Str
+from llmmon.checks.crd_types import Closed, CrdDuration, Obj, ObjectMeta, Str
 
 
 class Matcher(Closed):

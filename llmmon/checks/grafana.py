@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmmon.checks.grafana_queries import Known, iter_panels, panel_name, query_findings
-from llmmon.checks.registry import CheckResult
+from llmmon.checks.result import CheckResult
 from llmmon.model import Plan
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import yaml
 
 from llmmon import tools
 from llmmon.checks import crds
-from llmmon.checks.registry import CheckResult
+from llmmon.checks.result import CheckResult
 from llmmon.emit import gpu_exporter, kustomize
 from llmmon.model import Plan
 

@@ -9,32 +9,12 @@ A check whose external tool is missing says so in `missing` (with how to install
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from llmmon.model import Plan
-
-if TYPE_CHECKING:
-    from llmmon.generate import Bundle
-
-
-@dataclass
-class CheckResult:
-    """What one check found."""
-
-    findings: list[str] = field(default_factory=list)
-    passed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # turned off on purpose (LLMMON_CHECKOV=off)
-    missing: list[str] = field(default_factory=list)  # not run: a tool it needs is not installed
-
-
-Check = Callable[[Path, "Bundle", Plan], CheckResult]
+from llmmon.checks.result import Check, CheckResult
 
 
 def named() -> dict[str, Check]:
-    """The checks by the name `--skip` takes, in the order they run (promtool, run apart, is named too)."""
+    """The checks by the name `--skip` takes, in the order they run (promtool, run apart, is named too). Imported
+    here, when the checks run, not with the registry: `--skip` only needs NAMES."""
     from llmmon.checks import checkov, grafana, kubernetes, telemetry
 
     return {"grafana": grafana.check, "logs": telemetry.logs, "traces": telemetry.traces,
@@ -56,3 +36,6 @@ NAMES = {
 def checks() -> list[Check]:
     """The checks, in the order they run."""
     return list(named().values())
+
+
+__all__ = ["NAMES", "Check", "CheckResult", "checks", "named"]

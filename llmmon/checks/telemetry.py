@@ -15,7 +15,7 @@ import yaml
 
 from llmmon.checks import alertmanager, elasticsearch, estypes, fluentd, otel, otelcol
 from llmmon.checks.fluentconf import ConfigSyntaxError, Element, parse
-from llmmon.checks.registry import CheckResult
+from llmmon.checks.result import CheckResult
 from llmmon.emit import alertmanager as alertmanager_emit
 from llmmon.model import Plan
 

@@ -18,7 +18,8 @@ from llmmon.model import Alert, Model
 from llmmon.promql import SPEC_LABEL, eq, number, quote, regex_of, selector
 
 if TYPE_CHECKING:
-    from llmmon.emit.prometheus import _Builder, _Raw
+    from llmmon.emit.rules.builder import Builder as _Builder
+    from llmmon.emit.rules.engine_reading import Raw as _Raw
 
 # per replica (`model`, `pod`), every DETAIL_EVERY
 POD_REQUESTS = "model_pod:llm_requests:rate5m"
@@ -82,7 +83,8 @@ def threshold_text(key: str, threshold: float) -> str:
 
 def engine_pods(b: _Builder, preset: Preset, models: list[Model]) -> None:
     """Per-replica requests, errors, p99 and load gauges of one engine's models, and its preemption rate."""
-    from llmmon.emit.prometheus import _Raw, _scaled
+    from llmmon.emit.rules.builder import scaled as _scaled
+    from llmmon.emit.rules.engine_reading import Raw as _Raw
 
     raw = _Raw(b, preset, models)
     record = functools.partial(b.record, engine=preset.name)

@@ -16,7 +16,7 @@ from llmmon.model import Model
 from llmmon.promql import number
 
 if TYPE_CHECKING:
-    from llmmon.emit.prometheus import _Builder
+    from llmmon.emit.rules.builder import Builder as _Builder
 
 ITL = "model:llm_inter_token_latency_seconds"  # _bucket:rate5m, _count:rate5m, :p50, :p95, :p99
 PHASE_MEAN = "model:llm_request_phase_seconds:mean"  # label `phase`: queue, prefill, decode, inference
@@ -29,7 +29,7 @@ ITL_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
     """One engine's ITL buckets, phase means, prefix-cache ratio, finish reasons and length statistics."""
-    from llmmon.emit.prometheus import _Raw
+    from llmmon.emit.rules.engine_reading import Raw as _Raw
 
     raw = _Raw(b, preset, models)
     record = functools.partial(b.record, engine=preset.name)

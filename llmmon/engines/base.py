@@ -163,7 +163,8 @@ class Preset:
     version: str = ""  # the engine version (line) this variant describes; "" for engines with one variant
     semantics: Semantics | None = None
     engine_errors: Counter | None = None  # the engine's own failure counter, when it is not the primary signal
-    verified: tuple[str, ...] = ()  # fixtures (tests/expositions/real/) of real pages this variant was checked on
+    # fixtures (tests/expositions/real/) of real pages this variant was checked on, each "<file> (<what it shows>)"
+    verified: tuple[str, ...] = ()
     markers: tuple[str, ...] = ()  # metric names whose presence on a page points at this version
     pinned: bool = False  # the spec declared this version (engine_version): rules carry it in their engine label
 

@@ -38,8 +38,8 @@ def _variant(p: Preset, default: bool) -> list[str]:
         lines.append(f"  {'error series':<14} {before}")
     if p.engine_errors:
         lines.append(f"  {'engine errors':<14} {describe(p.engine_errors)} (secondary, not in the rules)")
-    lines.append(f"  {'verified':<14} " + (", ".join(f"tests/expositions/real/{f}" for f in p.verified)
-                                            if p.verified else "no real page checked"))
+    pages = [f"tests/expositions/real/{f}" for f in p.verified] or ["no real page checked"]
+    lines += [f"  {'verified' if i == 0 else '':<14} {page}" for i, page in enumerate(pages)]
     if p.notes:
         lines.append(f"  {'notes':<14} {p.notes}")
     return lines

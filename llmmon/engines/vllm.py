@@ -67,7 +67,7 @@ PRESET = Preset(
         empty_errors='the instrumentator creates the status="5xx" series on the first 5xx answer: absent '
                      'means none yet (read as 0 while requests exist)'),
     engine_errors=ENGINE_ERRORS,
-    verified=("vllm-0.10-v1.txt",),
+    verified=("vllm-0.10-v1.txt (fragment: the KV-cache gauge under its new name)",),
     markers=("vllm:kv_cache_usage_perc",),
     preemptions=Counter("vllm:num_preemptions_total"),
     itl=Histogram("vllm:inter_token_latency_seconds", ITL_BUCKETS),
@@ -83,7 +83,9 @@ PRESET = Preset(
 
 # V0 engine at 0.8 and early V1 (0.7-0.9): today's bucket sets, the KV gauge under its old name.
 V08 = replace(PRESET, title="vLLM 0.7-0.9 (V0 engine, early V1)", version="0.8",
-              verified=("vllm-0.8-v1-early.txt", "vllm-v1-finished-reasons.txt"),
+              verified=("vllm-0.8-v1-early.txt (fragment: running, waiting, the KV gauge under its old name)",
+                        "vllm-v1-finished-reasons.txt (fragment: finished reasons, no error reason)",
+                        "vllm-0.8-http-statuses.txt (fragment: the API server's requests by HTTP status)"),
               markers=("vllm:gpu_cache_usage_perc",))
 
 # vLLM ~0.5: short bucket sets (e2e 1 ... 60 s, TTFT up to 10 s) and no HTTP counters on the page.
@@ -98,6 +100,6 @@ V05 = replace(
         error="none exposed: finished_reason shows only stop and length (set an edge `errors` source)",
         errors_before_first=False,
         empty_errors='vLLM 0.5 has no error reason; finished_reason="error" never appears (errors read as 0)'),
-    engine_errors=None, verified=("vllm-0.5.txt",), markers=())
+    engine_errors=None, verified=("vllm-0.5.txt (whole page)",), markers=())
 
 VERSIONS = {"0.5": V05, "0.8": V08, "0.10": PRESET}

@@ -1,0 +1,1 @@
+"""Prometheus rules by concern; llmmon.emit.prometheus.build puts their groups in order."""

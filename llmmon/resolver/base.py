@@ -1,0 +1,71 @@
+"""What every part of the resolver shares: the spec, the diagnostics reported so far, and a model's value for a
+key (its own, else the defaults'), with the YAML path it came from."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from llmmon import spec as s
+from llmmon.diagnostics import Diagnostic, Severity
+from llmmon.units import Duration
+from llmmon.yamlpos import Document, Path
+
+SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token"}
+
+
+class ResolverBase:
+    """The spec being resolved and what was reported about it."""
+
+    def __init__(self, spec: s.MonitoringSpec, doc: Document | None, file: str) -> None:
+        self.spec, self.doc, self.file = spec, doc, file
+        self.diagnostics: list[Diagnostic] = []
+
+    def report(self, path: Path, message: str, suggestion: str | None = None,
+               severity: Severity = Severity.ERROR) -> None:
+        line, col = self.doc.value_position(path) if self.doc else (0, 0)
+        dotted = ".".join(str(p) for p in path)
+        if path[:1] != ("models",):  # a mistake in defaults is reported once, not once per model
+            message = re.sub(r"^model '[^']*': ", "", message)
+        if any((d.line, d.col, d.message) == (line, col, message) for d in self.diagnostics):
+            return
+        self.diagnostics.append(Diagnostic(self.file, line, col, dotted, message, severity, suggestion))
+
+    def pick(self, index: int, *keys: str) -> tuple[Any, Path]:
+        """A model's value for a key path, else the default's; with the path it came from."""
+        for source, root in ((self.spec.models[index], ("models", index)), (self.spec.defaults, ("defaults",))):
+            value: Any = source
+            for key in keys:
+                value = getattr(value, key, None) if value is not None else None
+            if value is not None:
+                return value, (*root, *[_alias(k) for k in keys])
+        return None, ("models", index, *[_alias(k) for k in keys])
+
+
+
+def _threshold(raw: Any, unit: str, default: float | None) -> float | None:
+    if raw is None:
+        return default
+    if isinstance(raw, Duration):
+        return raw.seconds
+    if unit == "ratio":
+        return round(float(raw) / 100, 12)
+    return float(raw)
+
+
+def _alias(key: str) -> str:
+    return "for" if key == "for_" else key
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _re_escape(text: str) -> str:
+    return text.replace(".", r"\.")
+
+
+
+def _squash(name: str) -> str:
+    """A name without case or punctuation, to tell a misspelling (h100, H-100) from another name (H200)."""
+    return "".join(c for c in name.lower() if c.isalnum())
