@@ -21,7 +21,9 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +72,7 @@ class Outcome:
     ruleset: str
     firings: list[Firing] = field(default_factory=list)
     seconds: float = 0.0  # promtool's run time
+    lead_in: float = 0.0  # healthy traffic before the incident, seconds
 
     def detection(self, inc: Incident, model: str) -> Firing | None:
         """The first alert on the model at the severity the incident needs (None: missed)."""
@@ -104,6 +107,32 @@ def _window(seconds: float) -> str:
 
 def promtool_test(inc: Incident, fleet: Fleet, plan: Plan, rules: Path, lead_in: float) -> dict[str, Any]:
     """The promtool unit test replaying one incident against one rule file."""
+    return {**_header(rules, fleet), "tests": _tests(inc, fleet, plan, lead_in)}
+
+
+def _header(rules: Path, fleet: Fleet) -> dict[str, Any]:
+    """The part of a promtool test file that names the rule set."""
+    # promtool evaluates groups in a random order unless told: file order is dependency order
+    order = [g["name"] for g in yaml.safe_load(rules.read_text(encoding="utf-8"))["groups"]]
+    return {"rule_files": [str(rules)], "evaluation_interval": _window(fleet.interval), "group_eval_order": order}
+
+
+_TEXT: dict[tuple[str, float], str] = {}
+_TEXT_LOCK: dict[tuple[str, float], threading.Lock] = defaultdict(threading.Lock)
+
+
+def _tests_text(inc: Incident, fleet: Fleet, plan: Plan, lead_in: float) -> str:
+    """The `tests:` part of an incident's promtool file as YAML, rendered once for every rule set (the series of
+    three days at a 1m interval take longer to render than most rule sets take to replay)."""
+    key = (inc.name, lead_in)
+    with _TEXT_LOCK[key]:
+        if key not in _TEXT:
+            _TEXT[key] = yaml.safe_dump({"tests": _tests(inc, fleet, plan, lead_in)}, sort_keys=False,
+                                        width=1 << 20)
+        return _TEXT[key]
+
+
+def _tests(inc: Incident, fleet: Fleet, plan: Plan, lead_in: float) -> list[dict[str, Any]]:
     interval = fleet.interval
     steps = round((lead_in + inc.observe) / interval)
     targets = scenarios.targets(plan, fleet, inc, origin=0.0, start=lead_in)
@@ -120,11 +149,7 @@ def promtool_test(inc: Incident, fleet: Fleet, plan: Plan, rules: Path, lead_in:
     end = _window(steps * interval)
     checks = [{"expr": f'label_replace({expr}, "probe", "{name}", "", "")', "eval_time": end,
                "exp_samples": [{"labels": '{probe="none"}', "value": -1}]} for name, expr in queries.items()]
-    # promtool evaluates groups in a random order unless told: file order is dependency order
-    order = [g["name"] for g in yaml.safe_load(rules.read_text(encoding="utf-8"))["groups"]]
-    return {"rule_files": [str(rules)], "evaluation_interval": _window(interval), "group_eval_order": order,
-            "tests": [{"name": inc.name, "interval": _window(interval), "input_series": inputs,
-                       "promql_expr_test": checks}]}
+    return [{"name": inc.name, "interval": _window(interval), "input_series": inputs, "promql_expr_test": checks}]
 
 
 def parse(output: str, start: float) -> list[Firing]:
@@ -150,8 +175,8 @@ def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, 
             folder: Path, promtool: str = "promtool") -> Outcome:
     """Replay one incident against one rule set with promtool."""
     path = folder / f"{inc.name}.{ruleset}.test.yaml"
-    path.write_text(yaml.safe_dump(promtool_test(inc, fleet, plan, rules, lead_in), sort_keys=False, width=1 << 20),
-                    encoding="utf-8")
+    path.write_text(yaml.safe_dump(_header(rules, fleet), sort_keys=False, width=1 << 20)
+                    + _tests_text(inc, fleet, plan, lead_in), encoding="utf-8")
     began = time.perf_counter()
     done = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False,
                           timeout=3600)
@@ -160,26 +185,63 @@ def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, 
     # `steps` counts evaluations: turn it into minutes
     firings = [Firing(f.alertname, f.severity, f.model, f.slo, f.first, f.last, f.minutes * fleet.interval / 60)
                for f in firings]
-    return Outcome(inc.name, ruleset, firings, seconds)
+    return Outcome(inc.name, ruleset, firings, seconds, lead_in)
+
+
+def _record(o: Outcome) -> dict[str, Any]:
+    return {"incident": o.incident, "ruleset": o.ruleset, "seconds": round(o.seconds, 2), "lead_in": o.lead_in,
+            "firings": [asdict(f) for f in o.firings]}
+
+
+def _outcome(data: dict[str, Any]) -> Outcome:
+    return Outcome(data["incident"], data["ruleset"], [Firing(**f) for f in data["firings"]], data["seconds"],
+                   data["lead_in"])
+
+
+def read_log(path: Path) -> list[Outcome]:
+    """The outcomes a `--log` file holds (one JSON object a line; the last line of a pair wins)."""
+    found: dict[tuple[str, str], Outcome] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                o = _outcome(json.loads(line))
+                found[(o.incident, o.ruleset)] = o
+    return list(found.values())
 
 
 def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Path | None = None,
-        rulesets: tuple[str, ...] = RULESETS, promtool: str = "promtool") -> list[Outcome]:
-    """Every (incident, rule set) outcome, computed `jobs` at a time."""
+        rulesets: tuple[str, ...] = RULESETS, promtool: str = "promtool", log: Path | None = None,
+        in_order: bool = False) -> list[Outcome]:
+    """Every (incident, rule set) outcome, computed `jobs` at a time. With `log`, each outcome is appended to it as
+    soon as it is known, and pairs the log already holds are not run again (a run can be stopped and resumed, or
+    split over several processes)."""
     fleet = scenarios.load_fleet()
     plan = scenarios.plan(spec or fleet.spec)
     incidents = [scenarios.load(n, fleet) for n in names]
-    lead = fleet.lead_in if lead_in is None else lead_in
+
+    def lead(inc: Incident) -> float:  # --lead-in, else the incident's, else the fleet's
+        return lead_in if lead_in is not None else inc.lead_in if inc.lead_in is not None else fleet.lead_in
+
     with tempfile.TemporaryDirectory(prefix="llmmon-alerting-") as tmp:
         folder = Path(tmp)
         rules = rule_files(plan, folder, rulesets)
-        work = [(inc, rs) for inc in incidents for rs in rulesets]
-        # longest first, so the pool is not left waiting on one long run at the end
-        work.sort(key=lambda w: -(w[0].observe if w[1] != "design" else 0))
+        done = {(o.incident, o.ruleset): o for o in (read_log(log) if log else [])}
+        work = [(inc, rs) for inc in incidents for rs in rulesets if (inc.name, rs) not in done]
+        lock = threading.Lock()
+
+        def one(inc: Incident, rs: str) -> Outcome:
+            o = run_one(inc, rs, fleet, plan, rules[rs], lead(inc), folder, promtool)
+            if log:
+                with lock, log.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(_record(o)) + "\n")
+            return o
+
+        if not in_order:  # longest first, so the pool is not left waiting on one long run at the end
+            work.sort(key=lambda w: -((lead(w[0]) + w[0].observe) * (0.1 if w[1] == "design" else 1)))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(run_one, inc, rs, fleet, plan, rules[rs], lead, folder, promtool)
-                       for inc, rs in work]
+            futures = [pool.submit(one, inc, rs) for inc, rs in work]
             outcomes = [f.result() for f in futures]
+        outcomes += [o for (name, rs), o in done.items() if name in names and rs in rulesets]
     order = {n: i for i, n in enumerate(names)}
     return sorted(outcomes, key=lambda o: (order[o.incident], RULESETS.index(o.ruleset)))
 
@@ -225,14 +287,15 @@ def table(outcomes: list[Outcome], models: list[str]) -> str:
     incidents = {o.incident: scenarios.load(o.incident) for o in outcomes}
     by = {(o.incident, o.ruleset): o for o in outcomes}
     ran = [r for r in RULESETS if any(o.ruleset == r for o in outcomes)]
-    head = "| incident | right response | " + " | ".join(f"{r}: first alert | {r}: false alerts" for r in ran) + " |"
-    lines = [head, "|---|---|" + "---|---|" * len(ran)]
+    head = ("| incident | lead-in | right response | "
+            + " | ".join(f"{r}: first alert | {r}: false alerts" for r in ran) + " |")
+    lines = [head, "|---|---:|---|" + "---|---|" * len(ran)]
     for name, inc in incidents.items():
-        cells = []
+        cells = [duration(max(o.lead_in for o in outcomes if o.incident == name))]
         for r in ran:
             o = by.get((name, r))
-            cells += [_detected(o, inc, models), _false(o, inc)] if o else ["—", "—"]
-        lines.append(f"| {inc.title} | {_expected(inc, models)} | " + " | ".join(cells) + " |")
+            cells += [_detected(o, inc, models), _false(o, inc)] if o else ["not run", "not run"]
+        lines.append(f"| {inc.title} | {cells[0]} | {_expected(inc, models)} | " + " | ".join(cells[1:]) + " |")
     return "\n".join(lines)
 
 
@@ -309,12 +372,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write every firing to this file")
     parser.add_argument("--rulesets", default=",".join(RULESETS))
     parser.add_argument("--promtool", default="promtool", help="the promtool to replay with (default: on PATH)")
+    parser.add_argument("--log", type=Path, default=None,
+                        help="append each outcome to this file as it comes; pairs it holds are not run again")
+    parser.add_argument("--report", action="store_true", help="run nothing: print the table of the --log file")
+    parser.add_argument("--in-order", action="store_true",
+                        help="run incidents in the order given (each with its rule sets), not longest first")
     args = parser.parse_args(argv)
     names = [n for n in args.incidents.split(",") if n]
     lead_in = Duration.parse(args.lead_in).ms / 1000 if args.lead_in else None
     rulesets = tuple(r for r in RULESETS if r in args.rulesets.split(","))
     began = time.perf_counter()
-    outcomes = run(names, lead_in, args.jobs, rulesets=rulesets, promtool=args.promtool)
+    if args.report:
+        if not args.log:
+            parser.error("--report needs --log")
+        order = {n: i for i, n in enumerate(names)}
+        outcomes = sorted((o for o in read_log(args.log) if o.incident in order and o.ruleset in rulesets),
+                          key=lambda o: (order[o.incident], RULESETS.index(o.ruleset)))
+    else:
+        outcomes = run(names, lead_in, args.jobs, rulesets=rulesets, promtool=args.promtool, log=args.log,
+                       in_order=args.in_order)
     fleet = scenarios.load_fleet()
     print(table(outcomes, list(fleet.behaviour)))
     print()
@@ -323,12 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     version = subprocess.run([args.promtool, "--version"], capture_output=True, text=True, check=False).stdout
     print(f"\n{len(outcomes)} promtool runs ({version.splitlines()[0] if version else args.promtool}), "
           f"{time.perf_counter() - began:.0f} s "
-          f"(lead-in {duration(lead_in if lead_in is not None else fleet.lead_in)}, interval "
+          f"(lead-in: {duration(lead_in) if lead_in is not None else 'each incident its own'}, interval "
           f"{duration(fleet.interval)})")
     if args.json:
-        args.json.write_text(json.dumps([{"incident": o.incident, "ruleset": o.ruleset, "seconds": round(o.seconds, 2),
-                                          "firings": [asdict(f) for f in o.firings]} for o in outcomes], indent=2)
-                             + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps([_record(o) for o in outcomes], indent=2) + "\n", encoding="utf-8")
     return 0 if all(met is not False for _, met in targets(outcomes)) else 1
 
 

@@ -170,7 +170,7 @@ def probe(folder: Path, rules: list[Path], exporter: Exporter, selectors: list[t
     """Run the rules briefly: how much history each series read over long ranges needs, and the current value
     of each recorded one among them."""
     raw = sum(len(items) for _, items in exporter.collector.items)
-    interval = "2s" if raw < 20000 else "15s"  # the exporter takes seconds to render a large fleet
+    interval = "10s" if raw < 20000 else "15s"  # the exporter takes seconds to render a large fleet
     with Prometheus(folder, rules, [exporter.address], scrape_interval=interval, evaluation_interval=interval,
                     exe=settings.prometheus) as prom:
         deadline = time.monotonic() + 600
@@ -455,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in (int(s) for s in args.sizes.split(",")):
             rows.append(run_size(size, settings, work))
             print(f"{size} models: {rows[-1].seconds:.0f} s", file=sys.stderr, flush=True)
+            print(table(rows[-1:]), file=sys.stderr, flush=True)  # each size as it comes: a later one may fail
     print(table(rows))
     for name in settings.rulesets:
         k = growth(rows, name)

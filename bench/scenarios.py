@@ -4,7 +4,9 @@ An incident file holds `title`, `description`, optional `baseline` (behaviour ov
 whole run, lead-in included), `incident` (`duration` and behaviour overrides per model while it lasts),
 `observe` (how long after the incident starts alerts are watched) and `expect`: per model, the severity
 that must be reached (`detect`, default none) and the highest one that is acceptable (`allow`, default
-`detect`). Models not listed must stay silent. Every file is checked strictly: unknown keys, models the
+`detect`). Models not listed must stay silent. `lead_in` (optional) replaces the fleet's healthy lead-in for this
+incident: at least the longest window of any alert that could answer it (see bench/incidents/fleet.yaml).
+Every file is checked strictly: unknown keys, models the
 spec does not have and bad durations are errors naming the file and key.
 """
 
@@ -106,6 +108,7 @@ class Incident:
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     expect: dict[str, Expectation] = field(default_factory=dict)
     arrivals: dict[str, Arrivals] = field(default_factory=dict)
+    lead_in: float | None = None  # seconds; None: the fleet's
 
     def expectation(self, model: str) -> Expectation:
         """What a model should do (silence when the file does not name it)."""
@@ -208,7 +211,8 @@ def load(name: str, fleet: Fleet | None = None, folder: Path = INCIDENTS) -> Inc
     if not path.is_file():
         raise IncidentError(f"no incident {name!r} (known: {', '.join(names(folder))})")
     where = path.name
-    data = _keys(_read(path), {"title", "description", "baseline", "incident", "observe", "expect", "arrivals"},
+    data = _keys(_read(path), {"title", "description", "baseline", "incident", "observe", "expect", "arrivals",
+                  "lead_in"},
                  where, {"title", "description", "incident", "observe", "expect"})
     incident = _keys(data["incident"], {"duration", "models"}, f"{where}: incident", {"duration"})
 
@@ -234,11 +238,15 @@ def load(name: str, fleet: Fleet | None = None, folder: Path = INCIDENTS) -> Inc
     observe = _seconds(data["observe"], f"{where}: observe")
     if observe <= 0 or duration <= 0:
         raise IncidentError(f"{where}: incident.duration and observe must be positive")
+    lead_in = _seconds(data["lead_in"], f"{where}: lead_in") if "lead_in" in data else None
+    if lead_in is not None and lead_in < 6 * 3600:
+        raise IncidentError(f"{where}: lead_in: at least 6h, so that both page pairs' windows are full")
     arrivals = {model: _arrivals(raw, f"{where}: arrivals.{model}")
                 for model, raw in _keys(data.get("arrivals") or {}, set(fleet.behaviour), f"{where}: arrivals").items()}
     return Incident(name=name, title=str(data["title"]), description=str(data["description"]), duration=duration,
                     observe=observe, baseline=per_model(data.get("baseline"), "baseline"),
-                    changes=per_model(incident.get("models"), "incident.models"), expect=expect, arrivals=arrivals)
+                    changes=per_model(incident.get("models"), "incident.models"), expect=expect, arrivals=arrivals,
+                    lead_in=lead_in)
 
 
 def _whole(value: Any, where: str, low: int = 1) -> int:

@@ -70,3 +70,45 @@ def recorded_windows(slo_window: Duration) -> tuple[Duration, ...]:
     for pair in BURN_WINDOWS:
         windows.update((pair.long, pair.short))
     return tuple(sorted(windows))
+
+
+# -- the onset bound of the fast page ---------------------------------------------------------------------------
+# The 1h window of the fast page averages the recorded 5m rates: the newest minutes of an outage weigh little in
+# that average, so a total outage takes 3 minutes to cross 14.4 × the budget there. The 1h error ratio has a lower
+# bound that is read at once: errors over the last 5m are among those of the last hour, so
+#     ratio(1h) ≥ errors seen over 5m ÷ requests over 1h.
+# Both parts are read from recorded 5m rates, so each is kept on its safe side:
+#  - numerator: rate() extrapolates the increase it saw over its samples' span to the whole 5m; that span is at
+#    least 5m − the scrape interval, so errors5m × (5m − scrape) never exceeds the errors actually seen;
+#  - denominator: the 1h average of 5m rates counts the requests of the last 5m partly (a 5m rate taken a minute
+#    ago saw only the first of them), never more than once too few, so requests1h × 1h + requests5m × 5m is at
+#    least the requests of the hour.
+# The alert keeps its short window and its minimum request rate: the bound only lets the long window say "yes"
+# sooner when it is sure. A steady total outage of a 99.9% objective crosses 14.4 × 0.1% after one minute of a 1m
+# scrape (bound 1/65 of an hour's requests at worst against a threshold of 1.44%); a 99.5% objective's 7.2% lies
+# beyond any bound a steady 5m can give (4/65), so its term is left out.
+ONSET_SCRAPE_FLOOR = Duration.parse("1m")  # the bound assumes scrapes no sparser than this or the spec's interval
+ONSET_MAX_SCRAPE = Duration.parse("75s")  # sparser than this a 5m rate holds fewer than 4 samples: no bound
+
+
+@dataclass(frozen=True)
+class Onset:
+    """The onset bound of a pair: ratio(long) ≥ errors(short) ÷ (long_weight × requests(long) + short_weight ×
+    requests(short)), every rate being a recorded 5m-based rate per second."""
+
+    seen: Duration  # the part of the short window a rate is sure to have seen
+    long_weight: float  # long ÷ seen
+    short_weight: float  # short ÷ seen
+
+    def ceiling(self) -> float:
+        """The largest bound a steady total outage gives: above it, a threshold is never reached by the bound."""
+        return 1 / (self.long_weight + self.short_weight)
+
+
+def onset(pair: BurnWindow, scrape: Duration) -> Onset | None:
+    """The onset bound of a pair at a scrape interval; None for pairs other than the live one whose short window
+    is the base 5m window, or scrapes too sparse for it."""
+    if not live(pair) or pair.short != BASE_WINDOW or scrape.ms > ONSET_MAX_SCRAPE.ms:
+        return None
+    seen = BASE_WINDOW.ms - max(scrape.ms, ONSET_SCRAPE_FLOOR.ms)
+    return Onset(Duration(seen), round(pair.long.ms / seen, 6), round(pair.short.ms / seen, 6))
