@@ -25,6 +25,7 @@ from llmmon.emit.prom_test_load import (
 )
 from llmmon.emit.prom_test_scenarios import SCENARIOS
 from llmmon.emit.prom_test_series import Series
+from llmmon.emit.prom_test_shapes import representatives, scenario_models
 from llmmon.engines import Histogram
 from llmmon.model import Model, Plan
 from llmmon.promql import SPEC_LABEL, eq, number, selector
@@ -85,19 +86,21 @@ def build(plan: Plan, rule_file: str, groups: list[str]) -> Iterator[tuple[str, 
     longest = max([a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS])
     healthy_load = {m.name: healthy(m, plan) for m in plan.models}
     names: dict[tuple[Any, ...], str] = {}  # series text, shared by the scenarios
+    shapes = representatives(plan.models)
     for scenario in SCENARIOS:
+        models = scenario_models(scenario.name, plan.models, shapes)
         expectations = {m.name: sorted(scenario.expect(m, plan), key=lambda e: sorted(e.items()))
-                        for m in plan.models}
+                        for m in models}
         # Run until every expected alert has been pending its `for` (silent scenarios: every alert's), plus
         # 20 minutes of rates settling; the healthy scenario also needs a full hour of steady traffic
         # behind it for the 1h token rate of the cost check.
-        needed = max((_pending(m, e) for m in plan.models for e in expectations[m.name]), default=longest)
+        needed = max((_pending(m, e) for m in models for e in expectations[m.name]), default=longest)
         eval_minutes = max(30, needed // 60000 + 20, 70 if scenario.name == "healthy" else 0)
         eval_minutes = -(-eval_minutes // EVAL_MINUTES) * EVAL_MINUTES  # on the evaluation grid
         steps, eval_time = eval_minutes + 1, f"{eval_minutes}m"
         series = Series(plan, steps, names)
         checks: list[dict[str, Any]] = []
-        for m in plan.models:
+        for m in models:
             load = scenario.load(m, healthy_load[m.name])
             series.model(m, load)
             expected = expectations[m.name]
