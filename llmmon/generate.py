@@ -149,7 +149,10 @@ def _summary(plan: Plan, head: str, counts: Counts) -> str:
                              "condition": f"{o.kind} error ratio > {factor:g} × {o.budget * 100:g}% over {p.long} "
                                           f"and {p.short}", "for_": str(p.for_), "severity": p.tier,
                              "receiver": plan.tier(p.tier).receiver})
-    text = render("summary.md.j2", header=" ".join(head.splitlines()), plan=plan, counts=counts, alerts=rows,
+    # the alert table is written here, not in the template: a fleet has tens of thousands of rows
+    table = "".join(f"| {r['name']} | `{r['model']}` | {r['condition']} | {r['for_']} | {r['severity']} | "
+                    f"{r['receiver']} |\n" for r in rows)
+    text = render("summary.md.j2", header=" ".join(head.splitlines()), plan=plan, counts=counts, alert_rows=table,
                   window_minutes=plan.slo_window.ms / 60000)
     return text.rstrip("\n") + "\n"
 
