@@ -3,6 +3,7 @@ key (its own, else the defaults'), with the YAML path it came from."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -38,8 +39,8 @@ class ResolverBase:
             for key in keys:
                 value = getattr(value, key, None) if value is not None else None
             if value is not None:
-                return value, (*root, *[_alias(k) for k in keys])
-        return None, ("models", index, *[_alias(k) for k in keys])
+                return value, (*root, *_aliased(keys))
+        return None, ("models", index, *_aliased(keys))
 
 
 
@@ -55,6 +56,11 @@ def _threshold(raw: Any, unit: str, default: float | None) -> float | None:
 
 def _alias(key: str) -> str:
     return "for" if key == "for_" else key
+
+
+@functools.lru_cache(maxsize=1024)  # pick() asks ~150 times per model, always with the same few key paths
+def _aliased(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_alias(k) for k in keys)
 
 
 def _fmt(value: float) -> str:
