@@ -17,7 +17,7 @@ from llmmon.engines import PRESETS, Preset, edge, preset_for, variants
 from llmmon.engines.edge import Edge
 from llmmon.pods import overlaps
 from llmmon.regex import check_re2, example_match
-from llmmon.slo import BURN_WINDOWS
+from llmmon.slo import BURN_WINDOWS, slo_histogram
 from llmmon.units import Duration, looks_like_ratio
 from llmmon.yamlpos import Document, Path
 
@@ -46,8 +46,8 @@ ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
 ENGINE_SIGNALS = {"kv_cache_high": "kv_cache", "queue_high": "waiting", "preemptions": "preemptions",
                   "itl_p99": "itl"}
 DCGM_ALERTS = ("gpu_xid", "gpu_row_remap_failure", "gpu_temperature")
-SLO_KINDS = ("availability", "latency", "ttft")
-_SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token"}
+SLO_KINDS = ("availability", "latency", "ttft", "itl")
+_SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token", "itl": "inter-token latency"}
 
 
 @dataclass(frozen=True)
@@ -360,7 +360,7 @@ class _Resolver:
         value, path = self.pick(index, "slo", "availability")
         if value is not None and (target := self._target(value, path, name)) is not None:
             out.append(Objective("availability", target))
-        for kind in ("latency", "ttft"):
+        for kind in SLO_KINDS[1:]:
             threshold, t_path = self.pick(index, "slo", kind, "threshold")
             target_pct, p_path = self.pick(index, "slo", kind, "target")
             if threshold is None and target_pct is None:
@@ -371,7 +371,7 @@ class _Resolver:
                             f"{missing} is not set here or in defaults")
                 continue
             target = self._target(target_pct, p_path, name)
-            histogram = getattr(engine, "latency" if kind == "latency" else "ttft", None) if engine else None
+            histogram = slo_histogram(engine, kind) if engine else None
             if engine and histogram is None:
                 hint = (f"{engine.name} reports only mean latency ({engine.latency_sum.metric}): an SLO needs a "
                         "histogram" if engine.latency_sum and kind == "latency" else

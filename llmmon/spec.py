@@ -220,6 +220,9 @@ class Slo(Strict):
     availability: Percent | None = Field(None, description="Percent of requests that succeed over slo_window.")
     latency: LatencyObjective | None = Field(None, description="End-to-end latency objective.")
     ttft: LatencyObjective | None = Field(None, description="Time-to-first-token objective (optional).")
+    itl: LatencyObjective | None = Field(None, description=(
+        "Inter-token latency objective (optional): `target` percent of output tokens follow the previous one "
+        "within `threshold`; engines with an ITL histogram (vLLM, SGLang, TGI)."))
     min_request_rate: NonNegative | None = Field(None, description=(
         "Requests per second below which burn-rate alerts stay quiet (low traffic makes ratios noisy)."))
 

@@ -25,7 +25,8 @@ from llmmon.emit.dashboards import (
 from llmmon.model import Plan
 from llmmon.slo import BURN_WINDOWS
 
-KIND_TITLES = {"availability": "Availability", "latency": "Latency SLO", "ttft": "Time-to-first-token SLO"}
+KIND_TITLES = {"availability": "Availability", "latency": "Latency SLO", "ttft": "Time-to-first-token SLO",
+               "itl": "Inter-token latency SLO"}
 BUDGET_STEPS = ((BAD, None), (WARN, 0.0), (GOOD, 0.25))
 BURN_UNIT = "suffix:×"
 

@@ -9,14 +9,16 @@ series. Quantiles are computed once for the fleet, from the per-model bucket rat
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING
 
 from llmmon.engines import Counter, Preset
+from llmmon.engines.base import Matcher
 from llmmon.model import Model
 from llmmon.promql import number
 
 if TYPE_CHECKING:
-    from llmmon.emit.prometheus import _Builder
+    from llmmon.emit.prometheus import _Builder, _Raw
 
 ITL = "model:llm_inter_token_latency_seconds"  # _bucket:rate5m, _count:rate5m, :p50, :p95, :p99
 PHASE_MEAN = "model:llm_request_phase_seconds:mean"  # label `phase`: queue, prefill, decode, inference
@@ -34,12 +36,10 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
     raw = _Raw(b, preset, models)
     record = functools.partial(b.record, engine=preset.name)
     if preset.itl is not None:
-        names = (preset.itl.metric, *preset.itl_also)
-        for suffix, extra in (("_bucket", "le"), ("_count", "")):
-            # the current name wins; an older vLLM exposes only the deprecated one
-            terms = [raw.by_model(raw.rate(Counter(n), suffix), extra) for n in names]
-            record(f"{ITL}{suffix}:rate5m", "\nor\n".join(f"({t})" for t in terms) if len(terms) > 1 else terms[0],
-                   models)
+        # with an ITL SLO the token count is recorded at every evaluation instead (engine_slo)
+        suffixes = (("_bucket", "le"),) if _slo_models(models) else (("_bucket", "le"), ("_count", ""))
+        for suffix, extra in suffixes:
+            record(f"{ITL}{suffix}:rate5m", _itl(raw, preset, suffix, extra), models)
     for phase, metric in preset.phases:
         spent, count = (raw.by_model(raw.rate(Counter(metric), s)) for s in ("_sum", "_count"))
         record(PHASE_MEAN, f"{spent}\n/ on (model)\n(\n{count}\n> 0)", models, phase=phase)
@@ -57,6 +57,38 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
         buckets = raw.by_model(raw.rate(Counter(metric), "_bucket"), "le")
         record(LENGTH_P95, f"histogram_quantile(0.95, {buckets})\nand on (model)\n(\n{count}\n> 0)", models,
                kind=kind)
+
+
+def engine_slo(b: _Builder, preset: Preset, models: list[Model]) -> None:
+    """What an ITL SLO reads at every evaluation, like the latency SLO: output tokens per second and the rate
+    of the bucket at each objective's threshold (SLO_BUCKET), for the engine's models that have one."""
+    from llmmon.emit.prometheus import SLO_BUCKET, _Raw, _threshold_le
+
+    if preset.itl is None or not (slo_models := _slo_models(models)):
+        return
+    raw = _Raw(b, preset, models)
+    record = functools.partial(b.record, engine=preset.key)
+    record(f"{ITL}_count:rate5m", _itl(raw, preset, "_count", ""), models)
+    alternatives = set()
+    for m in slo_models:
+        objective = m.objective("itl")
+        assert objective is not None
+        _, op, value = _threshold_le(preset.itl, objective)
+        alternatives.add(value if op == "=~" else re.escape(value))
+    matcher = ("le", "=~", "|".join(sorted(alternatives)))
+    record(f"{ITL}{SLO_BUCKET}", _itl(raw, preset, "_bucket", "le", matcher), models)
+
+
+def _slo_models(models: list[Model]) -> list[Model]:
+    return [m for m in models if m.objective("itl")]
+
+
+def _itl(raw: _Raw, preset: Preset, suffix: str, extra: str, *where: Matcher) -> str:
+    """One ITL series per model (and `extra`): the current name wins; an older vLLM exposes only the deprecated
+    one."""
+    assert preset.itl is not None
+    terms = [raw.by_model(raw.rate(Counter(n), suffix, *where), extra) for n in (preset.itl.metric, *preset.itl_also)]
+    return "\nor\n".join(f"({t})" for t in terms) if len(terms) > 1 else terms[0]
 
 
 def fleet(b: _Builder) -> None:

@@ -121,7 +121,7 @@ def _healthy(m: Model, plan: Plan) -> Load:
     else:  # mean latency only: a quarter of the threshold
         latency = round(min(limits) / 4, 6) if limits else 0.5
     ttft = _bucket_healthy(m.engine.ttft, _limits(m, "ttft_p95", "ttft")) if m.engine.ttft else 0
-    itl = _bucket_healthy(m.engine.itl, _limits(m, "itl_p99", "")) if m.engine.itl else 0
+    itl = _bucket_healthy(m.engine.itl, _limits(m, "itl_p99", "itl")) if m.engine.itl else 0
     return Load(rps=float(rps), error_ratio=error_ratio, latency=latency, ttft=ttft, gpu_percent=gpu_percent,
                 itl=itl)
 
@@ -195,9 +195,9 @@ SCENARIOS = (
              lambda m, p: _fires(m, "metrics_absent")),
     # engine depth (llmmon.emit.health, llmmon.emit.insight): warnings before an SLO burns
     Scenario("slow-tokens", "every output token comes later than the inter-token latency threshold",
-             lambda m, h: replace(h, itl=_bucket_slow(m.engine.itl, _limits(m, "itl_p99", "")))
-             if m.engine.itl and _limits(m, "itl_p99", "") else h,
-             lambda m, p: _fires(m, "itl_p99") if m.engine.itl else []),
+             lambda m, h: replace(h, itl=_bucket_slow(m.engine.itl, _limits(m, "itl_p99", "itl")))
+             if m.engine.itl and _limits(m, "itl_p99", "itl") else h,
+             lambda m, p: _fires(m, "itl_p99") + _burns(m, p, "itl", 1.0) if m.engine.itl else []),
     Scenario("kv-cache-full", "every replica's KV cache is 97% full while latency is still fine",
              lambda m, h: replace(h, kv_cache=0.97),
              lambda m, p: _fires(m, "kv_cache_high") if (a := m.alert("kv_cache_high")) and (a.threshold or 1) < 0.97
@@ -341,7 +341,7 @@ class _Series:
         if e.ttft:
             self._histogram(e.ttft, base, rps, load.ttft, _limits(m, "ttft_p95", "ttft"))
         if e.itl:
-            self._histogram(e.itl, base, rps, load.itl, _limits(m, "itl_p99", ""))
+            self._histogram(e.itl, base, rps, load.itl, _limits(m, "itl_p99", "itl"))
         for _, metric in e.phases:  # every request spends a tenth of a second in each phase
             self._one_bucket(metric, base, rps, 0.1, 1.0)
         for kind, metric in e.lengths:

@@ -31,6 +31,7 @@ from llmmon.slo import (
     BurnWindow,
     cadence,
     recorded_windows,
+    slo_histogram,
 )
 from llmmon.units import Duration
 
@@ -325,7 +326,8 @@ class _Builder:
         def having(kind: str) -> list[Model]:
             return [m for m in self.plan.models if m.objective(kind)]
 
-        sources = {"availability": (REQUESTS, ERRORS), "latency": (LATENCY, None), "ttft": (TTFT, None)}
+        sources = {"availability": (REQUESTS, ERRORS), "latency": (LATENCY, None), "ttft": (TTFT, None),
+                   "itl": (insight.ITL, None)}
         for kind, (source, errors) in sources.items():
             models = having(kind)
             if not models:
@@ -339,7 +341,7 @@ class _Builder:
             # each group is one term of a single rule: two rules may not record the same name and labels.
             groups: dict[tuple[str, Matcher], list[Model]] = defaultdict(list)
             for m in models:
-                histogram = m.engine.latency if kind == "latency" else m.engine.ttft
+                histogram = slo_histogram(m.engine, kind)
                 objective = m.objective(kind)
                 assert histogram is not None and objective is not None
                 groups[(_histogram_record(source, histogram), _threshold_le(histogram, objective))].append(m)
@@ -630,6 +632,8 @@ def build(plan: Plan) -> RuleSet:
         b.group(f"engine-{name}", lambda p=models[0].engine, ms=models: b.engine(p, ms))
         b.group(f"engine-{name}-detail", lambda p=models[0].engine, ms=models: b.engine_detail(p, ms),
                 interval=DETAIL_EVERY)
+    for name, models in sorted(by_engine.items()):  # ITL SLOs read at every evaluation (llmmon.emit.insight)
+        b.group(f"engine-{name}-itl", lambda p=models[0].engine, ms=models: insight.engine_slo(b, p, ms))
     b.group("edge", b.edge)
     b.group("model", b.derived)
     b.group("model-detail", b.derived_detail, interval=DETAIL_EVERY)
