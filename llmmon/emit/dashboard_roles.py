@@ -170,6 +170,7 @@ def ml_engineer(ctx: Context) -> Board:
     return Board("ml-engineer", f"{plan.name} · ML engineer: serving performance",
                  "ML engineer view: time to first token, token throughput, engine load, GPU utilisation and memory.",
                  _rows(overview, experience, throughput, load, dashboard_depth.why_slow_row(ctx),
+                       dashboard_depth.heatmap_row(ctx),
                        dashboard_depth.replicas_row(ctx), _gpu_row(ctx)))
 
 

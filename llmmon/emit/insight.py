@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llmmon.engines import Counter, Preset
 from llmmon.engines.base import Matcher
 from llmmon.model import Model
-from llmmon.promql import number
+from llmmon.promql import eq, number, quote, selector
 
 if TYPE_CHECKING:
     from llmmon.emit.prometheus import _Builder, _Raw
@@ -27,6 +28,11 @@ FINISHED = "model:llm_requests_finished:rate5m"  # label `reason`
 LENGTH_MEAN = "model:llm_request_tokens:mean"  # label `kind`: prompt, generation
 LENGTH_P95 = "model:llm_request_tokens:p95"
 ITL_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+SPEC_ACCEPT = "model:llm_spec_decode_acceptance:ratio"  # accepted / proposed draft tokens (5m)
+LORA_POD = "model_pod:llm_lora_adapters:info"  # labels pod, adapter, state (running | waiting); adapter "" kept
+LORA = "model:llm_lora_adapter_replicas:count"  # labels adapter, state: replicas running / queueing the adapter
+# vLLM joins adapter names with commas into one label value: PromQL splits the first LORA_POSITIONS of them
+LORA_POSITIONS = 8
 
 
 def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
@@ -57,6 +63,14 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
         buckets = raw.by_model(raw.rate(Counter(metric), "_bucket"), "le")
         record(LENGTH_P95, f"histogram_quantile(0.95, {buckets})\nand on (model)\n(\n{count}\n> 0)", models,
                kind=kind)
+    if preset.spec_decode is not None:
+        accepted, proposed = (raw.by_model(raw.rate(Counter(n))) for n in preset.spec_decode)
+        record(SPEC_ACCEPT, f"{accepted}\n/ on (model)\n(\n{proposed}\n> 0)", models)
+    elif preset.spec_accept_gauge is not None:
+        gauge = preset.spec_accept_gauge
+        record(SPEC_ACCEPT, raw.by_model(lambda where: selector(gauge, *where), how="avg"), models)
+    if preset.lora_info is not None:
+        record(LORA_POD, _union([_lora_terms(preset.lora_info, m) for m in models]), models)
 
 
 def engine_slo(b: _Builder, preset: Preset, models: list[Model]) -> None:
@@ -79,6 +93,26 @@ def engine_slo(b: _Builder, preset: Preset, models: list[Model]) -> None:
     record(f"{ITL}{SLO_BUCKET}", _itl(raw, preset, "_bucket", "le", matcher), models)
 
 
+def _lora_terms(metric: str, m: Model) -> str:
+    """Each adapter named in the newest series of each replica's LoRA gauge (the gauge's value is the time it was
+    set; older label sets linger), one series per (pod, adapter, state). Positions past the list leave `adapter`
+    empty; the count below skips those."""
+    newest = f"topk by (namespace, pod) (1, {selector(metric, eq('namespace', m.namespace), ('pod', '=~', m.pods))})"
+    terms = []
+    for state in ("running", "waiting"):
+        for i in range(LORA_POSITIONS):
+            position = f"(?:[^,]*,){{{i}}}([^,]+)(?:,.*)?" if i else "([^,]+)(?:,.*)?"
+            terms.append(f"label_replace(label_replace({newest}, \"adapter\", \"$1\", \"{state}_lora_adapters\", "
+                         f"{quote(position)}), \"state\", \"{state}\", \"\", \"\")")
+    inner = "\nor\n".join(terms)
+    grouped = f"group by (pod, adapter, state) (\n{inner}\n  )"
+    return f"label_replace(\n  {grouped},\n  \"model\", {quote(m.name)}, \"\", \"\"\n)"
+
+
+def _union(terms: list[str]) -> str:
+    return "\nor\n".join(terms)
+
+
 def _slo_models(models: list[Model]) -> list[Model]:
     return [m for m in models if m.objective("itl")]
 
@@ -92,10 +126,40 @@ def _itl(raw: _Raw, preset: Preset, suffix: str, extra: str, *where: Matcher) ->
 
 
 def fleet(b: _Builder) -> None:
-    """ITL quantiles of every model whose engine has the histogram (no value while it generates nothing)."""
+    """ITL quantiles of every model whose engine has the histogram (no value while it generates nothing), and the
+    replicas serving each LoRA adapter."""
     models = [m for m in b.plan.models if m.engine.itl is not None]
-    if not models:
-        return
-    for label, q in ITL_QUANTILES.items():
+    for label, q in ITL_QUANTILES.items() if models else ():
         b.record(f"{ITL}:{label}", f"histogram_quantile({number(q)}, {b.rec(ITL + '_bucket:rate5m')})\n"
                  f"and on (model)\n({b.rec(ITL + '_count:rate5m')} > 0)", models)
+    lora(b)
+
+
+def lora(b: _Builder) -> None:
+    """Replicas running and queueing each LoRA adapter, per model (engines with a LoRA gauge)."""
+    if models := [m for m in b.plan.models if m.engine.lora_info is not None]:
+        b.record(LORA, f"count by (model, adapter, state) ({b.rec(LORA_POD, ('adapter', '!=', ''))})", models)
+
+
+# Scripted test traffic (llmmon.emit.prom_tests) of the signals above: half the output tokens are proposed by the
+# draft model and 60% of those accepted; every replica runs two adapters and queues one of them.
+SPEC_DRAFTED, SPEC_ACCEPTED = 0.5, 0.6
+LORA_TEST_LABELS = {"max_lora": "4", "running_lora_adapters": "sql-tuned,support-tuned",
+                    "waiting_lora_adapters": "sql-tuned"}
+LORA_SET_AT = 1.7e9  # the gauge's value: the Unix time it was set
+
+
+def feed(add: Callable[[str, dict[str, str], str], None], preset: Preset, base: dict[str, str],
+         pod_only: dict[str, str], tokens_per_s: float, steps: int) -> None:
+    """Input series of one replica for the scripted promtool scenarios: spec-decode counters (or gauge) and the
+    LoRA gauge, in the engine's names and labels (vLLM's LoRA gauge carries no model label: the pod tells)."""
+    from llmmon.emit.prom_tests import _counter, _gauge
+
+    if preset.spec_decode is not None:
+        accepted, proposed = preset.spec_decode
+        add(proposed, base, _counter(tokens_per_s * SPEC_DRAFTED, steps))
+        add(accepted, base, _counter(tokens_per_s * SPEC_DRAFTED * SPEC_ACCEPTED, steps))
+    elif preset.spec_accept_gauge is not None:
+        add(preset.spec_accept_gauge, base, _gauge(SPEC_ACCEPTED, steps))
+    if preset.lora_info is not None:
+        add(preset.lora_info, {**pod_only, **LORA_TEST_LABELS}, _gauge(LORA_SET_AT, steps))

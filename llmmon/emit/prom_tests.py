@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from llmmon.emit import insight
 from llmmon.emit import prometheus as rules
 from llmmon.engines import Histogram
 from llmmon.model import Model, Plan
@@ -361,6 +362,7 @@ class _Series:
             self.add(gauge.metric, base, _gauge(value / gauge.scale, s))
         if e.preemptions:
             self.add(e.preemptions.metric, base, _counter(load.preemptions * share, s))
+        insight.feed(self.add, e, base, pod_only, TOKENS_OUT * share if load.tokens else 0, s)
         self._gpu(m, load, pod, base, first)
         if self.plan.cpu_core_hourly:
             self.add("container_cpu_usage_seconds_total", {"namespace": m.namespace, "pod": pod, "container": "server"},
