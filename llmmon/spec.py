@@ -343,7 +343,8 @@ class Defaults(Strict):
 
 
 class Autoscaling(Strict):
-    """A KEDA ScaledObject for one model, scaling on the series llmmon records (and its alerts read)."""
+    """A KEDA ScaledObject (or an HPA read through prometheus-adapter) for one model, scaling on the series llmmon
+    records (and its alerts read)."""
 
     min_replicas: int = Field(1, ge=0, le=10_000, description="minReplicaCount of the ScaledObject.")
     max_replicas: int = Field(ge=1, le=10_000, description="maxReplicaCount of the ScaledObject.")
@@ -355,6 +356,9 @@ class Autoscaling(Strict):
     kind: Literal["Deployment", "StatefulSet"] = Field("Deployment", description="Kind of the scaled workload.")
     prometheus_url: Url = Field("http://prometheus-operated.monitoring.svc:9090", description=(
         "Prometheus server KEDA queries (serverAddress of the trigger)."))
+    autoscaler: Literal["keda", "hpa"] = Field("keda", description=(
+        "keda: a KEDA ScaledObject; hpa: an autoscaling/v2 HorizontalPodAutoscaler on an External metric, plus the "
+        "prometheus-adapter rules (a ConfigMap) that serve it from the same recorded series."))
 
 
 class ModelSpec(Defaults):
