@@ -3,12 +3,13 @@ inter-token latency histogram like the latency SLO on its latency histogram, wit
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import generate, plan_from_text, promtool
+from helpers import generate, invoke, plan_from_text, promtool
 from llmmon.compiler import load
 from llmmon.emit import insight, prom_tests
 from llmmon.emit import prometheus as rules
@@ -94,3 +95,16 @@ def test_promtool_pages_on_slow_tokens_and_stays_quiet_when_healthy(tmp_path: Pa
             [s.name for s in prom_tests.SCENARIOS].index("slow-tokens")].expect(chat, plan)
     result = promtool("test", "rules", test.name, cwd=test.parent)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_metrics_reads_the_itl_slo_bucket_on_a_real_vllm_page_under_its_older_name(tmp_path: Path) -> None:
+    """vLLM 0.5's page (tests/expositions/real) has the ITL histogram only as vllm:time_per_output_token_seconds."""
+    model = ('  - {name: opt, engine: vllm, engine_version: "0.5", served_name: facebook/opt-125m,\n'
+             "     slo: {itl: {threshold: 100ms, target: 99}}}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(models=model), encoding="utf-8")
+    page = Path(__file__).parent / "expositions" / "real" / "vllm-0.5.txt"
+    result = invoke("check-metrics", str(spec), "--metrics-file", str(page), "--format", "json")
+    rows = [r for r in json.loads(result.stdout)["rows"] if r["signal"].startswith("itl")]
+    assert [(r["signal"], r["metric"], r["status"]) for r in rows] == [
+        ("itl", "vllm:time_per_output_token_seconds_bucket", "present")], rows
