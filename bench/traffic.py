@@ -56,6 +56,8 @@ class Behaviour:
     itl_p99: float = 0.08
     queue_share: float = 0.05  # share of a request's mean latency spent queued (the rest: prefill 20%, decode)
     prefix_hit: float = 0.4  # share of prompt tokens served from the prefix cache
+    spec_drafted: float = 0.5  # draft tokens proposed per output token (speculative decoding)
+    spec_accepted: float = 0.6  # share of them the target model accepts
 
     def itl_share(self, bound: float) -> float:
         """Share of inter-token gaps within `bound` seconds."""
@@ -331,6 +333,18 @@ def _insight_series(p: Preset, own: Labels, share: float) -> list[Maker]:
     for kind, metric in p.lengths:
         per_request = (lambda b: b.tokens_in) if kind == "prompt" else (lambda b: b.tokens_out)
         makers += _mean_only(metric, own, requests, per_request, bounds=(1.0, 10.0, 100.0, 1000.0))
+    if p.spec_decode is not None:  # the draft model proposes `spec_drafted` tokens per output token
+        accepted, proposed = p.spec_decode
+        makers.append(_maker(proposed, own, "counter", lambda b: tokens(b) * b.spec_drafted, proposed[:-6], "counter"))
+        makers.append(_maker(accepted, own, "counter", lambda b: tokens(b) * b.spec_drafted * b.spec_accepted,
+                             accepted[:-6], "counter"))
+    elif p.spec_accept_gauge is not None:
+        makers.append(_maker(p.spec_accept_gauge, own, "gauge", lambda b: b.spec_accepted, p.spec_accept_gauge,
+                             "gauge"))
+    if p.lora_info is not None:  # no model label: the pod tells; the value is when it was set
+        lora = (("max_lora", "4"), ("running_lora_adapters", "sql-tuned,support-tuned"),
+                ("waiting_lora_adapters", "sql-tuned"))
+        makers.append(_maker(p.lora_info, lora, "gauge", lambda b: 1.7e9, p.lora_info, "gauge"))
     return makers
 
 

@@ -127,7 +127,8 @@ def _model(plan: Plan, m: Model, step: Duration, warnings: list[str]) -> Section
              f"GPUs: {gpus}",
              f"burn-rate alerts stay quiet below {format_number(m.min_request_rate)} req/s")
     window_min = plan.slo_window.ms / 60_000
-    objectives = tuple((o.kind, _objective(o), f"{_pct(o.budget)} of requests",
+    unit = {"itl": "output tokens"}
+    objectives = tuple((o.kind, _objective(o), f"{_pct(o.budget)} of {unit.get(o.kind, 'requests')}",
                         _minutes(o.budget * window_min)) for o in m.objectives)
     alerts = tuple((a.name, _condition(a), _threshold(a), str(a.for_), a.tier, plan.tier(a.tier).receiver)
                    for a in m.alerts)
@@ -206,6 +207,8 @@ def _objective(o: Objective) -> str:
     target = _pct(o.target)
     if o.kind == "availability":
         return f"{target} of requests succeed"
+    if o.kind == "itl":
+        return f"{target} of output tokens follow the previous one within {format_number(o.threshold or 0)}s"
     what = "finish" if o.kind == "latency" else "get a first token"
     return f"{target} of requests {what} within {format_number(o.threshold or 0)}s"
 

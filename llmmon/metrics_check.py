@@ -8,6 +8,7 @@ says when it differs from the spec's, and whether SLO and alert thresholds fit t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -173,7 +174,7 @@ def _histogram(m: Model, signal: str, h: Histogram, kind: str, samples: Samples)
         rows.append(Row(m.name, f"{signal} SLO", name, NOT_A_BUCKET,
                         f"threshold {objective.threshold:g}s is not a bucket of the scraped histogram "
                         f"(nearest: {_near(seconds, objective.threshold) or 'none'})"))
-    alert = m.alert("latency_p99" if kind == "latency" else "ttft_p95")
+    alert = m.alert({"latency": "latency_p99", "ttft": "ttft_p95", "itl": "itl_p99"}[kind])
     if alert and alert.threshold is not None and seconds and alert.threshold >= seconds[-1] * (1 - 1e-9):
         rows.append(Row(m.name, f"{alert.key} alert", name, NEVER_FIRES,
                         f"threshold {alert.threshold:g}s is at or past the largest scraped bucket ({seconds[-1]:g}s): "
@@ -256,6 +257,10 @@ def _model(m: Model, samples: Samples, families: set[str]) -> list[Row]:
         rows += _counter(m, "latency (mean)", e.latency_sum, samples, families)
     if e.ttft and (m.objective("ttft") or m.alert("ttft_p95")):
         rows += _histogram(m, "ttft", e.ttft, "ttft", samples)
+    if e.itl and (m.objective("itl") or m.alert("itl_p99")):  # the current name, else an older one on the page
+        itl = next((dataclasses.replace(e.itl, metric=n) for n in (e.itl.metric, *e.itl_also)
+                    if _series(samples, n + "_bucket")), e.itl)
+        rows += _histogram(m, "itl", itl, "itl", samples)
     for signal, counter in (("input tokens", e.input_tokens), ("output tokens", e.output_tokens)):
         if counter:
             rows += _counter(m, signal, counter, samples, families)

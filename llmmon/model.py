@@ -40,7 +40,7 @@ ALERTS: dict[str, tuple[str, str, float | None, str, bool]] = {
 ENGINE_SIGNALS = {"kv_cache_high": "kv_cache", "queue_high": "waiting", "preemptions": "preemptions",
                   "itl_p99": "itl"}
 DCGM_ALERTS = ("gpu_xid", "gpu_row_remap_failure", "gpu_temperature")
-SLO_KINDS = ("availability", "latency", "ttft")
+SLO_KINDS = ("availability", "latency", "ttft", "itl")
 
 
 @dataclass(frozen=True)

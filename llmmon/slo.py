@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from llmmon.units import Duration
+
+if TYPE_CHECKING:
+    from llmmon.engines import Histogram, Preset
+
+# SLO kind measured on a histogram → the engine preset's attribute holding it: share of requests (latency,
+# ttft) or of output-token gaps (itl, inter-token latency) at or under the threshold's bucket
+SLO_HISTOGRAMS = {"latency": "latency", "ttft": "ttft", "itl": "itl"}
 
 
 @dataclass(frozen=True)
@@ -112,3 +120,9 @@ def onset(pair: BurnWindow, scrape: Duration) -> Onset | None:
         return None
     seen = BASE_WINDOW.ms - max(scrape.ms, ONSET_SCRAPE_FLOOR.ms)
     return Onset(Duration(seen), round(pair.long.ms / seen, 6), round(pair.short.ms / seen, 6))
+
+
+def slo_histogram(engine: Preset, kind: str) -> Histogram | None:
+    """The histogram an SLO kind is measured on, if the engine has it (None for availability)."""
+    attr = SLO_HISTOGRAMS.get(kind)
+    return getattr(engine, attr, None) if attr else None

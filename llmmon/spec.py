@@ -124,6 +124,9 @@ class Slo(Strict):
     availability: Percent | None = Field(None, description="Percent of requests that succeed over slo_window.")
     latency: LatencyObjective | None = Field(None, description="End-to-end latency objective.")
     ttft: LatencyObjective | None = Field(None, description="Time-to-first-token objective (optional).")
+    itl: LatencyObjective | None = Field(None, description=(
+        "Inter-token latency objective (optional): `target` percent of output tokens follow the previous one "
+        "within `threshold`; engines with an ITL histogram (vLLM, SGLang, TGI)."))
     min_request_rate: NonNegative | None = Field(None, description=(
         "Requests per second below which burn-rate alerts stay quiet (low traffic makes ratios noisy)."))
 
@@ -167,7 +170,8 @@ class Defaults(Strict):
 
 
 class Autoscaling(Strict):
-    """A KEDA ScaledObject for one model, scaling on the series llmmon records (and its alerts read)."""
+    """A KEDA ScaledObject (or an HPA read through prometheus-adapter) for one model, scaling on the series llmmon
+    records (and its alerts read)."""
 
     min_replicas: int = Field(1, ge=0, le=10_000, description="minReplicaCount of the ScaledObject.")
     max_replicas: int = Field(ge=1, le=10_000, description="maxReplicaCount of the ScaledObject.")
@@ -179,6 +183,9 @@ class Autoscaling(Strict):
     kind: Literal["Deployment", "StatefulSet"] = Field("Deployment", description="Kind of the scaled workload.")
     prometheus_url: Url = Field("http://prometheus-operated.monitoring.svc:9090", description=(
         "Prometheus server KEDA queries (serverAddress of the trigger)."))
+    autoscaler: Literal["keda", "hpa"] = Field("keda", description=(
+        "keda: a KEDA ScaledObject; hpa: an autoscaling/v2 HorizontalPodAutoscaler on an External metric, plus the "
+        "prometheus-adapter rules (a ConfigMap) that serve it from the same recorded series."))
 
 
 class ModelSpec(Defaults):

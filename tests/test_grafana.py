@@ -64,7 +64,7 @@ def test_dashboards_are_modern_json_with_object_data_sources_and_no_legacy_panel
         assert board["schemaVersion"] >= 39
         assert not {"rows", "__inputs", "style", "hideControls", "sharedCrosshair", "gnetId", "id"} & set(board)
         for panel in board["panels"]:
-            assert panel["type"] in {"row", "timeseries", "stat", "gauge", "table"}
+            assert panel["type"] in {"row", "timeseries", "stat", "gauge", "table", "heatmap"}
             if panel["type"] == "row":
                 continue
             assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
@@ -97,7 +97,10 @@ def test_a_spec_without_cluster_has_no_cluster_variable_and_no_cluster_matcher()
 def test_panels_read_recorded_series_of_this_spec_and_never_raw_histograms() -> None:
     for board in EXAMPLE_BOARDS.values():
         for expr in _exprs(board):
-            assert "_bucket" not in expr and "histogram_quantile" not in expr and "rate(" not in expr, expr
+            # heatmaps read the recorded bucket rates (model:…_bucket:rate5m), never a raw engine histogram
+            buckets = re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*_bucket[A-Za-z0-9_:]*", expr)
+            assert all(name.startswith("model:") for name in buckets), expr
+            assert "histogram_quantile" not in expr and "rate(" not in expr, expr
             assert 'llmmon_spec="llm-platform"' in expr and 'model=~"$model"' in expr, expr
 
 
@@ -135,7 +138,9 @@ def test_per_model_thresholds_become_one_override_per_distinct_value() -> None:
 def test_units_are_set_on_every_panel() -> None:
     sre, ml, finops = (_panels(EXAMPLE_BOARDS[r]) for r in ROLES)
     for panels in (sre, ml, finops):
-        assert all(p["fieldConfig"]["defaults"].get("unit") for p in panels.values())
+        # a heatmap's unit is that of its y axis (the bucket bounds); its cells are counts per bucket
+        assert all(p["options"]["yAxis"]["unit"] if p["type"] == "heatmap" else p["fieldConfig"]["defaults"].get("unit")
+                   for p in panels.values())
     assert sre["Requests per second"]["fieldConfig"]["defaults"]["unit"] == "reqps"
     assert sre["Latency P50 / P95 / P99"]["fieldConfig"]["defaults"]["unit"] == "s"
     assert sre["Error ratio"]["fieldConfig"]["defaults"]["unit"] == "percentunit"

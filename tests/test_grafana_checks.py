@@ -55,7 +55,7 @@ def test_the_golden_dashboards_pass_the_checks_and_validate_runs_them() -> None:
     bundle = build(plan)
     result = checks.check(ROOT / "out", bundle, plan)
     assert result.findings == []
-    assert result.passed[0].startswith("grafana: 3 dashboards (53 panels) valid against the types of @grafana/schema")
+    assert result.passed[0].startswith("grafana: 3 dashboards (58 panels) valid against the types of @grafana/schema")
     assert checks.check in registry.checks()
 
 
@@ -186,7 +186,7 @@ def test_a_configmap_that_drifted_from_its_dashboard_is_caught(tmp_path: Path) -
 def test_the_derived_schema_comes_from_grafanas_own_types_with_its_script() -> None:
     bundled = checks.schemas()
     assert bundled["source"]["package"].startswith("@grafana/schema@")
-    assert set(bundled["panels"]) == {"timeseries", "stat", "gauge", "table"}
+    assert set(bundled["panels"]) == {"timeseries", "stat", "gauge", "table", "heatmap"}
     assert "DataSourceRef" in bundled["dashboard"]["definitions"]
     script = (ROOT / "tests/fixtures/grafana/derive_schema.sh").read_text()
     assert bundled["source"]["package"].split("@")[-1] in script

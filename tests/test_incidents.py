@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import shutil
 import urllib.request
 from pathlib import Path
@@ -134,8 +135,9 @@ def test_the_exporter_serves_what_the_backfill_writes_for_the_same_instant() -> 
     for line in out.getvalue().splitlines():
         head, value, _ = line.rsplit(" ", 2)
         name, _, labels = head.partition("{")
-        pairs = tuple(sorted(tuple(p.split("=", 1)) for p in labels.rstrip("}").split(",")))
-        written[(name, tuple((k, v.strip('"')) for k, v in pairs))] = float(value)
+        # label values may hold commas (vLLM's LoRA gauge lists adapters "a,b"): read them as quoted strings
+        pairs = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels)))
+        written[(name, pairs)] = float(value)
     assert len(served) == len(series(target)) > 100
     assert served == pytest.approx(written)
 

@@ -52,7 +52,8 @@ models:
   - {name: code, gpus: {type: A100, count: 2}, slo: {availability: 99.5}}
   - {name: embed, engine: vllm, gpus: {type: A100, count: 2}}
   - {name: summarize, gpus: {type: H100, count: 4}}
-  - {name: ask, engine: vllm, served_name: org/ask-8b, gpus: {type: A100, count: 2}}
+  - {name: ask, engine: vllm, served_name: org/ask-8b, gpus: {type: A100, count: 2},
+     slo: {itl: {threshold: 100ms, target: 99}}}
   - {name: seed, gpus: {type: A100, count: 2}}
 alert_tiers:
   critical: {for: 10m, receiver: pager}
@@ -181,7 +182,8 @@ def _expected_alerts(plan: Plan, m: Model) -> set[tuple[str, str, str]]:
     """(alertname, severity, slo) of every alert the model's behaviour calls for."""
     b, out = _behaviour(m.name), set()
     for o in m.objectives:
-        share = {"availability": lambda _: 1 - b.error_ratio, "latency": b.latency_share, "ttft": b.ttft_share}[o.kind]
+        share = {"availability": lambda _: 1 - b.error_ratio, "latency": b.latency_share, "ttft": b.ttft_share,
+                 "itl": b.itl_share}[o.kind]
         bad = 1 - share(o.threshold or 0.0)  # the share of requests that miss the objective
         for pair in BURN_WINDOWS:
             if bad > pair.factor(plan.slo_window) * o.budget:
@@ -255,6 +257,24 @@ def _dashboard_queries(bundle: Bundle) -> list[tuple[str, str, str]]:
             for panel in board["panels"]:
                 walk(board["title"], panel)
     return out
+
+
+# The panels of the engine-depth work (issue 21) the e2e fleet must show: each one's queries are among those that
+# must return data below, so none of them may be missing (absent panels would pass unnoticed) or empty.
+DEPTH_PANELS = {
+    "Where request time goes", "Inter-token latency P50 / P95 / P99", "Prefix-cache hit rate", "Finish reasons",
+    "Prompt and generation length", "Speculative decoding acceptance",
+    "LoRA adapters: replicas running and queueing each",
+    "Request latency heatmap", "Time-to-first-token heatmap", "Inter-token latency heatmap",
+    "Replicas serving vs expected", "P99 latency by replica", "Error ratio by replica", "Waiting requests by replica",
+    "KV cache usage by replica", "Preemptions per second", "GPU temperature (hottest)", "GPU power draw", "SM clock",
+    "PCIe replays per second"}
+
+
+def test_every_engine_depth_panel_is_on_the_dashboards(live: Live) -> None:
+    titles = {title for _, title, _ in _dashboard_queries(live.bundle)}
+    wanted = DEPTH_PANELS | {f"Inter-token latency SLO over {live.plan.slo_window} vs objective"}
+    assert titles >= wanted, wanted - titles
 
 
 def test_every_dashboard_query_returns_data(live: Live) -> None:

@@ -80,6 +80,7 @@ def check(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
     _core(documents, plan.spec.kubernetes.version, result)
     _custom(documents, result)
     _dcgm_fields(root, bundle, plan, result)
+    _adapter(documents, bundle, result)
     _kubectl(root / kustomize.FOLDER, len(documents), result)
     return result
 
@@ -218,6 +219,27 @@ def _dcgm_fields(root: Path, bundle: Bundle, plan: Plan, result: CheckResult) ->
     if not missing:
         result.passed.append(f"dcgm-exporter: collects every DCGM field the rules and dashboards query "
                              f"({len(collected)} fields)")
+
+
+def _adapter(documents: list[Document], bundle: Bundle, result: CheckResult) -> None:
+    """The prometheus-adapter rules llmmon writes for HPAs (llmmon.emit.autoscaling)."""
+    from llmmon.checks import prometheus_adapter
+    from llmmon.emit.autoscaling import ADAPTER_CONFIG
+
+    recorded = {rule["record"] for group in bundle.ruleset.groups for rule in group["rules"] if "record" in rule}
+    configs = [d for d in documents if d.body.get("kind") == "ConfigMap"
+               and ADAPTER_CONFIG in (d.body.get("data") or {}) and d.body["metadata"]["name"].endswith("-adapter")]
+    for doc in configs:
+        try:
+            config = yaml.safe_load(doc.body["data"][ADAPTER_CONFIG])
+        except yaml.YAMLError as exc:
+            result.findings.append(f"{doc.where}: prometheus-adapter config is not valid YAML: {exc}")
+            continue
+        found = prometheus_adapter.problems(config, recorded)
+        result.findings += [f"{doc.where}: prometheus-adapter config: {problem}" for problem in found]
+        if not found:
+            rules = len(config.get("externalRules") or [])
+            result.passed.append(f"prometheus-adapter: {rules} external rules, each reading a recorded series")
 
 
 def kubectl() -> str | None:

@@ -15,7 +15,8 @@ MODEL = "{{ $labels.model }}"
 SLO = "{{ $labels.slo }}"
 BUDGET = "slo:error_budget_remaining:ratio"
 OBJECTIVE = "slo:objective:ratio"
-SLO_TITLES = {"availability": "availability", "latency": "latency", "ttft": "time to first token"}
+SLO_TITLES = {"availability": "availability", "latency": "latency", "ttft": "time to first token",
+              "itl": "inter-token latency"}
 
 
 def _lookup(plan: Plan, metric: str, unknown: str = "unknown") -> str:

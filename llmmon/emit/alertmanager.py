@@ -42,7 +42,7 @@ TIMING: dict[str, dict[str, str]] = {
 }
 # (source alert and SLO, target alert): the SLO page that says what the threshold alert says, with more context.
 SLO_INHIBITS = (("availability", "HighErrorRate"), ("latency", "HighInferenceLatency"),
-                ("ttft", "HighTimeToFirstToken"))
+                ("ttft", "HighTimeToFirstToken"), ("itl", "HighInterTokenLatency"))
 FIRST = "(index .Alerts 0)"
 PAGERDUTY_SEVERITY = ('{{ if eq .CommonLabels.severity "critical" }}critical'
                       '{{ else if eq .CommonLabels.severity "warning" }}warning'

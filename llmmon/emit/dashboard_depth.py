@@ -86,9 +86,42 @@ def why_slow_row(ctx: Context) -> Row:
               "rising means answers cut at max_tokens, `abort` clients giving up.",
               (Query(ctx.by_model(i.FINISHED, how="sum", keys="model, reason"), "{{model}} · {{reason}}"),),
               "reqps", 8, stacked=True) if ctx.has(i.FINISHED) else None,
+        Panel("timeseries", "Speculative decoding acceptance", "Share of the draft tokens the target model "
+              "accepted (5m): a falling rate means the draft model no longer predicts this traffic, and speculation "
+              "costs more than it saves.", (Query(ctx.by_model(i.SPEC_ACCEPT)),), "percentunit", 8, min=0.0,
+              max=1.0) if ctx.has(i.SPEC_ACCEPT) else None,
+        Panel("timeseries", "LoRA adapters: replicas running and queueing each", "Per adapter, how many replicas "
+              "run requests for it (solid) and how many have requests for it waiting (dashed): a queued adapter "
+              "waits for a free LoRA slot (vLLM --max-loras).",
+              (Query(ctx.by_model(i.LORA, ("state", "=", "running"), how="sum", keys="model, adapter"),
+                     "{{model}} · {{adapter}} running"),
+               Query(ctx.by_model(i.LORA, ("state", "=", "waiting"), how="sum", keys="model, adapter"),
+                     "{{model}} · {{adapter}} waiting")), "none", 8, dashed=".* waiting", decimals=0, min=0.0)
+        if ctx.has(i.LORA) else None,
         Panel("timeseries", "Prompt and generation length", "Tokens per request: mean (solid) and p95 (dashed), "
               "prompt and generation, per model (5m).",
               (Query(ctx.by_model(i.LENGTH_MEAN, keys="model, kind"), "{{model}} · {{kind}} mean"),
                Query(ctx.by_model(i.LENGTH_P95, keys="model, kind"), "{{model}} · {{kind}} p95")), "short", 8,
               dashed=".* p95", decimals=0) if ctx.has(i.LENGTH_MEAN) else None,
+    ))
+
+
+def heatmap_row(ctx: Context) -> Row:
+    """Latency distributions over time: request, first-token and inter-token latency, from the recorded bucket
+    rates (requests or tokens per second in each bucket), summed over the selected models."""
+    from llmmon.emit import insight as i
+    from llmmon.emit import prometheus as p
+
+    def heatmap(record: str, title: str, what: str) -> Panel | None:
+        series = f"{record}_bucket:rate5m"
+        if not ctx.has(series):
+            return None
+        return Panel("heatmap", title, f"{what} per second in each latency bucket of the engines' histogram (5m), "
+                     "summed over the selected models; select one model to read it exactly (engines differ in "
+                     "their buckets).", (Query(ctx.by_model(series, how="sum", keys="le"), "{{le}}"),), "s", 8)
+
+    return Row("Latency heatmaps", _panels(
+        heatmap(p.LATENCY, "Request latency heatmap", "Finished requests"),
+        heatmap(p.TTFT, "Time-to-first-token heatmap", "First tokens"),
+        heatmap(i.ITL, "Inter-token latency heatmap", "Output tokens"),
     ))

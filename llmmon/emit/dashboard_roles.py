@@ -25,7 +25,8 @@ from llmmon.emit.dashboards import (
 from llmmon.model import Plan
 from llmmon.slo import BURN_WINDOWS
 
-KIND_TITLES = {"availability": "Availability", "latency": "Latency SLO", "ttft": "Time-to-first-token SLO"}
+KIND_TITLES = {"availability": "Availability", "latency": "Latency SLO", "ttft": "Time-to-first-token SLO",
+               "itl": "Inter-token latency SLO"}
 BUDGET_STEPS = ((BAD, None), (WARN, 0.0), (GOOD, 0.25))
 BURN_UNIT = "suffix:×"
 
@@ -169,6 +170,7 @@ def ml_engineer(ctx: Context) -> Board:
     return Board("ml-engineer", f"{plan.name} · ML engineer: serving performance",
                  "ML engineer view: time to first token, token throughput, engine load, GPU utilisation and memory.",
                  _rows(overview, experience, throughput, load, dashboard_depth.why_slow_row(ctx),
+                       dashboard_depth.heatmap_row(ctx),
                        dashboard_depth.replicas_row(ctx), _gpu_row(ctx)))
 
 

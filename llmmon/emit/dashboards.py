@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmmon.emit import prometheus as p
-from llmmon.model import Plan
+from llmmon.model import SLO_KINDS, Plan
 from llmmon.promql import SPEC_LABEL, eq, number, quote, regex_of, selector
 from llmmon.slo import BURN_WINDOWS
 
@@ -158,7 +158,7 @@ class Context:
     def slo_kinds(self) -> list[str]:
         """The SLO kinds some model has, in the spec's order."""
         kinds = {o.kind for m in self.plan.models for o in m.objectives}
-        return [k for k in ("availability", "latency", "ttft") if k in kinds]
+        return [k for k in SLO_KINDS if k in kinds]
 
     def objective_text(self, kind: str) -> str:
         """The objectives of a kind and the models that have each, for panel descriptions."""

@@ -22,7 +22,13 @@ from llmmon.yamlout import dump
 SCHEMA_VERSION = 39  # Grafana 10.4 and 11; Grafana 12 and 13 migrate it on load
 GRID_WIDTH = 24
 REFRESH = "1m"
-TABLE_FORMAT, SERIES_FORMAT = "table", "time_series"
+TABLE_FORMAT, SERIES_FORMAT, HEATMAP_FORMAT = "table", "time_series", "heatmap"
+# Heatmaps of pre-bucketed rates (`le` series): Grafana takes the buckets as they are instead of re-bucketing
+HEATMAP_OPTIONS = {"calculate": False, "cellGap": 1, "rowsFrame": {"layout": "le"}, "showValue": "never",
+                   "color": {"mode": "scheme", "scheme": "Oranges", "exponent": 0.5, "fill": "dark-orange",
+                             "reverse": False, "steps": 64},
+                   "legend": {"show": True}, "tooltip": {"mode": "single", "yHistogram": True},
+                   "filterValues": {"le": 1e-9}, "exemplars": {"color": "rgba(255,0,255,0.7)"}}
 _DASHBOARD_KEYS = {"annotations", "description", "editable", "graphTooltip", "links", "panels", "refresh",
                    "schemaVersion", "tags", "templating", "time", "timepicker", "timezone", "title", "uid", "version"}
 _PANEL_KEYS = {"collapsed", "datasource", "description", "fieldConfig", "gridPos", "id", "options", "panels",
@@ -123,9 +129,9 @@ def _layout(board: Board) -> list[Any]:
 def _targets(panel: Panel) -> list[Any]:
     import grafanalib.core as g
 
-    table = panel.kind == "table"
+    form = {"table": TABLE_FORMAT, "heatmap": HEATMAP_FORMAT}.get(panel.kind, SERIES_FORMAT)
     return [g.Target(expr=q.expr, legendFormat=q.legend, refId=chr(ord("A") + i), instant=q.instant,
-                     datasource=DATASOURCE, format=TABLE_FORMAT if table else SERIES_FORMAT)
+                     datasource=DATASOURCE, format=form)
             for i, q in enumerate(panel.queries)]
 
 
@@ -185,6 +191,14 @@ def _panel(panel: Panel, panel_id: int, position: Any) -> Any:
             orientation="auto", overrides=overrides,
             extraJson={"fieldConfig": {"defaults": {**defaults, "color": {"mode": "thresholds"}}},
                        "options": {"showPercentChange": False, "wideLayout": True, "text": {}}})
+    elif panel.kind == "heatmap":
+        built = g.Heatmap(
+            **common, dataFormat="tsbuckets",
+            extraJson={"fieldConfig": {"defaults": {"custom": {"hideFrom": {"legend": False, "tooltip": False,
+                                                                            "viz": False},
+                                                               "scaleDistribution": {"type": "linear"}}}},
+                       "options": {**HEATMAP_OPTIONS, "yAxis": {"axisPlacement": "left", "unit": panel.unit,
+                                                                "reverse": False}}})
     elif panel.kind == "gauge":
         built = g.GaugePanel(
             **common, format=panel.unit, decimals=panel.decimals, min=panel.min, max=panel.max,

@@ -113,7 +113,7 @@ def healthy(m: Model, plan: Plan) -> Load:
     else:  # mean latency only: a quarter of the threshold
         latency = round(min(limits) / 4, 6) if limits else 0.5
     ttft = bucket_healthy(m.engine.ttft, limits_of(m, "ttft_p95", "ttft")) if m.engine.ttft else 0
-    itl = bucket_healthy(m.engine.itl, limits_of(m, "itl_p99", "")) if m.engine.itl else 0
+    itl = bucket_healthy(m.engine.itl, limits_of(m, "itl_p99", "itl")) if m.engine.itl else 0
     return Load(rps=float(rps), error_ratio=error_ratio, latency=latency, ttft=ttft, gpu_percent=gpu_percent,
                 itl=itl)
 

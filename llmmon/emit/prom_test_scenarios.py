@@ -80,9 +80,9 @@ SCENARIOS = (
              lambda m, p: _fires(m, "metrics_absent")),
     # engine depth (llmmon.emit.health, llmmon.emit.insight): warnings before an SLO burns
     Scenario("slow-tokens", "every output token comes later than the inter-token latency threshold",
-             lambda m, h: replace(h, itl=bucket_slow(m.engine.itl, limits_of(m, "itl_p99", "")))
-             if m.engine.itl and limits_of(m, "itl_p99", "") else h,
-             lambda m, p: _fires(m, "itl_p99") if m.engine.itl else []),
+             lambda m, h: replace(h, itl=bucket_slow(m.engine.itl, limits_of(m, "itl_p99", "itl")))
+             if m.engine.itl and limits_of(m, "itl_p99", "itl") else h,
+             lambda m, p: _fires(m, "itl_p99") + _burns(m, p, "itl", 1.0) if m.engine.itl else []),
     Scenario("kv-cache-full", "every replica's KV cache is 97% full while latency is still fine",
              lambda m, h: replace(h, kv_cache=0.97),
              lambda m, p: _fires(m, "kv_cache_high") if (a := m.alert("kv_cache_high")) and (a.threshold or 1) < 0.97

@@ -7,6 +7,7 @@ import functools
 import math
 from typing import Any
 
+from llmmon.emit import insight
 from llmmon.emit.prom_test_load import (
     CPU_CORES,
     GPU_SM_MHZ,
@@ -122,7 +123,7 @@ class Series:
         if e.ttft:
             self._histogram(e.ttft, base, rps, load.ttft, limits_of(m, "ttft_p95", "ttft"))
         if e.itl:
-            self._histogram(e.itl, base, rps, load.itl, limits_of(m, "itl_p99", ""))
+            self._histogram(e.itl, base, rps, load.itl, limits_of(m, "itl_p99", "itl"))
         for _, metric in e.phases:  # every request spends a tenth of a second in each phase
             self._one_bucket(metric, base, rps, 0.1, 1.0)
         for kind, metric in e.lengths:
@@ -142,6 +143,7 @@ class Series:
             self.add(gauge.metric, base, _gauge(value / gauge.scale, s))
         if e.preemptions:
             self.add(e.preemptions.metric, base, _counter(load.preemptions * share, s))
+        insight.feed(self.add, e, base, pod_only, TOKENS_OUT * share if load.tokens else 0, s)
         self._gpu(m, load, pod, base, first)
         if self.plan.cpu_core_hourly:
             self.add("container_cpu_usage_seconds_total", {"namespace": m.namespace, "pod": pod, "container": "server"},

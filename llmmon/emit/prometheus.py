@@ -81,6 +81,8 @@ def build(plan: Plan) -> RuleSet:
         b.group(f"engine-{name}", lambda p=models[0].engine, ms=models: engine_reading.engine(b, p, ms))
         b.group(f"engine-{name}-detail", lambda p=models[0].engine, ms=models: engine_reading.engine_detail(b, p, ms),
                 interval=DETAIL_EVERY)
+    for name, models in sorted(by_engine.items()):  # ITL SLOs read at every evaluation (llmmon.emit.insight)
+        b.group(f"engine-{name}-itl", lambda p=models[0].engine, ms=models: insight.engine_slo(b, p, ms))
     b.group("edge", lambda: engine_reading.edge(b))
     b.group("model", lambda: derived.derived(b))
     b.group("model-detail", lambda: derived.derived_detail(b), interval=DETAIL_EVERY)

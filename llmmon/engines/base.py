@@ -180,6 +180,9 @@ class Preset:
     finish_reason_label: str | None = None  # label of `finished` (default `requests`) saying why a request finished
     finished: Counter | None = None  # the counter of finished requests by reason, when not `requests`
     lengths: tuple[tuple[str, str], ...] = ()  # (prompt | generation, token-count histogram per request)
+    spec_decode: tuple[str, str] | None = None  # (accepted, proposed) draft-token counters of speculative decoding
+    spec_accept_gauge: str | None = None  # or the acceptance rate (0-1) as a gauge the engine computes itself
+    lora_info: str | None = None  # gauge labelled running_lora_adapters / waiting_lora_adapters (adapter names)
     unverified: tuple[str, ...] = ()  # signals not yet checked against a real /metrics page of the engine
 
     def unverified_metrics(self) -> frozenset[str]:
@@ -189,6 +192,8 @@ class Preset:
             "phases": tuple(m for _, m in self.phases),
             "prefix cache": self.prefix_cache or (),
             "lengths": tuple(m for _, m in self.lengths),
+            "spec decode": self.spec_decode or ((self.spec_accept_gauge,) if self.spec_accept_gauge else ()),
+            "lora": (self.lora_info,) if self.lora_info else (),
         }
         return frozenset(n for signal in self.unverified for n in names.get(signal, ()))
 
@@ -222,6 +227,8 @@ class Preset:
             "prefix cache": " / ".join(self.prefix_cache) if self.prefix_cache else "",
             "finish reason": self.finish_reason_label or "",
             "lengths": ", ".join(m for _, m in self.lengths),
+            "spec decode": " / ".join(self.spec_decode) if self.spec_decode else self.spec_accept_gauge or "",
+            "lora": self.lora_info or "",
             "gpu (app)": self.gpu_utilization.metric if self.gpu_utilization else "",
             "model": self.model_label or "namespace + pod regex",
         }

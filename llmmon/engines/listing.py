@@ -15,6 +15,8 @@ def _summary(presets: list[Preset]) -> list[str]:
                  ("yes?" if signal in p.unverified else "yes") if p.signals()[signal] else "-"
                  for p in presets]
         lines.append(signal.ljust(14) + "".join(c.ljust(width) for c in cells).rstrip())
+    lines.append("(yes: checked on a real /metrics page or the engine's exposition sample; yes?: named from the "
+                 "engine's source or docs, not yet seen on a real page)")
     return lines
 
 
@@ -25,7 +27,8 @@ def _variant(p: Preset, default: bool) -> list[str]:
     if p.version:
         lines.append(f"  {'select':<14} engine: {p.name}, engine_version: \"{p.version}\"")
     for signal, metric in p.signals().items():
-        lines.append(f"  {signal:<14} {metric or '-'}")
+        mark = " (unverified: from source or docs)" if metric and signal in p.unverified else ""
+        lines.append(f"  {signal:<14} {metric or '-'}{mark}")
     if p.latency:
         lines.append(f"  {'e2e buckets':<14} {' '.join(f'{b:g}' for b in p.latency.buckets)}")
     if p.ttft:

@@ -47,6 +47,8 @@ PRESET = Preset(
                                                          0.035, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0,
                                                          4.0, 6.0, 8.0)),
     phases=(("queue", "sglang:queue_time_seconds"),),
+    spec_accept_gauge="sglang:spec_accept_rate",  # SchedulerMetricsCollector (sglang/srt/metrics/collector.py)
+    unverified=("spec decode",),
 )
 
 V04 = replace(

@@ -78,7 +78,10 @@ PRESET = Preset(
     finish_reason_label="finished_reason",
     finished=Counter("vllm:request_success_total"),
     lengths=(("prompt", "vllm:request_prompt_tokens"), ("generation", "vllm:request_generation_tokens")),
-    unverified=("itl", "phases", "prefix cache", "lengths"),  # named from vLLM's source, not yet a real page
+    # vLLM's docs (vllm.v1.spec_decode.metrics.SpecDecodingProm; docs/design/metrics.md for the LoRA gauge)
+    spec_decode=("vllm:spec_decode_num_accepted_tokens_total", "vllm:spec_decode_num_draft_tokens_total"),
+    lora_info="vllm:lora_requests_info",
+    unverified=("itl", "phases", "prefix cache", "lengths", "spec decode", "lora"),  # from vLLM's source and docs
 )
 
 # V0 engine at 0.8 and early V1 (0.7-0.9): today's bucket sets, the KV gauge under its old name.
@@ -100,6 +103,8 @@ V05 = replace(
         error="none exposed: finished_reason shows only stop and length (set an edge `errors` source)",
         errors_before_first=False,
         empty_errors='vLLM 0.5 has no error reason; finished_reason="error" never appears (errors read as 0)'),
-    engine_errors=None, verified=("vllm-0.5.txt (whole page)",), markers=())
+    engine_errors=None, verified=("vllm-0.5.txt (whole page)",), markers=(),
+    # the V0 engine computed the acceptance rate itself (a gauge); the V1 counters came later
+    spec_decode=None, spec_accept_gauge="vllm:spec_decode_draft_acceptance_rate")
 
 VERSIONS = {"0.5": V05, "0.8": V08, "0.10": PRESET}

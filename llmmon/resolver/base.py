@@ -12,7 +12,7 @@ from llmmon.diagnostics import Diagnostic, Severity
 from llmmon.units import Duration
 from llmmon.yamlpos import Document, Path
 
-SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token"}
+SIGNAL = {"latency": "end-to-end latency", "ttft": "time-to-first-token", "itl": "inter-token latency"}
 
 
 class ResolverBase:

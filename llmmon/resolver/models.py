@@ -91,6 +91,10 @@ class ModelsMixin(ObjectivesMixin, AlertsMixin):
             self.report(("models", index, "autoscaling", "min_replicas"),
                         f"model {name!r}: min_replicas ({auto.min_replicas}) is above max_replicas "
                         f"({auto.max_replicas})")
+        if auto.autoscaler == "hpa" and auto.min_replicas < 1:  # HPAScaleToZero is an alpha feature gate
+            self.report(("models", index, "autoscaling", "min_replicas"),
+                        f"model {name!r}: a HorizontalPodAutoscaler cannot scale to zero replicas",
+                        "min_replicas: 1, or `autoscaler: keda`")
         if auto.signal in ("waiting", "kv_cache") and auto.signal not in engine.gauges:
             self.report(("models", index, "autoscaling", "signal"),
                         f"model {name!r}: engine {engine.name} exposes no {auto.signal} signal to scale on",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from llmmon.diagnostics import Severity
 from llmmon.engines import Preset
-from llmmon.model import Objective
+from llmmon.model import SLO_KINDS, Objective
 from llmmon.resolver.base import SIGNAL, ResolverBase, _fmt
-from llmmon.slo import BURN_WINDOWS
+from llmmon.slo import BURN_WINDOWS, slo_histogram
 from llmmon.yamlpos import Path
 
 
@@ -30,7 +30,7 @@ class ObjectivesMixin(ResolverBase):
         value, path = self.pick(index, "slo", "availability")
         if value is not None and (target := self._target(value, path, name)) is not None:
             out.append(Objective("availability", target))
-        for kind in ("latency", "ttft"):
+        for kind in SLO_KINDS[1:]:
             threshold, t_path = self.pick(index, "slo", kind, "threshold")
             target_pct, p_path = self.pick(index, "slo", kind, "target")
             if threshold is None and target_pct is None:
@@ -41,7 +41,7 @@ class ObjectivesMixin(ResolverBase):
                             f"{missing} is not set here or in defaults")
                 continue
             target = self._target(target_pct, p_path, name)
-            histogram = getattr(engine, "latency" if kind == "latency" else "ttft", None) if engine else None
+            histogram = slo_histogram(engine, kind) if engine else None
             if engine and histogram is None:
                 hint = (f"{engine.name} reports only mean latency ({engine.latency_sum.metric}): an SLO needs a "
                         "histogram" if engine.latency_sum and kind == "latency" else

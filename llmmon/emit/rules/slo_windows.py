@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from llmmon.emit import insight
 from llmmon.emit.rules.builder import Builder
 from llmmon.emit.rules.names import (
     AVAILABILITY,
@@ -26,7 +27,7 @@ from llmmon.engines import Histogram, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Model, Objective
 from llmmon.promql import eq
-from llmmon.slo import BASE_WINDOW, SAMPLE_EVERY, cadence, recorded_windows
+from llmmon.slo import BASE_WINDOW, SAMPLE_EVERY, cadence, recorded_windows, slo_histogram
 from llmmon.units import Duration
 
 
@@ -34,7 +35,8 @@ def slos(b: Builder) -> None:
     def having(kind: str) -> list[Model]:
         return [m for m in b.plan.models if m.objective(kind)]
 
-    sources = {"availability": (REQUESTS, ERRORS), "latency": (LATENCY, None), "ttft": (TTFT, None)}
+    sources = {"availability": (REQUESTS, ERRORS), "latency": (LATENCY, None), "ttft": (TTFT, None),
+               "itl": (insight.ITL, None)}
     for kind, (source, errors) in sources.items():
         models = having(kind)
         if not models:
@@ -48,7 +50,7 @@ def slos(b: Builder) -> None:
         # each group is one term of a single rule: two rules may not record the same name and labels.
         groups: dict[tuple[str, Matcher], list[Model]] = defaultdict(list)
         for m in models:
-            histogram = m.engine.latency if kind == "latency" else m.engine.ttft
+            histogram = slo_histogram(m.engine, kind)
             objective = m.objective(kind)
             assert histogram is not None and objective is not None
             groups[(histogram_record(source, histogram), threshold_le(histogram, objective))].append(m)
