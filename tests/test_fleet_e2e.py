@@ -187,7 +187,8 @@ def test_one_failing_cluster_pages_globally_and_locally_and_survives_a_central_o
     assert {a for a in _firing(central) if a[1] == "code"} == set()
     assert not _firing(west), west.alerts()
     # west scrapes nothing itself (no scrape job): its live series are the agent's, `up` included
-    assert west.query('last_over_time(up{job="llm"}[1m]) == 1'), west.query('up')
+    # the agent replays its WAL for some seconds before its first send: wait for it, do not race it
+    _wait("the agent's samples at west", lambda: bool(west.query('last_over_time(up{job="llm"}[1m]) == 1')))
     assert not [a for a in _firing(east) if a[0] == "ErrorBudgetBurn"]  # pages on SLOs come from the global tier
     # the fleet-wide ratio is the clusters' errors over their requests (not the mean of their ratios)
     at = time.time() - 2
