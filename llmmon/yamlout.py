@@ -64,6 +64,8 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def _double_quoted(text: str) -> str:
+    if _UNPRINTABLE.search(text) is None:  # the common case (PromQL selectors): only quotes and backslashes
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return '"' + _UNSAFE.sub(_escape, text) + '"'
 
 
