@@ -152,9 +152,23 @@ def _summary(plan: Plan, head: str, counts: Counts) -> str:
     # the alert table is written here, not in the template: a fleet has tens of thousands of rows
     table = "".join(f"| {r['name']} | `{r['model']}` | {r['condition']} | {r['for_']} | {r['severity']} | "
                     f"{r['receiver']} |\n" for r in rows)
-    text = render("summary.md.j2", header=" ".join(head.splitlines()), plan=plan, counts=counts, alert_rows=table,
-                  window_minutes=plan.slo_window.ms / 60000)
+    text = render("summary.md.j2", header=" ".join(head.splitlines()), plan=plan, counts=counts,
+                  model_rows=_model_rows(plan), alert_rows=table)
     return text.rstrip("\n") + "\n"
+
+
+def _model_rows(plan: Plan) -> str:
+    """The summary's model table, one line per model (in Python rather than a jinja loop, as the alert table)."""
+    window_minutes = plan.slo_window.ms / 60000
+    rows = []
+    for m in plan.models:
+        gpus = f"{m.gpu_count} × {m.gpu_type}" if m.gpu_type else "none"
+        objectives = "; ".join(
+            f"{o.kind} {'%g' % (o.target * 100)}%" + (f" within {'%g' % o.threshold}s" if o.threshold else "")
+            + f" ({'%.1f' % (o.budget * window_minutes)} min of budget)" for o in m.objectives)
+        rows.append(f"| `{m.name}` | {m.engine.name} | {m.namespace} | {gpus} | {'%.2f' % m.gpu_hourly_cost} | "
+                    f"{objectives} |\n")
+    return "".join(rows)
 
 
 def _condition(key: str, threshold: float | None) -> str:
