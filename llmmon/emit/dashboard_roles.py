@@ -267,6 +267,6 @@ BUILDERS: dict[str, Callable[[Context], Board]] = {"sre": sre, "ml-engineer": ml
 
 def boards(plan: Plan) -> list[Board]:
     """The dashboards of the spec's roles, in the spec's order."""
-    recorded = {rule["record"] for rule in p.build(plan).rules if "record" in rule}
+    recorded = set(p.recorded(plan))
     ctx = Context(plan, recorded)
     return [BUILDERS[role](ctx) for role in dict.fromkeys(plan.spec.dashboards.roles)]
