@@ -3,12 +3,16 @@
 Each size runs in a fresh interpreter (so peak RSS is that run's alone), a few times; the table shows
 the median wall time of load + resolve + build + write, its median CPU time (user + system: what the run costs,
 whatever else the machine is doing) and the peak resident memory of the process.
-Run: .venv/bin/python bench/generate.py [--sizes 1,10,100,1000] [--repeat 3]
+llmmon's modules are compiled to bytecode first, as pip does when it installs a package: without that, an
+environment with PYTHONDONTWRITEBYTECODE set (or a read-only checkout) would recompile every module in every run
+(~0.1 s CPU), which says nothing about llmmon. `--spec FILE` (repeatable) adds a row for an existing spec.
+Run: .venv/bin/python bench/generate.py [--sizes 1,10,100,1000] [--repeat 3] [--spec specs/example.yaml]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import statistics
 import subprocess
@@ -76,12 +80,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,10,100,1000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--spec", action="append", default=[], type=Path, help="also time this spec")
     args = parser.parse_args()
+    compileall.compile_dir(ROOT / "llmmon", quiet=1)
     rows = []
     with tempfile.TemporaryDirectory(prefix="llmmon-bench-") as tmp:
-        for size in (int(s) for s in args.sizes.split(",")):
+        cases: list[tuple[str, Path]] = [(path.name, path.resolve()) for path in args.spec]
+        for size in (int(s) for s in args.sizes.split(",") if s):
             spec = Path(tmp) / f"bench-{size}.yaml"
             spec.write_text(spec_text(size), encoding="utf-8")
+            cases.append((str(size), spec))
+        for size, spec in cases:
             runs = []
             for r in range(args.repeat):
                 out = Path(tmp) / f"out-{size}-{r}"
