@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmmon import __version__, fleet
-from llmmon.emit import fleet_outputs, kubernetes, kustomize, outputs, pipeline_alerts, prom_tests, prometheus
+from llmmon.emit import kubernetes, kustomize, outputs, pipeline_alerts, prom_tests, prometheus
 from llmmon.model import Plan
 from llmmon.templates import render
 from llmmon.yamlout import dump
@@ -110,6 +110,8 @@ def build_rules(plan: Plan) -> Bundle:
 def _fleet_rules(plan: Plan, declared: fleet.Fleet, head: str) -> Bundle:
     """A fleet's rules: a tier per cluster and a global one (llmmon.emit.fleet_outputs); the global rule file is
     the bundle's rules_file, the clusters' ones are checked as `more_rules`."""
+    from llmmon.emit import fleet_outputs  # imported here: only a spec with `clusters:` needs the fleet emitters
+
     files, tests, ruleset, clusters = fleet_outputs.emit(plan, declared, head)
     bundle = Bundle(files=files, ruleset=ruleset)
     bundle.rules_file = f"prometheus/global/rules/{plan.name}.rules.yaml"
