@@ -171,6 +171,9 @@ KubeVersion = Annotated[str, _pattern(re.compile(_VERSION), "a Kubernetes minor 
 
 
 class Strict(BaseModel):
-    """Base of every spec section: unknown keys are errors, values are immutable."""
+    """Base of every spec section: unknown keys are errors, values are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    defer_build: pydantic builds the validator of MonitoringSpec (every section inlined) on first use, instead of
+    one validator per section class at import that only MonitoringSpec's would then use (~25 ms per run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
