@@ -90,16 +90,16 @@ def main() -> None:
             spec = Path(tmp) / f"bench-{size}.yaml"
             spec.write_text(spec_text(size), encoding="utf-8")
             cases.append((str(size), spec))
-        for size, spec in cases:
+        for label, spec in cases:
             runs = []
             for r in range(args.repeat):
-                out = Path(tmp) / f"out-{size}-{r}"
+                out = Path(tmp) / f"out-{label}-{r}"
                 done = subprocess.run([sys.executable, "-c", CHILD, str(spec), str(out)], capture_output=True,
                                       text=True, check=True, cwd=ROOT)
                 runs.append(json.loads(done.stdout))
             best = runs[0]
-            rows.append((size, statistics.median(r["seconds"] for r in runs), statistics.median(r["cpu"] for r in runs),
-                         max(r["rss_mb"] for r in runs),
+            rows.append((label, statistics.median(r["seconds"] for r in runs),
+                         statistics.median(r["cpu"] for r in runs), max(r["rss_mb"] for r in runs),
                          best["rules"], best["static"], best["alerting"], best["bytes"] / 1e6))
     print(f"{'models':>7} | {'generate (s)':>12} | {'CPU (s)':>7} | {'peak RSS (MB)':>13} | {'rules':>6} | "
           f"{'static':>6} | {'alerts':>6} | {'output (MB)':>11}")
