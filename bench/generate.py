@@ -104,8 +104,8 @@ def main() -> None:
     print(f"{'models':>7} | {'generate (s)':>12} | {'CPU (s)':>7} | {'peak RSS (MB)':>13} | {'rules':>6} | "
           f"{'static':>6} | {'alerts':>6} | {'output (MB)':>11}")
     print(f"{'-' * 7}-|-{'-' * 12}-|-{'-' * 7}-|-{'-' * 13}-|-{'-' * 6}-|-{'-' * 6}-|-{'-' * 6}-|-{'-' * 11}")
-    for size, seconds, cpu, rss, rules, static, alerts, mb in rows:
-        print(f"{size:>7} | {seconds:>12.3f} | {cpu:>7.3f} | {rss:>13.1f} | {rules:>6} | {static:>6} | {alerts:>6} | "
+    for label, seconds, cpu, rss, rules, static, alerts, mb in rows:
+        print(f"{label:>7} | {seconds:>12.3f} | {cpu:>7.3f} | {rss:>13.1f} | {rules:>6} | {static:>6} | {alerts:>6} | "
               f"{mb:>11.2f}")
 
 
