@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmmon import __version__, fleet
 from llmmon.emit import kubernetes, kustomize, outputs, pipeline_alerts, prom_tests, prometheus
@@ -139,21 +140,27 @@ def dict_sorted(bundle: Bundle) -> Bundle:
 def _summary(plan: Plan, head: str, counts: Counts) -> str:
     from llmmon.slo import BURN_WINDOWS
 
+    # The alert table is written here, not in the template: a fleet has tens of thousands of rows. A row is its
+    # alert's text around the model's name; models share few distinct alerts, so each text is worked out once.
+    alert_text: dict[tuple[Any, ...], tuple[str, str]] = {}
+    windows = [(p, p.factor(plan.slo_window)) for p in BURN_WINDOWS]
+    objective_text: dict[tuple[str, float], list[tuple[str, str]]] = {}
     rows = []
     for m in plan.models:
         for a in m.alerts:
-            rows.append({"name": a.name, "model": m.name, "condition": _condition(a.key, a.threshold),
-                         "for_": str(a.for_), "severity": a.tier, "receiver": plan.tier(a.tier).receiver})
+            key = (a.name, a.key, a.threshold, a.for_, a.tier)
+            if (around := alert_text.get(key)) is None:
+                around = alert_text[key] = (f"| {a.name} | `", f"` | {_condition(a.key, a.threshold)} | {a.for_} | "
+                                                                 f"{a.tier} | {plan.tier(a.tier).receiver} |\n")
+            rows.append(around[0] + m.name + around[1])
         for o in m.objectives:
-            for p in BURN_WINDOWS:
-                factor = p.factor(plan.slo_window)
-                rows.append({"name": "ErrorBudgetBurn", "model": m.name,
-                             "condition": f"{o.kind} error ratio > {factor:g} × {o.budget * 100:g}% over {p.long} "
-                                          f"and {p.short}", "for_": str(p.for_), "severity": p.tier,
-                             "receiver": plan.tier(p.tier).receiver})
-    # the alert table is written here, not in the template: a fleet has tens of thousands of rows
-    table = "".join(f"| {r['name']} | `{r['model']}` | {r['condition']} | {r['for_']} | {r['severity']} | "
-                    f"{r['receiver']} |\n" for r in rows)
+            if (texts := objective_text.get((o.kind, o.budget))) is None:
+                texts = objective_text[(o.kind, o.budget)] = [
+                    ("| ErrorBudgetBurn | `", f"` | {o.kind} error ratio > {factor:g} × {o.budget * 100:g}% over "
+                                              f"{p.long} and {p.short} | {p.for_} | {p.tier} | "
+                                              f"{plan.tier(p.tier).receiver} |\n") for p, factor in windows]
+            rows.extend(before + m.name + after for before, after in texts)
+    table = "".join(rows)
     text = render("summary.md.j2", header=" ".join(head.splitlines()), plan=plan, counts=counts,
                   model_rows=_model_rows(plan), alert_rows=table)
     return text.rstrip("\n") + "\n"
@@ -166,9 +173,9 @@ def _model_rows(plan: Plan) -> str:
     for m in plan.models:
         gpus = f"{m.gpu_count} × {m.gpu_type}" if m.gpu_type else "none"
         objectives = "; ".join(
-            f"{o.kind} {'%g' % (o.target * 100)}%" + (f" within {'%g' % o.threshold}s" if o.threshold else "")
-            + f" ({'%.1f' % (o.budget * window_minutes)} min of budget)" for o in m.objectives)
-        rows.append(f"| `{m.name}` | {m.engine.name} | {m.namespace} | {gpus} | {'%.2f' % m.gpu_hourly_cost} | "
+            f"{o.kind} {o.target * 100:g}%" + (f" within {o.threshold:g}s" if o.threshold else "")
+            + f" ({o.budget * window_minutes:.1f} min of budget)" for o in m.objectives)
+        rows.append(f"| `{m.name}` | {m.engine.name} | {m.namespace} | {gpus} | {m.gpu_hourly_cost:.2f} | "
                     f"{objectives} |\n")
     return "".join(rows)
 
