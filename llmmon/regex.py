@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import Any
@@ -18,13 +19,24 @@ _RE2_UNSUPPORTED = (
 )
 
 
+@functools.lru_cache(maxsize=65536)  # a fleet has a regex per model, asked for by several steps; re caches 512
+def compiled(pattern: str) -> re.Pattern[str]:
+    """A user regex compiled once per run (raises re.error as re.compile does)."""
+    return re.compile(pattern)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed(pattern: str) -> Any:
+    return sre_parse.parse(pattern)
+
+
 def check_re2(pattern: str) -> str | None:
     """None when `pattern` is a regex Prometheus can use; else what is wrong with it."""
     for finder, what in _RE2_UNSUPPORTED:
         if finder.search(pattern):
             return f"pods regex {pattern!r} uses {what}, which Prometheus (RE2) does not support"
     try:
-        parsed = sre_parse.parse(pattern)
+        parsed = _parsed(pattern)
     except re.error as exc:
         return f"pods regex {pattern!r} is not a valid regex: {exc}"
     if _nested_repeat(list(parsed)):
@@ -58,11 +70,11 @@ def _nested_repeat(items: list[Any], inside: bool = False) -> bool:
 def example_match(pattern: str) -> str | None:
     """A short string fully matching `pattern`, preferring pod-name-like text; None if none is found."""
     try:
-        parsed = sre_parse.parse(pattern)
+        parsed = _parsed(pattern)
     except re.error:
         return None
     text = _walk(list(parsed))
-    if text is None or not re.fullmatch(pattern, text):
+    if text is None or not compiled(pattern).fullmatch(text):
         return None
     return text
 

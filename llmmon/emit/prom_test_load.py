@@ -6,11 +6,11 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import re
 from dataclasses import dataclass
 
 from llmmon.engines import Histogram
 from llmmon.model import Model, Plan
+from llmmon.regex import compiled
 from llmmon.slo import BURN_WINDOWS
 
 STEP_MINUTES = 1  # input series resolution
@@ -127,8 +127,7 @@ def pod_names(m: Model, count: int | None = None) -> list[str]:
 
 @functools.lru_cache(maxsize=65536)  # asked for every model in every scenario: computed once per model and count
 def _pod_names(name: str, pods: str, example: str | None, wanted: int) -> tuple[str, ...]:
-    # compiled here, not looked up in `re`'s cache, which holds 512 patterns: a fleet has a regex per model
-    matches = re.compile(pods).fullmatch
+    matches = compiled(pods).fullmatch  # not `re`'s cache, which holds 512 patterns: a fleet has one per model
     first = example or f"{name}-0"
     candidates = [first, *(f"{name}-{i}" for i in range(wanted + 1)), *(f"{first}{i}" for i in range(1, wanted + 1)),
                   *(f"{first}-{i}" for i in range(wanted + 1))]
