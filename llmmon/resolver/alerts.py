@@ -22,9 +22,10 @@ class AlertsMixin(ResolverBase):
             if not (default_on if enabled is None else enabled):
                 continue
             raw, t_path = self.pick(index, "alerts", key, "threshold")
-            tier, _ = self.pick(index, "alerts", key, "tier")
-            tier = tier or default_tier
+            written_tier, _ = self.pick(index, "alerts", key, "tier")
+            tier = written_tier or default_tier
             for_, _ = self.pick(index, "alerts", key, "for_")
+            written = any(v is not None for v in (raw, written_tier, for_, enabled))
             if unit == "ratio" and raw is not None and looks_like_ratio(raw):
                 self.report(t_path, f"model {name!r}: {_fmt(raw)} looks like a ratio; thresholds are percentages",
                             f"did you mean {_fmt(raw * 100)}%? write \"{_fmt(raw)}%\" for {_fmt(raw)} percent")
@@ -34,7 +35,7 @@ class AlertsMixin(ResolverBase):
                 self.report(t_path, f"model {name!r}: alert {key} is enabled but has no threshold",
                             "set a threshold or `enabled: false`")
                 continue
-            if not self._signal_ok(index, key, engine):
+            if not self._signal_ok(index, key, engine, written):
                 continue
             if not self._threshold_ok(key, threshold, t_path, name, engine):
                 continue
@@ -42,14 +43,13 @@ class AlertsMixin(ResolverBase):
                              for_ or getattr(self.spec.alert_tiers, tier).for_))
         return tuple(out)
 
-    def _signal_ok(self, index: int, key: str, engine: Preset | None) -> bool:
-        """False when the engine lacks the alert's signal: an error if the spec asked for the alert, a
-        warning if only llmmon's defaults did; a documented substitute is a warning."""
+    def _signal_ok(self, index: int, key: str, engine: Preset | None, written: bool) -> bool:
+        """False when the engine lacks the alert's signal: an error if the spec asked for the alert (`written`:
+        any of its fields set, in the model or the defaults), a warning if only llmmon's defaults did; a
+        documented substitute is a warning."""
         if engine is None:
             return True
         name = self.spec.models[index].name
-        written = any(self.pick(index, "alerts", key, field)[0] is not None
-                      for field in ("threshold", "tier", "for_", "enabled"))
         _, path = self.pick(index, "alerts", key)
         if key == "gpu_utilization_low" and self.spec.gpu_exporter.kind == "none" and engine.gpu_utilization is None:
             if written:

@@ -34,12 +34,20 @@ class ResolverBase:
 
     def pick(self, index: int, *keys: str) -> tuple[Any, Path]:
         """A model's value for a key path, else the default's; with the path it came from."""
-        for source, root in ((self.spec.models[index], ("models", index)), (self.spec.defaults, ("defaults",))):
-            value: Any = source
-            for key in keys:
-                value = getattr(value, key, None) if value is not None else None
-            if value is not None:
-                return value, (*root, *_aliased(keys))
+        value: Any = self.spec.models[index]  # asked ~150 times per model: written out for speed
+        for key in keys:
+            value = getattr(value, key, None)
+            if value is None:
+                break
+        else:
+            return value, ("models", index, *_aliased(keys))
+        value = self.spec.defaults
+        for key in keys:
+            value = getattr(value, key, None)
+            if value is None:
+                break
+        else:
+            return value, ("defaults", *_aliased(keys))
         return None, ("models", index, *_aliased(keys))
 
 
