@@ -9,7 +9,7 @@ from llmmon import __version__, fleet
 from llmmon.emit import kubernetes, kustomize, outputs, pipeline_alerts, prom_tests, prometheus
 from llmmon.model import Plan
 from llmmon.templates import render
-from llmmon.yamlout import dump
+from llmmon.yamlout import Rendered, dump
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,11 @@ def build_rules(plan: Plan) -> Bundle:
         ruleset.groups.append(pipeline)
     bundle.ruleset = ruleset
     bundle.rules_file = f"prometheus/rules/{plan.name}.rules.yaml"
-    bundle.files[bundle.rules_file] = _yaml(head, {"groups": ruleset.groups})
+    # each group written once as YAML, for the rule file and (shifted) for its PrometheusRule object
+    parts = [Rendered([group]) for group in ruleset.groups]
+    bundle.files[bundle.rules_file] = _yaml(head, {"groups": Rendered.join(parts) if parts else []})
     bundle.manifest_file = f"kubernetes/{plan.name}-prometheusrule.yaml"
-    bundle.files[bundle.manifest_file] = _yaml(head, *kubernetes.prometheus_rules(plan, ruleset.groups))
+    bundle.files[bundle.manifest_file] = _yaml(head, *kubernetes.prometheus_rules(plan, ruleset.groups, parts))
     assertions = 0
     groups = [g["name"] for g in ruleset.groups]
     for scenario, content, count in prom_tests.build(plan, f"../rules/{plan.name}.rules.yaml", groups):

@@ -24,8 +24,36 @@ _UNSAFE = re.compile('["\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\uf
 _RESERVED = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf"}
 
 
+class Rendered:
+    """A value written once and placed, shifted right, where it stands as a mapping value (or as the document):
+    for text two files share (the rule groups, in the rule file and in the PrometheusRule objects). Lines are
+    kept at indent 0; block YAML differs between indents only by leading spaces (empty lines of literal blocks
+    stay empty). Not for list items: a mapping there is written in the compact `- key:` form."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, value: Any, lines: list[str] | None = None) -> None:
+        if lines is None:
+            if not value:
+                raise ValueError("an empty collection is written inline, not rendered")
+            lines = []
+            _node(value, 0, lines)
+        self.lines = lines
+
+    @classmethod
+    def join(cls, items: list[Rendered]) -> Rendered:
+        """Renderings of one-item lists, as the rendering of the list of their items."""
+        return cls(None, [line for item in items for line in item.lines])
+
+    def at(self, indent: int) -> list[str]:
+        pad = " " * indent
+        return [pad + line if line else line for line in self.lines]
+
+
 def dump(value: Any) -> str:
     """Serialise plain data (dict, list, str, int, float, bool, None) as block-style YAML."""
+    if type(value) is Rendered:
+        return "\n".join(value.lines) + "\n"
     lines: list[str] = []
     _node(value, 0, lines)
     return "\n".join(lines) + "\n"
@@ -122,6 +150,10 @@ def _node(value: Any, indent: int, lines: list[str]) -> None:
 
 
 def _entry(head: str, item: Any, indent: int, lines: list[str]) -> None:
+    if type(item) is Rendered:  # what _node(item's value, indent + 2) writes
+        lines.append(head)
+        lines.extend(item.at(indent + 2))
+        return
     inline = _inline(item, indent)
     if inline is None:
         lines.append(head)

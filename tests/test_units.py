@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from llmmon.promql import quote, regex_of
 from llmmon.units import MAX_MS, Duration, parse_percent
-from llmmon.yamlout import dump
+from llmmon.yamlout import Rendered, dump
 
 
 @pytest.mark.parametrize(("text", "ms", "canonical"), [
@@ -58,6 +58,25 @@ PLAIN = st.recursive(
 @given(PLAIN)
 def test_the_yaml_writer_round_trips_any_plain_data(value: object) -> None:
     assert yaml.safe_load(dump(value)) == value
+
+
+# multi-line text (literal blocks, with empty lines) among the values, as in rule expressions
+BLOCKS = st.recursive(
+    PLAIN | st.lists(st.sampled_from(["a", "", "b c", "  d"]), min_size=2, max_size=5).map("\n".join),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.lists(BLOCKS, min_size=1, max_size=4), st.integers(min_value=0, max_value=3))
+def test_rendered_yaml_placed_at_any_depth_is_what_the_writer_writes_there(items: list[object], depth: int) -> None:
+    def nest(value: object) -> object:
+        for level in range(depth):
+            value = {f"k{level}": value}
+        return value
+
+    rendered = Rendered.join([Rendered([item]) for item in items])
+    assert dump(nest(rendered)) == dump(nest(items))
 
 
 @given(st.text(max_size=60))

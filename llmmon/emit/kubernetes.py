@@ -16,16 +16,20 @@ def object_labels(plan: Plan, component: str) -> dict[str, str]:
     return dict(sorted(labels.items()))
 
 
-def prometheus_rules(plan: Plan, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def prometheus_rules(plan: Plan, groups: list[dict[str, Any]],
+                     written: list[Any] | None = None) -> list[dict[str, Any]]:
     """monitoring.coreos.com/v1 PrometheusRule objects, one per rule group.
 
     Groups that list models (alerts, SLOs, per-model joins) grow with the fleet; one object each keeps every
-    object under the 256 KiB that `kubectl apply` can store in its last-applied annotation.
+    object under the 256 KiB that `kubectl apply` can store in its last-applied annotation. `written`, one per
+    group, is what stands as the object's `spec.groups` instead of `[group]` (llmmon.yamlout.Rendered).
     """
-    return [_rule_object(plan, group["name"].removeprefix(f"llmmon-{plan.name}-"), [group]) for group in groups]
+    bodies = written if written is not None else [[group] for group in groups]
+    return [_rule_object(plan, group["name"].removeprefix(f"llmmon-{plan.name}-"), body)
+            for group, body in zip(groups, bodies, strict=True)]
 
 
-def _rule_object(plan: Plan, part: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
+def _rule_object(plan: Plan, part: str, groups: Any) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
