@@ -25,7 +25,7 @@ TYPESCRIPT_VERSION := 5.9.3
 ES_TYPES := .tools/estypes
 export LLMMON_ES_TYPES ?= $(CURDIR)/$(ES_TYPES)
 
-.PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
+.PHONY: demo test test-deep lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
 
 # The demo leaves out the checkov scan (2-3 s on its own) and the Elasticsearch type check (tsc, 5-10 s); `make test`
 # and a plain `llmmon validate` run them. So it installs neither (NO_CHECKOV=1 NO_ES_TYPES=1), nor the Go-built
@@ -47,6 +47,11 @@ lint: install
 TEST_WORKERS ?= 2
 unit: install tools
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
+
+# The property tests with many more random specs (100 checked in full, fleets up to 50 models) than `make test`
+# runs (12, up to 12 models): tests/specgen.py EXAMPLES; HYPOTHESIS_PROFILE=long for 5 times more again.
+test-deep: install tools
+	HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -n $(TEST_WORKERS) tests/test_properties.py
 
 install: $(STAMP)
 
