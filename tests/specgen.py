@@ -1,12 +1,11 @@
 """Hypothesis strategies for llmmon specs: random valid specs, and the example counts of the properties.
 
 `valid_specs()` draws specs the schema and the resolver accept: 1-MAX_MODELS models (12 or 50 by profile) over
-every engine preset, with thresholds, targets, tiers, windows and optional sections drawn at random.
-What an engine lacks is read from
-its preset (llmmon.engines.PRESETS), so a latency SLO is only drawn for engines with a latency histogram, at
-one of its buckets; an alert the engine cannot evaluate is left unwritten or disabled. Text values that reach
-PromQL, YAML, Fluentd or JSON are drawn from all of Unicode (bar what the schema refuses) and from a list of
-known injection strings.
+every engine preset, with thresholds, targets, tiers, windows and optional sections drawn at random. What an
+engine lacks is read from its preset (llmmon.engines.PRESETS), so a latency SLO is only drawn for engines with a
+latency histogram, at one of its buckets; an alert the engine cannot evaluate is left unwritten or disabled.
+Text values that reach PromQL, YAML, Fluentd or JSON are drawn from all of Unicode (bar what the schema
+refuses) and from a list of known injection strings.
 
 Mutations of valid specs are in specmutate.py.
 
