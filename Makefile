@@ -42,19 +42,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Tests run in parallel workers (pytest-xdist). Four on two cores: a test waiting on a real server's `for:` or a
-# hanging checker's timeout leaves its core to another worker. `loadgroup` keeps a module with a module-scoped
-# server on one worker (xdist_group marks); tests marked slow are scheduled first (tests/conftest.py).
-# TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= 4
+# Tests run in parallel workers (pytest-xdist): most wait on promtool, Prometheus or checkov, so two workers on
+# two cores finish sooner. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 unit: install tools
-	$(BIN)/pytest -q -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadgroup)
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # The property tests with many more random specs (100 checked in full, fleets up to 50 models) than `make test`
 # runs (12, up to 12 models): tests/specgen.py EXAMPLES; HYPOTHESIS_PROFILE=long for 5 times more again.
 test-deep: install tools
-	HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadgroup) \
-	  tests/test_properties.py
+	HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -n $(TEST_WORKERS) tests/test_properties.py
 
 install: $(STAMP)
 

@@ -19,14 +19,6 @@ for _name in ("ci", "dev", "long"):
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by their module and parametrized fixtures
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked slow first (a stable sort: a module marked as a whole stays together): the parallel workers
-    start the longest work together and the short tests fill the gaps, instead of a long test that happens to
-    be collected last running alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture
 def without_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
     """checkov costs seconds a run and has tests of its own: command-line tests run without it."""

@@ -14,9 +14,6 @@ from helpers import ROOT
 from llmmon import logrecord
 from llmmon.checks import estypes
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = pytest.mark.xdist_group("estypes")
-
 OUT = ROOT / "out" / "elasticsearch"
 POLICY = json.loads((OUT / "ilm-policy.json").read_text(encoding="utf-8"))
 TEMPLATE = json.loads((OUT / "index-template.json").read_text(encoding="utf-8"))

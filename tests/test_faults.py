@@ -20,9 +20,6 @@ from helpers import eval_order, generate, plan_from_text, promtool
 from llmmon.engines import PRESETS
 from llmmon.promql import eq, selector
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = pytest.mark.xdist_group("faults")
-
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec

@@ -14,9 +14,6 @@ from llmmon.compiler import load
 from llmmon.emit import fleet_rules, prometheus
 from llmmon.generate import build
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = pytest.mark.xdist_group("fleet")
-
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec

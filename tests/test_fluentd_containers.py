@@ -26,10 +26,8 @@ FIXTURES = ROOT / "tests" / "fixtures" / "cri"
 LINES = [json.loads(line) for line in (FIXTURES / "lines.jsonl").read_text(encoding="utf-8").splitlines()]
 CONF = (ROOT / "out" / "fluentd" / "fluent.conf").read_text(encoding="utf-8")
 LLAMA = LINES[0]["path"]
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = [pytest.mark.xdist_group("fluentd_containers"),
-              pytest.mark.skipif(shutil.which("ruby") is None,
-                                 reason="ruby is not installed (`make tools` installs it as root)")]
+pytestmark = pytest.mark.skipif(shutil.which("ruby") is None,
+                                reason="ruby is not installed (`make tools` installs it as root)")
 
 
 def _one(element: Element, name: str, type_: str | None = None) -> Element:

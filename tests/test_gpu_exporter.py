@@ -15,9 +15,6 @@ from llmmon.emit import gpu_exporter
 from llmmon.emit.kustomize import KUSTOMIZATION
 from llmmon.generate import build
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = pytest.mark.xdist_group("gpu_exporter")
-
 
 def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     containers = one(docs, "DaemonSet")["spec"]["template"]["spec"]["containers"]

@@ -33,9 +33,6 @@ from helpers import ROOT, generate, invoke, plan_from_text
 from llmmon import logrecord
 from llmmon.instrument import buckets
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = pytest.mark.xdist_group("instrument_e2e")
-
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec

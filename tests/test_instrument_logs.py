@@ -20,9 +20,6 @@ from llmmon.checks.fluentconf import Element, parse
 from llmmon.generate import build
 from llmmon.instrument import JsonFormatter, LLMMetrics
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = pytest.mark.xdist_group("instrument_logs")
-
 PY_TYPES: dict[str, type] = {"keyword": str, "text": str, "float": float, "long": int, "date": str}
 FULL = {"model": "chat", "request_id": "r-1", "status": "success", "latency_seconds": 0.25, "input_tokens": 12,
         "output_tokens": 40}

@@ -202,7 +202,7 @@ def _params() -> list[Any]:
 
 
 # The module's tests stay on one xdist worker (`--dist loadgroup`): the servers of every pair start once, there.
-pytestmark = [pytest.mark.xdist_group("live-routing"), pytest.mark.slow]
+pytestmark = pytest.mark.xdist_group("live-routing")
 
 
 @pytest.fixture(scope="module")

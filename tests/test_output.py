@@ -20,9 +20,6 @@ from llmmon.compiler import load
 from llmmon.generate import Bundle, build
 from llmmon.model import Plan
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = pytest.mark.xdist_group("output")
-
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "specs" / "example.yaml"
 OLD_TIME_NS = 1_000_000_000 * 10**9  # 2001-09-09: a moment no write of this test can produce

@@ -13,9 +13,6 @@ from helpers import generate, plan_from_text, promtool
 from llmmon.emit.prom_test_shapes import representatives, shape
 from llmmon.model import Plan
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = [pytest.mark.xdist_group("prom_test_shapes"), pytest.mark.slow]
-
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec

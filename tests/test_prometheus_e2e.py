@@ -32,9 +32,6 @@ from llmmon.model import Model, Plan
 from llmmon.promql import regex_of
 from llmmon.slo import BURN_WINDOWS
 
-# one xdist worker runs the module (`--dist loadgroup`): its module-scoped fixture is set up once
-pytestmark = [pytest.mark.xdist_group("prometheus_e2e"), pytest.mark.slow]
-
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec

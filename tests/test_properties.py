@@ -58,7 +58,6 @@ def _no_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- valid specs: every checker passes ---------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 @settings(max_examples=specgen.EXAMPLES["checked"], phases=specgen.PHASES,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=specgen.valid_specs())
@@ -75,7 +74,6 @@ def test_any_valid_spec_generates_output_that_passes_every_checker(spec: dict[st
     assert not [line for line in result.checks if line.startswith("skipped:") and not specgen.OPTIONAL.search(line)]
 
 
-@pytest.mark.slow
 @settings(max_examples=specgen.EXAMPLES["checkov"], phases=specgen.PHASES)
 @given(specs=st.lists(specgen.valid_specs(max_models=3), min_size=10, max_size=10))
 def test_the_manifests_of_random_specs_pass_checkov(specs: list[dict[str, Any]]) -> None:
@@ -103,7 +101,6 @@ def test_the_manifests_of_random_specs_pass_checkov(specs: list[dict[str, Any]])
     assert report["passed_checks"]
 
 
-@pytest.mark.slow
 @settings(max_examples=specgen.EXAMPLES["checkov"], phases=specgen.PHASES)
 @given(specs=st.lists(specgen.valid_specs(max_models=3), min_size=10, max_size=10))
 def test_the_elasticsearch_documents_of_random_specs_pass_tsc(specs: list[dict[str, Any]]) -> None:
@@ -189,7 +186,6 @@ def _assert_checked_or_refused(text: str) -> None:
             _assert_refused_cleanly(code, stderr, out)
 
 
-@pytest.mark.slow
 @settings(max_examples=specgen.EXAMPLES["mutation"])
 @given(data=st.data())
 def test_a_mutated_spec_is_refused_with_diagnostics_or_generates_checked_output(data: st.DataObject) -> None:
@@ -198,7 +194,6 @@ def test_a_mutated_spec_is_refused_with_diagnostics_or_generates_checked_output(
     _assert_checked_or_refused(specgen.dump(spec))
 
 
-@pytest.mark.slow
 @settings(max_examples=specgen.EXAMPLES["mangled"])
 @given(data=st.data())
 def test_mangled_yaml_text_is_refused_with_diagnostics_or_generates_checked_output(data: st.DataObject) -> None:
@@ -207,7 +202,6 @@ def test_mangled_yaml_text_is_refused_with_diagnostics_or_generates_checked_outp
     _assert_checked_or_refused(text)
 
 
-@pytest.mark.slow
 @settings(max_examples=specgen.EXAMPLES["accepted"], phases=specgen.PHASES,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
 @given(data=st.data())

@@ -199,7 +199,6 @@ def test_burn_rate_terms_select_models_only_where_a_kind_has_several_objectives(
     assert 'slo="availability", model=~"m2"} > 0.072' in page
 
 
-@pytest.mark.slow
 def test_burn_rate_alerts_join_objectives_set_model_by_model(tmp_path: Path) -> None:
     """Past MAX_BURN_TERMS distinct objectives the alerts join the objective series; the generated promtool tests
     (an outage of the first model pages, the others stay quiet) still pass."""
