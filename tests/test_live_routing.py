@@ -201,10 +201,6 @@ def _params() -> list[Any]:
     return [pytest.param(i, id=_pair_id(pair)) for i, pair in enumerate(_pairs())]
 
 
-# The module's tests stay on one xdist worker (`--dist loadgroup`): the servers of every pair start once, there.
-pytestmark = pytest.mark.xdist_group("live-routing")
-
-
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Future[Outcome]]]:
     """Every Prometheus x Alertmanager pair's incident, all at once: each waits ~100 s on real `for:` durations
