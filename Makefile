@@ -42,9 +42,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Tests run in parallel workers (pytest-xdist): most wait on promtool, Prometheus or checkov, so two workers on
-# two cores finish sooner. TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= 2
+# Tests run in parallel workers (pytest-xdist). Four on two cores: a test waiting on a real server's `for:`, a
+# group wait or a hanging checker's timeout leaves its core to another worker. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 4
 unit: install tools
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
