@@ -20,8 +20,8 @@ from llmmon.slo import (
     SAMPLE_EVERY,
     SLOW_PAIR_EVERY,
     BurnWindow,
-    Onset,
-    onset,
+    cadence,
+    edge_weight,
 )
 from llmmon.units import Duration, format_number
 
@@ -136,8 +136,7 @@ def _model(plan: Plan, m: Model, step: Duration, warnings: list[str]) -> Section
     for o in m.objectives:
         for pair in BURN_WINDOWS:
             factor = pair.factor(plan.slo_window)
-            after = outage_time(pair, o.budget, plan.slo_window, step,
-                                onset(pair, plan.spec.kubernetes.scrape_interval))
+            after = outage_time(pair, o.budget, plan.slo_window, step)
             if after is None:
                 warnings.append(f"{m.name}: the {o.kind} {pair.long}/{pair.short} pair can never fire: "
                                 f"{format_number(factor)} × the {_pct(o.budget)} budget is 100% or more")
@@ -154,16 +153,14 @@ def _model(plan: Plan, m: Model, step: Duration, warnings: list[str]) -> Section
     return Section(f"Model {m.name}", facts, tuple(t for t in tables if t.rows))
 
 
-def outage_time(pair: BurnWindow, budget: float, slo_window: Duration, step: Duration = STEP,
-                bound: Onset | None = None) -> Duration | None:
+def outage_time(pair: BurnWindow, budget: float, slo_window: Duration, step: Duration = STEP) -> Duration | None:
     """The latest time a steady total outage fires a burn-rate pair; None when it never can (factor × budget ≥ 1).
 
     After k steps of outage the 5m error ratio is k/n, n steps making 5m (capped at 1: a failure counter that
     starts at zero is not extrapolated back, the slowest case); a longer window averages the recorded 5m ratios
-    over window/step + 1 samples. With an onset `bound` (llmmon.slo.onset) the long window also passes when the
-    5m errors times `bound.seen`, over the weighted requests, do. Both windows must exceed factor × budget; at
-    worst the alert group reads the recorded series one evaluation late (groups are evaluated apart), then
-    waits `for`.
+    over window/step + 1 samples and, when averaged from the 5m rates, adds its edge term (llmmon.slo.edge_weight:
+    the newest 5m ratio less the one a window ago, weighted). Both windows must exceed factor × budget; at worst
+    the alert group reads the recorded series one evaluation late (groups are evaluated apart), then waits `for`.
     """
     threshold = pair.factor(slo_window) * budget
     if threshold >= 1:
@@ -174,20 +171,20 @@ def outage_time(pair: BurnWindow, budget: float, slo_window: Duration, step: Dur
         """Sum of the 5m ratios over the first k steps of the outage."""
         return 0.0 if k <= 0 else k * (k + 1) / (2 * n) if k <= n else (n + 1) / 2 + k - n
 
+    def short(k: int) -> float:
+        return min(max(k, 0), n) / n
+
     def ratio(window: Duration, k: int) -> float:
         if window == BASE_WINDOW:
-            return min(k, n) / n
+            return short(k)
         samples = window.ms // step.ms + 1
-        return (total(k) - total(k - samples)) / samples
-
-    def long_passes(k: int) -> bool:
-        if ratio(pair.long, k) > threshold:
-            return True
-        # steady traffic: both request rates are the whole rate, the 5m error rate is its 5m ratio of it
-        return bound is not None and ratio(BASE_WINDOW, k) * bound.ceiling() > threshold
+        average = (total(k) - total(k - samples)) / samples
+        if cadence(window) == SAMPLE_EVERY:
+            return average
+        return average + edge_weight(window) * (short(k) - short(k - window.ms // step.ms))
 
     k = 1
-    while not (long_passes(k) and ratio(pair.short, k) > threshold):
+    while not (ratio(pair.long, k) > threshold and ratio(pair.short, k) > threshold):
         k += 1  # ends: both ratios reach 1 within long/step + n steps, and the threshold is below 1
     return Duration((k + 1) * step.ms + math.ceil(pair.for_.ms / step.ms) * step.ms)
 

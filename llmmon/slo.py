@@ -80,46 +80,28 @@ def recorded_windows(slo_window: Duration) -> tuple[Duration, ...]:
     return tuple(sorted(windows))
 
 
-# -- the onset bound of the fast page ---------------------------------------------------------------------------
-# The 1h window of the fast page averages the recorded 5m rates: the newest minutes of an outage weigh little in
-# that average, so a total outage takes 3 minutes to cross 14.4 × the budget there. The 1h error ratio has a lower
-# bound that is read at once: errors over the last 5m are among those of the last hour, so
-#     ratio(1h) ≥ errors seen over 5m ÷ requests over 1h.
-# Both parts are read from recorded 5m rates, so each is kept on its safe side:
-#  - numerator: rate() extrapolates the increase it saw over its samples' span to the whole 5m; that span is at
-#    least 5m − the scrape interval, so errors5m × (5m − scrape) never exceeds the errors actually seen;
-#  - denominator: the 1h average of 5m rates counts the requests of the last 5m partly (a 5m rate taken a minute
-#    ago saw only the first of them), never more than once too few, so requests1h × 1h + requests5m × 5m is at
-#    least the requests of the hour.
-# The alert keeps its short window and its minimum request rate: the bound only lets the long window say "yes"
-# sooner when it is sure. A steady total outage of a 99.9% objective crosses 14.4 × 0.1% after one minute of a 1m
-# scrape (bound 1/65 of an hour's requests at worst against a threshold of 1.44%); a 99.5% objective's 7.2% lies
-# beyond any bound a steady 5m can give (4/65), so its term is left out.
-ONSET_SCRAPE_FLOOR = Duration.parse("1m")  # the bound assumes scrapes no sparser than this or the spec's interval
-ONSET_MAX_SCRAPE = Duration.parse("75s")  # sparser than this a 5m rate holds fewer than 4 samples: no bound
+# -- the edges of a window averaged from 5m rates -----------------------------------------------------------------
+# A window W averaged from the recorded 5m rates (avg_over_time(x:rate5m[W])) weighs the newest 5 minutes of
+# traffic less than the rest: a rate recorded a minute ago saw only the first of them. With the rates recorded
+# every e (the evaluation interval) the newest minutes weigh 1/n, 2/n … of a full minute (n = 5m / e), so the
+# average holds (5m − e) / 2 too little of them, and as much too much of the minutes just before W. It lags: a
+# step from 0 to 10% errors took 11 minutes to reach 14.4 × a 99.9% budget in the 1h window, against 9 for the
+# hour's exact rate (Sloth's rate(x[1h])). The edge term puts both back, from the newest 5m rate and the 5m rate
+# one window ago:
+#     x:rateW = avg_over_time(x:rate5m[W]) + (x:rate5m − x:rate5m offset W) × EDGE / W
+# with EDGE = (5m − 1m) / 2. At a 1m evaluation interval it is exact for steady traffic and for any step more than
+# 5 minutes old (Prometheus 2; Prometheus 3 leaves the oldest sample out of a range, which reads 1/60 more there);
+# in the first five minutes of a step it falls short of the exact rate (a burst's minutes count 0.6 … 1.4 times
+# while it is among the newest five, newest first, and exactly after). At a 30s interval (kube-prometheus-stack)
+# it adds 15 s of traffic too little: the estimate never counts an onset early. Where the rate one window ago is
+# missing (a model younger than the window) it counts as 0, which it was. Windows averaged from the 30m samples
+# (1d, 3d, the SLO window) tile them without overlap: no edge term.
+EDGE = Duration.parse("2m")
 
 
-@dataclass(frozen=True)
-class Onset:
-    """The onset bound of a pair: ratio(long) ≥ errors(short) ÷ (long_weight × requests(long) + short_weight ×
-    requests(short)), every rate being a recorded 5m-based rate per second."""
-
-    seen: Duration  # the part of the short window a rate is sure to have seen
-    long_weight: float  # long ÷ seen
-    short_weight: float  # short ÷ seen
-
-    def ceiling(self) -> float:
-        """The largest bound a steady total outage gives: above it, a threshold is never reached by the bound."""
-        return 1 / (self.long_weight + self.short_weight)
-
-
-def onset(pair: BurnWindow, scrape: Duration) -> Onset | None:
-    """The onset bound of a pair at a scrape interval; None for pairs other than the live one whose short window
-    is the base 5m window, or scrapes too sparse for it."""
-    if not live(pair) or pair.short != BASE_WINDOW or scrape.ms > ONSET_MAX_SCRAPE.ms:
-        return None
-    seen = BASE_WINDOW.ms - max(scrape.ms, ONSET_SCRAPE_FLOOR.ms)
-    return Onset(Duration(seen), round(pair.long.ms / seen, 6), round(pair.short.ms / seen, 6))
+def edge_weight(window: Duration) -> float:
+    """The weight of the edge term of a window averaged from 5m rates: EDGE ÷ the window."""
+    return round(EDGE.ms / window.ms, 6)
 
 
 def slo_histogram(engine: Preset, kind: str) -> Histogram | None:

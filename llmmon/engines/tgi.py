@@ -36,5 +36,6 @@ PRESET = Preset(
     itl=Histogram("tgi_request_mean_time_per_token_duration", _router_buckets(), le_style="repr"),
     phases=(("queue", "tgi_request_queue_duration"), ("inference", "tgi_request_inference_duration")),
     lengths=(("prompt", "tgi_request_input_length"), ("generation", "tgi_request_generated_tokens")),
-    unverified=("itl", "phases"),
+    # a TGI 3.x router page: every family the preset reads, and a failure counter with only err="validation"
+    verified=("tgi-3.txt (whole families of a TGI 3.x router page; failures only err=\"validation\")",),
 )

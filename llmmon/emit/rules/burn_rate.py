@@ -8,12 +8,12 @@ from collections import defaultdict
 from llmmon import slo
 from llmmon.emit import alert_text
 from llmmon.emit.rules.builder import Builder
-from llmmon.emit.rules.names import MAX_BURN_TERMS, MIN_RATE, OBJECTIVE, SLO_ERRORS, SLO_RATIO, SLO_REQUESTS
+from llmmon.emit.rules.names import MAX_BURN_TERMS, MIN_RATE, OBJECTIVE, SLO_RATIO, SLO_REQUESTS
 from llmmon.emit.rules.slo_windows import read, slo_models
 from llmmon.engines.base import Matcher
 from llmmon.model import Model
 from llmmon.promql import eq, number
-from llmmon.slo import BURN_WINDOWS, BurnWindow, Onset, onset
+from llmmon.slo import BURN_WINDOWS, BurnWindow
 
 
 def slow_alerts(b: Builder) -> None:
@@ -38,39 +38,26 @@ def alerts(b: Builder, fast: bool) -> None:
     joined = len(classes) > MAX_BURN_TERMS  # objectives set model by model: join them instead
     for pair in (p for p in BURN_WINDOWS if slo.live(p) == fast):
         factor = number(pair.factor(window))
-        bound = onset(pair, b.plan.spec.kubernetes.scrape_interval)
         if joined:
             over = f"on (model, slo) group_left () ({factor} * (1 - {b.rec(OBJECTIVE)}))"
-            terms = [term(b, pair, [], over, f"on (model) group_left () {b.rec(MIN_RATE)}", bound)]
+            terms = [term(b, pair, [], over, f"on (model) group_left () {b.rec(MIN_RATE)}")]
         else:
             terms = []
             for (kind, budget, min_rate), models in sorted(classes.items()):
                 threshold = round(pair.factor(window) * budget, 12)
-                useful = bound if bound and threshold < bound.ceiling() else None
                 terms.append(term(b, pair, [eq("slo", kind), *b.among(models, kind)], number(threshold),
-                                  number(min_rate), useful))
+                                  number(min_rate)))
         spent = f"{number(round(pair.budget_fraction * 100, 6))}%"
         text = alert_text.burn(b.plan, factor, str(pair.long), str(pair.short), spent)
         b.alert("ErrorBudgetBurn", "\nor\n".join(terms if len(terms) == 1 else (f"({t})" for t in terms)),
                 pair.for_, covered, pair_labels(pair), text["summary"], text["description"])
 
 
-def term(b: Builder, pair: BurnWindow, which: list[Matcher], over: str, enough: str,
-         bound: Onset | None = None) -> str:
-    """Both windows of `pair` above `over` while the long window's request rate is at least `enough`. With an
-    onset `bound` (llmmon.slo.onset), the long window also counts as above when its lower bound is."""
-    long = f"{read(b, SLO_RATIO, pair.long, *which)} > {over}"
-    if bound:
-        errors = read(b, SLO_ERRORS, pair.short, *which)
-        requests = (f"{number(bound.long_weight)} * {read(b, SLO_REQUESTS, pair.long, *which)}\n"
-                    f"      + on (model, slo)\n      {number(bound.short_weight)} * "
-                    f"{read(b, SLO_REQUESTS, pair.short, *which)}")
-        long = (f"(\n    {long}\n    or on (model, slo)\n    {errors}\n    / on (model, slo)\n    (\n      "
-                f"{requests}\n    )\n    > {over}\n  )")
-    return (f"(\n  {long}\n  and on (model, slo)\n  "
+def term(b: Builder, pair: BurnWindow, which: list[Matcher], over: str, enough: str) -> str:
+    """Both windows of `pair` above `over` while the long window's request rate is at least `enough`."""
+    return (f"(\n  {read(b, SLO_RATIO, pair.long, *which)} > {over}\n  and on (model, slo)\n  "
             f"{read(b, SLO_RATIO, pair.short, *which)} > {over}\n)\nand on (model, slo)\n"
             f"{read(b, SLO_REQUESTS, pair.long, *which)} >= {enough}")
-
 
 
 def pair_labels(pair: BurnWindow) -> dict[str, str]:

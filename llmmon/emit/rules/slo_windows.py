@@ -26,8 +26,8 @@ from llmmon.emit.rules.names import (
 from llmmon.engines import Histogram, le_matcher
 from llmmon.engines.base import Matcher
 from llmmon.model import Model, Objective
-from llmmon.promql import eq
-from llmmon.slo import BASE_WINDOW, SAMPLE_EVERY, cadence, recorded_windows, slo_histogram
+from llmmon.promql import eq, number
+from llmmon.slo import BASE_WINDOW, SAMPLE_EVERY, cadence, edge_weight, recorded_windows, slo_histogram
 from llmmon.units import Duration
 
 
@@ -84,11 +84,20 @@ def windows(b: Builder, every: Duration | None) -> None:
     for window in (w for w in recorded_windows(b.plan.slo_window) if cadence(w) == every):
         if window != BASE_WINDOW:
             for name in (SLO_REQUESTS, SLO_ERRORS):
-                source = name + (SAMPLED if every == SAMPLE_EVERY else str(BASE_WINDOW))
-                b.record(window_record(name, window), f"avg_over_time({b.rec(source)}[{window}])", models)
+                b.record(window_record(name, window), average(b, name, window, every == SAMPLE_EVERY), models)
         req = b.rec(window_record(SLO_REQUESTS, window))
         errors = b.rec(window_record(SLO_ERRORS, window))
         b.record(window_record(SLO_RATIO, window), f"{errors}\n/\n({req} > 0)\nor\n0 * {req}", models)
+
+
+def average(b: Builder, name: str, window: Duration, sampled: bool) -> str:
+    """A window of an SLO rate: the average of the 30m samples, or of the 5m rates with its edge term
+    (llmmon.slo.edge_weight)."""
+    if sampled:
+        return f"avg_over_time({b.rec(name + SAMPLED)}[{window}])"
+    rate = b.rec(name + str(BASE_WINDOW))
+    return (f"avg_over_time({rate}[{window}])\n+\n{number(edge_weight(window))}\n* (\n  {rate}\n"
+            f"  - (\n    {rate} offset {window}\n    or\n    0 * {rate}\n  )\n)")
 
 
 def budget(b: Builder) -> None:
