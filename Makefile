@@ -25,7 +25,7 @@ TYPESCRIPT_VERSION := 5.9.3
 ES_TYPES := .tools/estypes
 export LLMMON_ES_TYPES ?= $(CURDIR)/$(ES_TYPES)
 
-.PHONY: demo test lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
+.PHONY: demo test test-deep lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
 
 # The demo leaves out the checkov scan (2-3 s on its own) and the Elasticsearch type check (tsc, 5-10 s); `make test`
 # and a plain `llmmon validate` run them. So it installs neither (NO_CHECKOV=1 NO_ES_TYPES=1), nor the Go-built
@@ -42,11 +42,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Tests run in parallel workers (pytest-xdist): most wait on promtool, Prometheus or checkov, so two workers on
-# two cores finish sooner. TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= 2
+# Tests run in parallel workers (pytest-xdist). Four on two cores: a test waiting on a real server's `for:`, a
+# group wait or a hanging checker's timeout leaves its core to another worker. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 4
 unit: install tools
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
+
+# The property tests with many more random specs (100 checked in full, fleets up to 50 models) than `make test`
+# runs (12, up to 12 models): tests/specgen.py EXAMPLES; HYPOTHESIS_PROFILE=long for 5 times more again.
+test-deep: install tools
+	HYPOTHESIS_PROFILE=dev $(BIN)/pytest -q -n $(TEST_WORKERS) tests/test_properties.py
 
 install: $(STAMP)
 

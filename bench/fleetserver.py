@@ -44,7 +44,10 @@ class FleetPrometheus(Prometheus):
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_config(with_rules)
         self.port = self.port or free_port()
-        storage = [f"--storage.agent.path={self.data_dir}"] if self.agent else [
+        # a server whose remote-write receiver is gone (stopped by the test, or before it at teardown) would keep
+        # trying to flush its queue on SIGTERM for a minute (the default deadline): give up after a second
+        storage = ["--storage.remote.flush-deadline=1s"]
+        storage += [f"--storage.agent.path={self.data_dir}"] if self.agent else [
             f"--storage.tsdb.path={self.data_dir}", f"--storage.tsdb.retention.time={self.retention}"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

@@ -39,8 +39,9 @@ def generate(plan: Plan, out: Path) -> Bundle:
 
 
 def promtool(*args: str, cwd: Path | None = None, binary: str = "promtool") -> subprocess.CompletedProcess[str]:
-    """Run the real promtool (the one on PATH, Debian's, unless `binary` names another: tests/versions.py)."""
-    return subprocess.run([binary, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    """Run the real promtool (the one on PATH, Debian's, unless `binary` names another: tests/versions.py).
+    The timeout only stops a hung promtool: a 6-hour scenario at a 30s step took over 120 s at load 18."""
+    return subprocess.run([binary, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
 
 
 def invoke(*args: str) -> Result:

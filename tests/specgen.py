@@ -1,11 +1,11 @@
 """Hypothesis strategies for llmmon specs: random valid specs, and the example counts of the properties.
 
-`valid_specs()` draws specs the schema and the resolver accept: 1-50 models over every engine preset, with
-thresholds, targets, tiers, windows and optional sections drawn at random. What an engine lacks is read from
-its preset (llmmon.engines.PRESETS), so a latency SLO is only drawn for engines with a latency histogram, at
-one of its buckets; an alert the engine cannot evaluate is left unwritten or disabled. Text values that reach
-PromQL, YAML, Fluentd or JSON are drawn from all of Unicode (bar what the schema refuses) and from a list of
-known injection strings.
+`valid_specs()` draws specs the schema and the resolver accept: 1-MAX_MODELS models (12 or 50 by profile) over
+every engine preset, with thresholds, targets, tiers, windows and optional sections drawn at random. What an
+engine lacks is read from its preset (llmmon.engines.PRESETS), so a latency SLO is only drawn for engines with a
+latency histogram, at one of its buckets; an alert the engine cannot evaluate is left unwritten or disabled.
+Text values that reach PromQL, YAML, Fluentd or JSON are drawn from all of Unicode (bar what the schema
+refuses) and from a list of known injection strings.
 
 Mutations of valid specs are in specmutate.py.
 
@@ -28,13 +28,18 @@ from llmmon.spec import CONTROL, DNS_1035, DNS_LABEL, IDENT, LABEL_VALUE, MODEL_
 from llmmon.units import Duration
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-# examples per property and profile: the promtool-backed ones run every checker on each example (1-10 s)
+# examples per property and profile: the promtool-backed ones run every checker on each example (promtool's
+# generated tests are nearly all of it: about 6 CPU-s a spec plus 2 a model). `ci` (what `make test` runs) checks
+# a dozen random specs in full, their fleets at most 12 models; dev and long many more, fleets up to 50 models.
 EXAMPLES = {
-    "ci": {"checked": 20, "checkov": 1, "mutation": 150, "mangled": 100, "accepted": 4},
+    "ci": {"checked": 12, "checkov": 1, "mutation": 150, "mangled": 100, "accepted": 4},
     "dev": {"checked": 100, "checkov": 5, "mutation": 750, "mangled": 500, "accepted": 20},
     "long": {"checked": 500, "checkov": 25, "mutation": 3750, "mangled": 2500, "accepted": 100},
 }[PROFILE]
 # Properties that run the checkers shrink a failure for minutes: in CI they report the example as found.
+# The most models valid_specs() draws by default (a fleet is 7 to this many): a 40-model fleet costs ~80 CPU-s of
+# promtool per example, a 12-model one ~30, and its rules have the same shapes.
+MAX_MODELS = {"ci": 12, "dev": 50, "long": 50}[PROFILE]
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate) if PROFILE == "ci" else tuple(Phase)
 
 # Checkers `llmmon validate` skips when absent that a CI machine may lack (kubectl is not installed by the
@@ -139,7 +144,7 @@ KEYS = ("latency_p99", "error_rate", "gpu_utilization_low", "ttft_p95", "through
 
 
 @st.composite
-def valid_specs(draw: st.DrawFn, max_models: int = 50) -> dict[str, Any]:
+def valid_specs(draw: st.DrawFn, max_models: int = MAX_MODELS) -> dict[str, Any]:
     """A spec llmmon accepts (warnings allowed)."""
     # One draw in four is a fleet (7 to max_models): the generated tests' cost grows with the models.
     fleet = draw(st.sampled_from([False, False, False, True]))

@@ -161,8 +161,8 @@ def servers(release: versions.PrometheusRelease, tmp_path: Path) -> Iterator[dic
                 prom.load_rules_after_first_scrape()
                 servers[name] = prom
             yield servers
-        finally:
-            for prom in started:
+        finally:  # senders before their receivers: nothing is left with a queue to flush to a stopped server
+            for prom in reversed(started):
                 prom.stop()
 
 

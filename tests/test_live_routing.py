@@ -10,7 +10,8 @@ warning, the ticket queue the info; HighErrorRate is inhibited by the page; the 
 spec's receivers.
 
 The binaries come from bench.promserver.binaries() and bench.amserver.binaries() ($LLMMON_PROMETHEUS and
-$LLMMON_ALERTMANAGER may each list several, separated by the path separator): the test runs once per pair.
+$LLMMON_ALERTMANAGER may each list several, separated by the path separator): the test runs once per pair,
+the pairs' incidents side by side.
 Only `group_wait` is shortened in the copy of the config the Alertmanager loads (1s instead of 10s-1m); routes,
 receivers, inhibit rules, group_interval and repeat_interval are the generated ones.
 """
@@ -22,6 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -185,16 +187,37 @@ class Outcome:
 
 def _pairs() -> list[Any]:
     proms, ams = promserver.binaries(), amserver.binaries()
-    if not proms or not ams:
-        return [pytest.param((None, None), marks=pytest.mark.skip(
+    return [(p, a) for p in proms for a in ams]
+
+
+def _pair_id(pair: tuple[str, str]) -> str:
+    return f"{Path(pair[0]).name}+{Path(pair[1]).name}"
+
+
+def _params() -> list[Any]:
+    if not _pairs():
+        return [pytest.param("", marks=pytest.mark.skip(
             reason="prometheus or alertmanager is not installed (`make tools` installs Debian's)"))]
-    return [pytest.param((p, a), id=f"{Path(p).name}+{Path(a).name}") for p in proms for a in ams]
+    return [pytest.param(i, id=_pair_id(pair)) for i, pair in enumerate(_pairs())]
 
 
-@pytest.fixture(scope="module", params=_pairs())
-def outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
-    prometheus_exe, alertmanager_exe = request.param
-    tmp = tmp_path_factory.mktemp("routing")
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Future[Outcome]]]:
+    """Every Prometheus x Alertmanager pair's incident, all at once: each waits ~100 s on real `for:` durations
+    and group waits, on its own servers, ports, sink and folder, so they run side by side rather than in turn."""
+    pairs = _pairs()
+    with ThreadPoolExecutor(max_workers=max(1, len(pairs))) as pool:
+        yield [pool.submit(_incident, prometheus_exe, alertmanager_exe, tmp_path_factory.mktemp("routing"))
+               for prometheus_exe, alertmanager_exe in pairs]
+
+
+@pytest.fixture(scope="module", params=_params())
+def outcome(request: pytest.FixtureRequest, outcomes: list[Future[Outcome]]) -> Outcome:
+    """One pair's incident (its failure fails that pair's tests only)."""
+    return outcomes[request.param].result()
+
+
+def _incident(prometheus_exe: str, alertmanager_exe: str, tmp: Path) -> Outcome:
     with sink_server() as (sink_url, sink):
         plan = plan_from_text(tmp, SPEC.replace("SINK", sink_url))
         bundle = generate(plan, tmp / "out")

@@ -1,7 +1,8 @@
 """Property-based tests: any valid spec compiles to output every checker accepts; any broken spec is refused.
 
 Example counts per property and Hypothesis profile are in tests/specgen.py (EXAMPLES); `make test` runs the
-`ci` profile, HYPOTHESIS_PROFILE=dev or long runs more. Every example is generated into a temporary folder.
+`ci` profile (12 specs of up to 12 models checked in full); `make test-deep` (HYPOTHESIS_PROFILE=dev) and
+HYPOTHESIS_PROFILE=long run many more. Every example is generated into a temporary folder.
 """
 
 from __future__ import annotations
