@@ -230,6 +230,32 @@ def test_computed_rules_do_not_grow_with_the_fleet(tmp_path: Path) -> None:
     assert large[1] == 75 * small[1]
 
 
+def _widest_or(expr: str) -> int:
+    """The most `or` operators at one nesting level of `expr` (strings skipped)."""
+    counts, stack = [0], [0]
+    for token in re.findall(r'"(?:[^"\\]|\\.)*"|[()]|\bor\b', expr):
+        if token == "(":
+            stack.append(len(counts))
+            counts.append(0)
+        elif token == ")":
+            stack.pop()
+        elif token == "or":
+            counts[stack[-1]] += 1
+    return max(counts)
+
+
+def test_per_model_terms_are_joined_as_a_balanced_tree(tmp_path: Path) -> None:
+    """Prometheus matches each `or` against everything on its left: a flat chain of one term per model costs a
+    label hash per series per term (quadratic in the fleet; at 500 models the restart-loop alert alone cost 1.6 s
+    an evaluation). Every union of per-model terms is a balanced tree: at most two `or` at one level."""
+    ruleset = prometheus.build(plan_from_text(tmp_path, _spec(tmp_path, 32), "s32.yaml"))
+    per_model = [r for r in ruleset.rules if r["expr"].count('"model", "m') >= 32]
+    assert {r.get("alert") or r.get("record") for r in per_model} >= {
+        "LLMPodRestartLoop", "LLMPodsPending", "model:llm_replicas_expected:count", "model_pod:llm_requests:rate5m"}
+    wide = {r.get("alert") or r.get("record"): _widest_or(r["expr"]) for r in per_model if _widest_or(r["expr"]) > 2}
+    assert not wide
+
+
 def test_every_alert_carries_severity_summary_description_and_runbook() -> None:
     ruleset = prometheus.build(plan_of(EXAMPLE))
     alerts = [r for r in ruleset.rules if "alert" in r]

@@ -12,10 +12,11 @@ import functools
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from llmmon.emit.rules.builder import per_model, union
 from llmmon.engines import Counter, Preset
 from llmmon.engines.base import Matcher
 from llmmon.model import Alert, Model
-from llmmon.promql import SPEC_LABEL, eq, number, quote, regex_of, selector
+from llmmon.promql import SPEC_LABEL, eq, number, regex_of, selector
 
 if TYPE_CHECKING:
     from llmmon.emit.rules.builder import Builder as _Builder
@@ -139,9 +140,9 @@ def replicas(b: _Builder) -> None:
     if spec:
         terms.append(f"max by (model) ({b.rec(REPLICAS_SPEC, *b.among(spec))})")
     if running:
-        terms += [_model_term(m, f"count({selector(KSM_READY, eq('namespace', m.namespace), ('pod', '=~', m.pods), eq('condition', 'true'))} == 1)")  # noqa: E501
+        terms += [per_model(m, f"count({selector(KSM_READY, eq('namespace', m.namespace), ('pod', '=~', m.pods), eq('condition', 'true'))} == 1)")  # noqa: E501
                   for m in running]
-    b.record(REPLICAS_EXPECTED, "\nor\n".join(terms), models)
+    b.record(REPLICAS_EXPECTED, union(terms, "or"), models)
     if any("waiting" in m.engine.gauges for m in models):
         b.record(WAITING_PER_REPLICA, f"sum by (model) ({b.rec(POD_WAITING)})\n/ on (model)\n"
                  f"({b.rec(REPLICAS_SERVING)} > 0)", [m for m in models if "waiting" in m.engine.gauges])
@@ -159,21 +160,21 @@ def gpus(b: _Builder) -> None:
         join = b._pod_join(gpu_models)
         ns = ("namespace", "=~", "|".join(sorted({m.namespace for m in gpu_models})))
 
-        def per_model(metric: str, how: str, keys: str = "model", inner: str = "") -> str:
+        def gpu_series(metric: str, how: str, keys: str = "model", inner: str = "") -> str:
             series = inner or selector(metric, ns)
             return f"{how} by ({keys}) (\n  {series}\n  {join}\n)"
 
-        b.record(GPU_TEMP, per_model("DCGM_FI_DEV_GPU_TEMP", "max"), gpu_models)
-        b.record(GPU_POWER, per_model("DCGM_FI_DEV_POWER_USAGE", "sum"), gpu_models)
-        b.record(GPU_CLOCK, per_model("DCGM_FI_DEV_SM_CLOCK", "avg") + " * 1e6", gpu_models)
+        b.record(GPU_TEMP, gpu_series("DCGM_FI_DEV_GPU_TEMP", "max"), gpu_models)
+        b.record(GPU_POWER, gpu_series("DCGM_FI_DEV_POWER_USAGE", "sum"), gpu_models)
+        b.record(GPU_CLOCK, gpu_series("DCGM_FI_DEV_SM_CLOCK", "avg") + " * 1e6", gpu_models)
         if plan.spec.gpu_exporter.profiling:
-            b.record(GPU_TENSOR, per_model("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "avg"), gpu_models)
+            b.record(GPU_TENSOR, gpu_series("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "avg"), gpu_models)
         replays = f"rate({selector('DCGM_FI_DEV_PCIE_REPLAY_COUNTER', ns)}[5m])"
-        b.record(GPU_PCIE_REPLAYS, per_model("", "sum", inner=replays), gpu_models)
-        b.record(GPU_REMAPPED_ROWS, per_model("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "max"), gpu_models)
+        b.record(GPU_PCIE_REPLAYS, gpu_series("", "sum", inner=replays), gpu_models)
+        b.record(GPU_REMAPPED_ROWS, gpu_series("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "max"), gpu_models)
         xid = f"max_over_time({selector('DCGM_FI_DEV_XID_ERRORS', ns)}[10m])"
-        b.record(GPU_XID, per_model("", "max", "model, pod, gpu, UUID", inner=xid), gpu_models)
-        b.record(GPU_REMAP_FAILURE, per_model("DCGM_FI_DEV_ROW_REMAP_FAILURE", "max", "model, pod, gpu, UUID"),
+        b.record(GPU_XID, gpu_series("", "max", "model, pod, gpu, UUID", inner=xid), gpu_models)
+        b.record(GPU_REMAP_FAILURE, gpu_series("DCGM_FI_DEV_ROW_REMAP_FAILURE", "max", "model, pod, gpu, UUID"),
                  gpu_models)
     elif plan.gpu_exporter == "nvml":
         for name, metric, how, scale in ((GPU_TEMP, "nvidia_smi_temperature_gpu", "max", ""),
@@ -182,8 +183,8 @@ def gpus(b: _Builder) -> None:
             terms = []
             for m in gpu_models:
                 nodes = (f"max by (node) ({selector('kube_pod_info', eq('namespace', m.namespace), ('pod', '=~', m.pods))})")  # noqa: E501
-                terms.append(_model_term(m, f"{how}({metric} * on (node) group_left () {nodes}){scale}"))
-            b.record(name, "\nor\n".join(terms), gpu_models)
+                terms.append(per_model(m, f"{how}({metric} * on (node) group_left () {nodes}){scale}"))
+            b.record(name, union(terms, "or"), gpu_models)
 
 
 def alerts(b: _Builder) -> None:
@@ -257,16 +258,16 @@ def _alert(b: _Builder, alert: Alert, models: list[Model], extra: dict[str, str]
         text = (f"Pod {{{{ $labels.pod }}}} of {model}: its {{{{ $labels.signal }}}} is {{{{ $value }}}}, more "
                 f"than {t} times its sibling replicas': drain or restart it.")
     elif key == "pod_restarts":
-        terms = [_model_term(m, f"sum by (pod) (increase({selector(KSM_RESTARTS, eq('namespace', m.namespace), ('pod', '=~', m.pods))}[1h]))")  # noqa: E501
+        terms = [per_model(m, f"sum by (pod) (increase({selector(KSM_RESTARTS, eq('namespace', m.namespace), ('pod', '=~', m.pods))}[1h]))")  # noqa: E501
                  for m in models]
-        expr = "(\n" + "\nor\n".join(terms) + f"\n) >= {t}"
+        expr = f"(\n{union(terms, 'or')}\n) >= {t}"
         summary = "A pod of an LLM model is in a restart loop"
         text = (f"Pod {{{{ $labels.pod }}}} of {model} restarted {{{{ $value | printf \"%.0f\" }}}} times in the "
                 f"last hour (threshold {t}): look at its previous container's logs and its OOM kills.")
     elif key == "pods_pending":
-        terms = [_model_term(m, f"sum by (pod) ({selector(KSM_PHASE, eq('namespace', m.namespace), ('pod', '=~', m.pods), eq('phase', 'Pending'))})")  # noqa: E501
+        terms = [per_model(m, f"sum by (pod) ({selector(KSM_PHASE, eq('namespace', m.namespace), ('pod', '=~', m.pods), eq('phase', 'Pending'))})")  # noqa: E501
                  for m in models]
-        expr = "(\n" + "\nor\n".join(terms) + "\n) > 0"
+        expr = f"(\n{union(terms, 'or')}\n) > 0"
         summary = "A pod of an LLM model cannot be scheduled"
         text = (f"Pod {{{{ $labels.pod }}}} of {model} has been Pending for {alert.for_}: no node has the GPUs, "
                 "memory or taint tolerations it asks for, or its image cannot be pulled.")
@@ -293,10 +294,6 @@ def _alert(b: _Builder, alert: Alert, models: list[Model], extra: dict[str, str]
 
 def _select(metric: str, where: list[Matcher]) -> str:
     return selector(metric, *where)
-
-
-def _model_term(m: Model, expr: str) -> str:
-    return f"label_replace({expr}, \"model\", {quote(m.name)}, \"\", \"\")"
 
 
 def _pct(ratio: float | None) -> str:

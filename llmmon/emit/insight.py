@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from llmmon.emit.rules.builder import union
 from llmmon.engines import Counter, Preset
 from llmmon.engines.base import Matcher
 from llmmon.model import Model
@@ -71,7 +72,7 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
         gauge = preset.spec_accept_gauge
         record(SPEC_ACCEPT, raw.by_model(lambda where: selector(gauge, *where), how="avg"), models)
     if preset.lora_info is not None:
-        record(LORA_POD, _union([_lora_terms(preset.lora_info, m) for m in models]), models)
+        record(LORA_POD, union([_lora_terms(preset.lora_info, m) for m in models], "or"), models)
 
 
 def engine_slo(b: _Builder, preset: Preset, models: list[Model]) -> None:
@@ -107,13 +108,9 @@ def _lora_terms(metric: str, m: Model) -> str:
             position = f"(?:[^,]*,){{{i}}}([^,]+)(?:,.*)?" if i else "([^,]+)(?:,.*)?"
             terms.append(f"label_replace(label_replace({newest}, \"adapter\", \"$1\", \"{state}_lora_adapters\", "
                          f"{quote(position)}), \"state\", \"{state}\", \"\", \"\")")
-    inner = "\nor\n".join(terms)
+    inner = union(terms, "or")
     grouped = f"group by (pod, adapter, state) (\n{inner}\n  )"
     return f"label_replace(\n  {grouped},\n  \"model\", {quote(m.name)}, \"\", \"\"\n)"
-
-
-def _union(terms: list[str]) -> str:
-    return "\nor\n".join(terms)
 
 
 def _slo_models(models: list[Model]) -> list[Model]:

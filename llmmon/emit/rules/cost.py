@@ -45,7 +45,7 @@ def cost(b: Builder) -> None:
         util = selector(DCGM_UTIL, re_in("namespace", (m.namespace for m in dcgm)))
         b.record(GPU_UTIL, f"avg by (model) (\n  {util}\n  {b.pod_join(dcgm)}\n) / 100", dcgm)
     elif gpu_terms := [(m, t) for m in plan.models if (t := gpu_term(b, m))]:
-        b.record(GPU_UTIL, "\nor\n".join(t for _, t in gpu_terms), [m for m, _ in gpu_terms])
+        b.record(GPU_UTIL, union([t for _, t in gpu_terms], "or"), [m for m, _ in gpu_terms])
     gpu_cost = b.rec(GPU_COST)
     if plan.cpu_core_hourly:
         cpu = selector(CPU_SECONDS, namespaces, ("container", "!=", ""))
