@@ -116,6 +116,38 @@ def test_vllm_error_ratio_is_0_not_empty_before_the_first_5xx(tmp_path: Path) ->
     ], [_http("2xx", "0+600x30")])
 
 
+def test_each_replica_has_its_own_p99_and_the_slow_one_is_the_outlier(tmp_path: Path) -> None:
+    """The per-replica p99 is taken per pod before the join to the models; a pod of another model serving the
+    same name in another namespace does not mix in, and an idle pod has none."""
+    plan = plan_from_text(tmp_path, _spec(tmp_path))
+    generate(plan, tmp_path / "out")
+    per_minute = 600
+    series = []
+    for pod, slow in (("m0-0", False), ("m0-1", False), ("m0-2", True)):
+        for le in ("0.3", "0.5", "2.5", "5.0", "+Inf"):
+            # fast pods answer in (0.3, 0.5] s, the slow one in (2.5, 5] s
+            count = per_minute if float(le) >= (5.0 if slow else 0.5) else 0
+            labels = f'model_name="m0", namespace="serving", pod="{pod}", le="{le}"'
+            series.append({"series": f"vllm:e2e_request_latency_seconds_bucket{{{labels}}}",
+                           "values": f"0+{count}x40"})
+        series.append({**_http("2xx", f"0+{per_minute}x40"),
+                       "series": _http("2xx", "")["series"].replace('pod="m0-0"', f'pod="{pod}"')})
+    series.append({"series": 'vllm:e2e_request_latency_seconds_bucket{model_name="m0", namespace="elsewhere", '
+                             'pod="m0-9", le="+Inf"}', "values": "0+600x40"})
+    series.append({"series": 'vllm:e2e_request_latency_seconds_bucket{model_name="m0", namespace="serving", '
+                             'pod="m0-3", le="+Inf"}', "values": "0x40"})
+    labels = 'engine="vllm", llmmon_spec="cost", model="m0"'
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": "round(model_pod:llm_request_duration_seconds:p99 * 1000)", "eval_time": "30m", "exp_samples": [
+            {"labels": f'{{{labels}, pod="m0-0"}}', "value": 498},
+            {"labels": f'{{{labels}, pod="m0-1"}}', "value": 498},
+            {"labels": f'{{{labels}, pod="m0-2"}}', "value": 4975}]},
+        {"expr": 'ALERTS{alertname="LLMReplicaOutlier", alertstate="firing"}', "eval_time": "35m", "exp_samples": [
+            {"labels": f'{{__name__="ALERTS", alertname="LLMReplicaOutlier", alertstate="firing", '
+                       f'{labels}, pod="m0-2", severity="warning", signal="p99", threshold="3"}}', "value": 1}]},
+    ], series)
+
+
 def test_the_kv_cache_gauge_is_read_under_its_old_name_during_a_rolling_upgrade(tmp_path: Path) -> None:
     """vLLM renamed vllm:gpu_cache_usage_perc to vllm:kv_cache_usage_perc: a pod on either version counts."""
     plan = plan_from_text(tmp_path, _spec(tmp_path))
@@ -141,7 +173,8 @@ def test_gpu_and_cpu_count_for_the_model_whose_pod_regex_names_the_pod(tmp_path:
         return {"series": f'container_cpu_usage_seconds_total{{container="server", namespace="{namespace}", '
                           f'pod="{pod}"}}', "values": f"0+{cores * 60}x120"}
 
-    series = [gpu("m0-a", 0, 40), gpu("m0-a", 1, 60), gpu("m1-a", 0, 90), gpu("other-x", 0, 10),
+    # m0's pods hold 2 and 1 GPUs: its utilisation is the mean over its 3 GPUs (0.6), not over its pods (0.65)
+    series = [gpu("m0-a", 0, 40), gpu("m0-a", 1, 60), gpu("m0-c", 0, 80), gpu("m1-a", 0, 90), gpu("other-x", 0, 10),
               gpu("m0-b", 0, 5, namespace="elsewhere"), cpu("m0-a", 2), cpu("m1-a", 1), cpu("other-x", 7),
               cpu("m0-b", 9, namespace="elsewhere")]
     labels = 'llmmon_spec="cost"'
@@ -149,10 +182,12 @@ def test_gpu_and_cpu_count_for_the_model_whose_pod_regex_names_the_pod(tmp_path:
         {"expr": "llmmon:pod_model_info", "eval_time": "30m", "exp_samples": [
             {"labels": f'{{__name__="llmmon:pod_model_info", {labels}, model="m0", namespace="serving", pod="m0-a"}}',
              "value": 1},
+            {"labels": f'{{__name__="llmmon:pod_model_info", {labels}, model="m0", namespace="serving", pod="m0-c"}}',
+             "value": 1},
             {"labels": f'{{__name__="llmmon:pod_model_info", {labels}, model="m1", namespace="serving", pod="m1-a"}}',
              "value": 1}]},
         {"expr": "model:llm_gpu_utilization:ratio", "eval_time": "30m", "exp_samples": [
-            {"labels": f'{{__name__="model:llm_gpu_utilization:ratio", {labels}, model="m0"}}', "value": 0.5},
+            {"labels": f'{{__name__="model:llm_gpu_utilization:ratio", {labels}, model="m0"}}', "value": 0.6},
             {"labels": f'{{__name__="model:llm_gpu_utilization:ratio", {labels}, model="m1"}}', "value": 0.9}]},
         {"expr": "model:llm_cpu_cores:rate5m", "eval_time": "30m", "exp_samples": [
             {"labels": f'{{__name__="model:llm_cpu_cores:rate5m", {labels}, model="m0"}}', "value": 2},

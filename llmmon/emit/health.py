@@ -92,10 +92,10 @@ def engine_pods(b: _Builder, preset: Preset, models: list[Model]) -> None:
     record(POD_REQUESTS, _per_pod_total(raw, preset.requests), models)
     record(POD_ERRORS, raw.by_model(raw.rate(preset.errors), "pod", by_pod=preset.errors.by_pod), models)
     if preset.latency is not None:
-        buckets = raw.by_model(raw.rate(Counter(preset.latency.metric), "_bucket"), "pod, le")
+        p99 = raw.quantile_by_model(0.99, raw.rate(Counter(preset.latency.metric), "_bucket"), "pod")
         scale = "" if preset.latency.scale == 1 else f" * {number(preset.latency.scale)}"
         # an idle replica has no p99 (not NaN): guard on its request rate, recorded just above in this group
-        record(POD_LATENCY_P99, f"histogram_quantile(0.99, {buckets}){scale}\nand on (model, pod)\n"
+        record(POD_LATENCY_P99, f"{p99}{scale}\nand on (model, pod)\n"
                f"({b.rec(POD_REQUESTS, eq('engine', preset.name))} > 0)", models)
     for key, name, how in (("waiting", POD_WAITING, "sum"), ("kv_cache", POD_KV, "avg")):
         if (gauge := preset.gauges.get(key)) is not None:
@@ -162,6 +162,8 @@ def gpus(b: _Builder) -> None:
 
         def gpu_series(metric: str, how: str, keys: str = "model", inner: str = "") -> str:
             series = inner or selector(metric, ns)
+            if keys == "model":  # by pod first: the join then touches one series per pod, not one per GPU
+                return b.pods_to_models(series, how, gpu_models)
             return f"{how} by ({keys}) (\n  {series}\n  {join}\n)"
 
         b.record(GPU_TEMP, gpu_series("DCGM_FI_DEV_GPU_TEMP", "max"), gpu_models)

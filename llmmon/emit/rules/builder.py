@@ -88,6 +88,17 @@ class Builder:
 
     _pod_join = pod_join  # the name llmmon.emit.health calls
 
+    def pods_to_models(self, series: str, how: str, models: Iterable[Model]) -> str:
+        """`how` (max, sum or avg) by model of a per-GPU (or per-container) series: aggregated by pod first, so
+        that the join to the models touches one series per pod, not one per GPU. An average is the sum over
+        the count, exact when a model's pods hold different numbers of GPUs."""
+        join = self.pod_join(models)
+        if how != "avg":
+            return f"{how} by (model) (\n  {how} by (namespace, pod) ({series})\n  {join}\n)"
+        join = join.replace("\n", "\n  ")
+        return (f"(\n  sum by (model) (\n    sum by (namespace, pod) ({series})\n    {join}\n  )\n  / on (model)\n"
+                f"  sum by (model) (\n    count by (namespace, pod) ({series})\n    {join}\n  )\n)")
+
 
 def union(terms: list[str], op: str) -> str:
     """`a op b op c ...` nested as a balanced tree: Prometheus matches each `or` against everything on its left,

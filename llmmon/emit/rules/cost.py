@@ -43,7 +43,7 @@ def cost(b: Builder) -> None:
     namespaces = re_in("namespace", (m.namespace for m in plan.models))
     if dcgm := dcgm_models(b):
         util = selector(DCGM_UTIL, re_in("namespace", (m.namespace for m in dcgm)))
-        b.record(GPU_UTIL, f"avg by (model) (\n  {util}\n  {b.pod_join(dcgm)}\n) / 100", dcgm)
+        b.record(GPU_UTIL, f"{b.pods_to_models(util, 'avg', dcgm)} / 100", dcgm)
     elif gpu_terms := [(m, t) for m in plan.models if (t := gpu_term(b, m))]:
         b.record(GPU_UTIL, union([t for _, t in gpu_terms], "or"), [m for m, _ in gpu_terms])
     gpu_cost = b.rec(GPU_COST)

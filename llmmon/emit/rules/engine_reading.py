@@ -48,14 +48,25 @@ class Raw:
             by = f" by ({extra})" if extra else ""
             return union([per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
                           for m in self.models], "or")
-        keys = ", ".join(["model", *([extra] if extra else [])])
         # Replicas are summed (or averaged) first: the label copy and the join then touch one series per
         # model instead of one per pod (a quarter of the work at 4 replicas).
-        label = preset.model_label or ""
-        grouping = ", ".join(["namespace", label, *([extra] if extra else [])])
-        inner = f"{how} by ({grouping}) ({series([self.namespaces])})"
+        grouping = ", ".join(["namespace", preset.model_label or "", *([extra] if extra else [])])
+        return self._to_models(f"{how} by ({grouping}) ({series([self.namespaces])})", extra, how)
+
+    def quantile_by_model(self, q: float, buckets: Callable[[list[Matcher]], str], extra: str) -> str:
+        """The q-quantile of a histogram per model and `extra` (e.g. per pod). With a model label the quantile
+        is taken before the join to the models: the join then touches one series per pod, not one per bucket."""
+        if self.preset.by_pod:
+            return f"histogram_quantile({number(q)}, {self.by_model(buckets, f'{extra}, le')})"
+        grouping = ", ".join(["namespace", self.preset.model_label or "", extra, "le"])
+        inner = f"histogram_quantile({number(q)}, sum by ({grouping}) ({buckets([self.namespaces])}))"
+        return self._to_models(inner, extra, "max")
+
+    def _to_models(self, inner: str, extra: str, how: str) -> str:
+        """Series of the engine's served model names (and `extra`) renamed to the spec's models."""
+        keys = ", ".join(["model", *([extra] if extra else [])])
         return (f"{how} by ({keys}) (\n  label_replace(\n    {inner},\n    \"served_model\", "
-                f"\"$1\", {quote(label)}, \"(.*)\"\n  )\n  * on (namespace, served_model) "
+                f"\"$1\", {quote(self.preset.model_label or '')}, \"(.*)\"\n  )\n  * on (namespace, served_model) "
                 f"group_left (model)\n  {self.info}\n)")
 
     @staticmethod
