@@ -2,6 +2,7 @@
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import toolcache
 import versions
 
 # ci (the default, what `make test` runs): bounded example counts, see tests/specgen.py EXAMPLES. dev and long
@@ -17,6 +19,26 @@ for _name in ("ci", "dev", "long"):
     settings.register_profile(_name, deadline=None, print_blob=True,
                               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_checker_run_per_input(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A checker (promtool test rules, tsc, checkov) runs once per distinct input in the session, shared by the
+    xdist workers (tests/toolcache.py). LLMMON_TEST_CHECKER_CACHE=off runs every one every time."""
+    if os.environ.get("LLMMON_TEST_CHECKER_CACHE") == "off":
+        yield
+        return
+    from llmmon import tools
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's root is a folder of the session's
+        root = root.parent
+    folder = root / "checker-cache"
+    folder.mkdir(exist_ok=True)
+    original = tools.run
+    tools.run = toolcache.cached(original, folder, toolcache.real_checkers())
+    yield
+    tools.run = original
 
 
 @pytest.fixture

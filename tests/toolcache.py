@@ -1,0 +1,107 @@
+"""One run of a slow checker per distinct input in a pytest session: a content-addressed cache of `tools.run`.
+
+Many tests hand the same bytes to the same checker: the example spec is validated by a dozen tests, each random
+spec's Elasticsearch documents reach tsc again in every test that validates it, both Prometheus versions of a
+spec produce the same manifests for checkov. These checkers are deterministic, so the second run of identical
+input proves nothing the first did not. The cache keys a run on everything the checker reads: the binary (real
+path, size, modification time), the arguments, and the bytes of every file they name (for `promtool test rules`
+also the rule files the test file loads). Changed output means a new key, so the checker runs for real: a
+regression still fails the test that sees it.
+
+Only the real checkers are cached (the promtool binaries the tests run, the installed tsc, checkov), only the
+runs that cost seconds (`promtool test rules`, tsc, checkov), never a stand-in a test wrote to break a checker.
+The cache is a folder of files under the session's temporary root, shared by the xdist workers and gone with
+the session; each entry has a lock, so a worker wanting a run another is doing waits for its result.
+Paths of the folder a tool ran in are stored as a placeholder and put back for the folder of the run that reads
+them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import yaml
+
+from llmmon import toolchain
+
+Run = Callable[..., "subprocess.CompletedProcess[str]"]
+_HERE = "\x00cwd\x00"
+
+
+def real_checkers() -> set[str]:
+    """The real paths of the checkers worth caching, as installed for this session."""
+    found = [shutil.which("promtool"), toolchain.find("promtool"), os.environ.get("LLMMON_CHECKOV")]
+    es_types = os.environ.get("LLMMON_ES_TYPES")
+    if es_types and es_types != "off":
+        found.append(str(Path(es_types) / "node_modules" / ".bin" / "tsc"))
+    return {os.path.realpath(str(p)) for p in found if p and Path(str(p)).is_file()}
+
+
+def _cacheable(args: list[str], checkers: set[str]) -> bool:
+    name = Path(args[0]).name
+    if name == "promtool" and args[1:3] != ["test", "rules"]:
+        return False  # `check rules` costs tenths of a second and names absolute paths
+    return name in ("promtool", "tsc", "checkov") and os.path.realpath(args[0]) in checkers
+
+
+def _files(args: list[str], cwd: Path) -> Iterator[Path]:
+    """The files a run reads: those its arguments name, and the rule files of a promtool test file."""
+    for arg in args[1:]:
+        path = cwd / arg
+        if not path.is_file():
+            continue
+        yield path
+        if Path(args[0]).name == "promtool":
+            with contextlib.suppress(yaml.YAMLError, UnicodeDecodeError, AttributeError, TypeError):
+                for rule_file in yaml.safe_load(path.read_text(encoding="utf-8")).get("rule_files") or []:
+                    yield path.parent / str(rule_file)
+
+
+def key(args: list[str], cwd: Path) -> str:
+    """A digest of the binary, the arguments and the bytes of every file the run reads."""
+    digest = hashlib.sha256()
+    binary = os.stat(args[0])
+    digest.update(json.dumps([os.path.realpath(args[0]), binary.st_size, binary.st_mtime_ns, args[1:]]).encode())
+    for path in _files(args, cwd):
+        digest.update(b"\x00file\x00" + str(path.relative_to(cwd) if path.is_relative_to(cwd) else path).encode())
+        digest.update(path.read_bytes() if path.is_file() else b"\x00missing\x00")
+    return digest.hexdigest()
+
+
+def cached(run: Run, folder: Path, checkers: set[str]) -> Run:
+    """`run` (llmmon.tools.run) answering a repeated run of a real checker from `folder`."""
+
+    def wrapper(args: list[str], timeout: float, cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        if not isinstance(args, list) or not args or not _cacheable(args, checkers):
+            return run(args, timeout=timeout, cwd=cwd, env=env)
+        here = Path(cwd or os.getcwd())
+        places = sorted({str(here), str(here.resolve())}, key=len, reverse=True)
+        entry = folder / f"{key(args, here)}.json"
+        with open(entry.with_suffix(".lock"), "w") as lock:  # a worker wanting the same run waits for the first
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with contextlib.suppress(FileNotFoundError):
+                stored = json.loads(entry.read_text(encoding="utf-8"))
+                return subprocess.CompletedProcess(args, stored["returncode"],
+                                                   stored["stdout"].replace(_HERE, places[0]),
+                                                   stored["stderr"].replace(_HERE, places[0]))
+            done = run(args, timeout=timeout, cwd=cwd, env=env)
+
+            def placeholder(text: str) -> str:
+                for place in places:
+                    text = text.replace(place, _HERE)
+                return text
+
+            entry.write_text(json.dumps({"returncode": done.returncode, "stdout": placeholder(done.stdout),
+                                         "stderr": placeholder(done.stderr)}), encoding="utf-8")
+            return done
+
+    return wrapper
