@@ -20,6 +20,11 @@ for _name in ("ci", "dev", "long"):
                               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# The Go tools the tests start (promtool above all: ~1000 runs of `test rules`) collect garbage less often: their
+# runs last seconds and stay within a few hundred MB, and measured on the example's promtool tests this costs
+# ~20% less CPU. What they compute is the same; GOGC set by the caller wins.
+os.environ.setdefault("GOGC", "400")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_checker_run_per_input(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
