@@ -50,13 +50,14 @@ def find() -> str:
     return path
 
 
-def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], cwd: Path | None = None, timeout: float = 0) -> subprocess.CompletedProcess[str]:
+    timeout = timeout or TIMEOUT_S
     try:
-        return tools.run(args, timeout=TIMEOUT_S, cwd=cwd)
+        return tools.run(args, timeout=timeout, cwd=cwd)
     except OSError as exc:  # missing, not executable, not a program for this machine
         raise ToolMissing(f"{args[0]} could not be run ({exc.strerror or exc}): {INSTALL_HINT}") from None
     except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(args, 124, "", f"{args[0]} timed out after {TIMEOUT_S}s")
+        return subprocess.CompletedProcess(args, 124, "", f"{args[0]} timed out after {timeout:g}s")
 
 
 def check_rules(promtool: str, path: Path, ruleset: RuleSet, label: str) -> list[str]:
@@ -91,14 +92,26 @@ def check_manifest(promtool: str, path: Path, ruleset: RuleSet, label: str) -> l
 
 
 def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[str, int]) -> Report:
-    """Run every generated test file (in parallel, one promtool per file) and collect failures."""
+    """Run every generated test file and collect failures: the files of a folder in one promtool per core (each
+    promtool start loads every rule file again), and a failed batch again one file at a time, so that each
+    failure is reported with its own file and scenario."""
     report = Report()
+    cores = max(1, min(len(tests), os.cpu_count() or 1))
+    folders: dict[Path, list[str]] = {}
+    for rel in sorted(tests):
+        folders.setdefault((root / rel).parent, []).append(rel)
+    batches = [files[i::cores] for files in folders.values() for i in range(min(cores, len(files)))]
 
-    def one(rel: str) -> tuple[str, subprocess.CompletedProcess[str]]:
-        return rel, _run([promtool, "test", "rules", Path(rel).name], cwd=(root / rel).parent)
+    def batch(rels: list[str]) -> list[tuple[str, subprocess.CompletedProcess[str]]]:
+        folder = (root / rels[0]).parent
+        done = _run([promtool, "test", "rules", *(Path(rel).name for rel in rels)], cwd=folder,
+                    timeout=TIMEOUT_S * len(rels))
+        if done.returncode in (0, 124) or len(rels) == 1:
+            return [(rel, done) for rel in rels]
+        return [(rel, _run([promtool, "test", "rules", Path(rel).name], cwd=folder)) for rel in rels]
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(tests), os.cpu_count() or 1))) as pool:
-        results = list(pool.map(one, sorted(tests)))
+    with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
+        results = sorted((pair for done in pool.map(batch, batches) for pair in done), key=lambda pair: pair[0])
     for rel, done in results:
         if done.returncode == 0:
             report.scenarios_passed += 1
