@@ -36,6 +36,10 @@ Run = Callable[..., "subprocess.CompletedProcess[str]"]
 _HERE = "\x00cwd\x00"
 
 
+class Uncacheable(Exception):
+    """What a run reads cannot be told for sure."""
+
+
 def real_checkers() -> set[str]:
     """The real paths of the checkers worth caching, as installed for this session."""
     found = [shutil.which("promtool"), toolchain.find("promtool"), os.environ.get("LLMMON_CHECKOV")]
@@ -60,9 +64,16 @@ def _files(args: list[str], cwd: Path) -> Iterator[Path]:
             continue
         yield path
         if Path(args[0]).name == "promtool":
-            with contextlib.suppress(yaml.YAMLError, UnicodeDecodeError, AttributeError, TypeError):
-                for rule_file in yaml.safe_load(path.read_text(encoding="utf-8")).get("rule_files") or []:
-                    yield path.parent / str(rule_file)
+            try:
+                rule_files = [str(f) for f in yaml.safe_load(path.read_text(encoding="utf-8")).get("rule_files") or []]
+                for pattern in rule_files:
+                    if any(c in pattern for c in "*?["):  # promtool takes globs too
+                        yield from sorted(path.parent.glob(pattern))
+                    else:
+                        yield path.parent / pattern
+            except (yaml.YAMLError, UnicodeDecodeError, AttributeError, TypeError, ValueError,
+                    NotImplementedError) as exc:  # inputs not known for sure: run the checker, cache nothing
+                raise Uncacheable from exc
 
 
 def key(args: list[str], cwd: Path) -> str:
@@ -85,7 +96,10 @@ def cached(run: Run, folder: Path, checkers: set[str]) -> Run:
             return run(args, timeout=timeout, cwd=cwd, env=env)
         here = Path(cwd or os.getcwd())
         places = sorted({str(here), str(here.resolve())}, key=len, reverse=True)
-        entry = folder / f"{key(args, here)}.json"
+        try:
+            entry = folder / f"{key(args, here)}.json"
+        except Uncacheable:
+            return run(args, timeout=timeout, cwd=cwd, env=env)
         with open(entry.with_suffix(".lock"), "w") as lock:  # a worker wanting the same run waits for the first
             fcntl.flock(lock, fcntl.LOCK_EX)
             with contextlib.suppress(FileNotFoundError):
