@@ -110,7 +110,7 @@ def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[st
             return [(rel, done) for rel in rels]
         return [(rel, _run([promtool, "test", "rules", Path(rel).name], cwd=folder)) for rel in rels]
 
-    with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
+    with ThreadPoolExecutor(max_workers=cores) as pool:  # several folders (a fleet's tiers): still one per core
         results = sorted((pair for done in pool.map(batch, batches) for pair in done), key=lambda pair: pair[0])
     for rel, done in results:
         if done.returncode == 0:
