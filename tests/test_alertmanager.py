@@ -325,8 +325,14 @@ def test_a_critical_alert_of_a_model_silences_its_warning_and_info_alerts_in_a_r
               _alert("KubeNodeNotReady", "critical", None), _alert("NodeDiskFilling", "warning", None)]
     with running(CONFIG_FILE, tmp_path, alertmanager_release.server) as url:
         _api(url, "alerts", alerts)
-        states = {(a["labels"]["alertname"], a["labels"].get("model")): a["status"]["state"]
-                  for a in _api(url, "alerts")}
+        # The inhibitor learns of a source alert on its own goroutine, after the POST has returned: read until
+        # the two inhibited alerts show it (at most 100 reads), then check every state.
+        for _ in range(100):
+            states = {(a["labels"]["alertname"], a["labels"].get("model")): a["status"]["state"]
+                      for a in _api(url, "alerts")}
+            if list(states.values()).count("suppressed") >= 2:
+                break
+            time.sleep(0.05)
         groups = {(g["labels"].get("alertname"), g["labels"].get("model")): (g["receiver"]["name"], g["labels"])
                   for g in _api(url, "alerts/groups")}
     assert states == {
