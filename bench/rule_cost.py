@@ -22,6 +22,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import re
 import shutil
 import statistics
@@ -110,6 +111,7 @@ class Cost:
     cycles: list[float] = field(default_factory=list)
     by_group: dict[str, float] = field(default_factory=dict)  # median seconds per group
     slowest: list[tuple[str, str, float]] = field(default_factory=list)  # (group, rule, seconds), last cycle
+    load: tuple[float, float] = (0.0, 0.0)  # least and most 1-minute load average seen while measuring
 
 
 @dataclass
@@ -292,14 +294,17 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
     with Prometheus(folder, [rules], [exporter.address], scrape_interval=settings.scrape,
                     evaluation_interval=settings.evaluation, data_dir=data, exe=settings.prometheus) as prom:
         cpu_at: list[tuple[float, float]] = []
+        load = [os.getloadavg()[0]]
         seen = _runs(prom, rules, each, end + settings.settle, settings, cpu_at)
         times = _rule_times(prom, each)
+        load.append(os.getloadavg()[0])
         if other:
             flat = flattened(rules, folder)
             prom.rule_files = [flat]
             prom.reload()
             seen.update(_runs(prom, flat, other, time.time(), settings, []))
             times += _rule_times(prom, other)
+            load.append(os.getloadavg()[0])
         names = "|".join(sorted({r["record"] for g in doc["groups"] for r in g["rules"] if "record" in r}))
         recorded = int(float(prom.query(f'count({{__name__=~"{names}"}})')[0]["value"][1])) if names else 0
     slowest = sorted(times, key=lambda item: -item[2])[:12]
@@ -317,7 +322,7 @@ def measure(folder: Path, blocks: Path, rules: Path, exporter: Exporter, setting
                 seconds=typical, max_group=max(by_group.values()),
                 samples=statistics.median(written_per_cycle), recorded_series=recorded,
                 cpu=(c1 - c0) / max(1e-9, (t1 - t0) / interval), cycles=totals, by_group=by_group,
-                slowest=slowest)
+                slowest=slowest, load=(min(load), max(load)))
 
 
 def _runs(prom: Prometheus, rules: Path, groups: list[str], fresh: float, settings: Settings,
@@ -468,6 +473,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {name}, slowest rules at {rows[-1].models} models: {where}")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n", encoding="utf-8")
+    print("- 1-minute load average while each rule set was measured (its own server and the exporter included): "
+          + "; ".join(f"{row.models} models: " + ", ".join(f"{name} {c.load[0]:.1f}-{c.load[1]:.1f}"
+                                                         for name, c in row.costs.items()) for row in rows))
+    busy = [f"{name} at {row.models} models" for row in rows for name, c in row.costs.items()
+            if c.load[1] >= (os.cpu_count() or 1)]
+    if busy:  # durations are wall-clock time: waiting for a core stretches a long query more than many short ones
+        print(f"warning: the machine was saturated (load ≥ {os.cpu_count()} cores) while measuring "
+              f"{', '.join(busy)}: those figures are not those of an idle machine, and ratios between rule sets "
+              "measured so are biased", file=sys.stderr)
     print(f"- history: {args.history} at {args.scrape} for the series read over ranges > 5m, 1h for the others; "
           f"evaluation every {args.evaluation}; each group's median over {args.cycles} cycles after {args.warmup}, "
           f"counted from 5m after the history ends")
