@@ -67,6 +67,32 @@ def test_cost_per_million_tokens_is_5_56_for_8_h100_at_2_50_serving_1000_tokens_
     ], series)
 
 
+def test_lora_adapters_are_counted_per_model_from_each_replicas_newest_gauge_and_only_for_its_pods(
+        tmp_path: Path) -> None:
+    plan = plan_from_text(tmp_path, _spec(tmp_path, models=2))
+    generate(plan, tmp_path / "out")
+
+    def lora(pod: str, running: str, waiting: str, set_at: float) -> dict[str, str]:
+        return {"series": f'vllm:lora_requests_info{{max_lora="4", namespace="serving", pod="{pod}", '
+                          f'running_lora_adapters="{running}", waiting_lora_adapters="{waiting}"}}',
+                "values": f"{number(set_at)}+0x30"}
+
+    series = [lora("m0-0", "sql,support", "chat", 1.7e9), lora("m0-0", "old", "", 1.6e9),  # an older label set
+              lora("m0-1", "sql", "", 1.7e9), lora("m1-0", "support", "sql", 1.7e9),
+              lora("other-0", "sql", "sql", 1.7e9)]  # a pod of no model, in the same namespace
+
+    def count(model: str, adapter: str, state: str, value: int) -> dict[str, object]:
+        return {"labels": f'{{__name__="model:llm_lora_adapter_replicas:count", adapter="{adapter}", '
+                          f'llmmon_spec="cost", model="{model}", state="{state}"}}', "value": value}
+
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": "model:llm_lora_adapter_replicas:count", "eval_time": "20m",
+         "exp_samples": [count("m0", "chat", "waiting", 1), count("m0", "sql", "running", 2),
+                         count("m0", "support", "running", 1), count("m1", "sql", "waiting", 1),
+                         count("m1", "support", "running", 1)]},
+    ], series)
+
+
 def _http(status: str, values: str, handler: str = "/v1/chat/completions") -> dict[str, str]:
     """vLLM's API-server counter as prometheus-fastapi-instrumentator exposes it: no model label, the pod's."""
     return {"series": f'http_requests_total{{handler="{handler}", method="POST", namespace="serving", pod="m0-0", '

@@ -13,11 +13,11 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from llmmon.emit.rules.builder import union
+from llmmon.emit.rules.builder import per_model, union
 from llmmon.engines import Counter, Preset
 from llmmon.engines.base import Matcher
 from llmmon.model import Model
-from llmmon.promql import eq, number, quote, selector
+from llmmon.promql import eq, number, quote, re_in, selector
 
 if TYPE_CHECKING:
     from llmmon.emit.rules.builder import Builder as _Builder
@@ -31,6 +31,10 @@ LENGTH_MEAN = "model:llm_request_tokens:mean"  # label `kind`: prompt, generatio
 LENGTH_P95 = "model:llm_request_tokens:p95"
 ITL_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 SPEC_ACCEPT = "model:llm_spec_decode_acceptance:ratio"  # accepted / proposed draft tokens (5m)
+# Each replica's adapters (labels namespace, pod, adapter, state), split once for every pod of the engine's
+# namespaces; LORA_POD then maps pods to models with one small term per model. (Splitting inside each model's term
+# wrote 16 selectors per model: 1.9 kB of PromQL a model, parsed at every evaluation.)
+LORA_SPLIT = "namespace_pod:llm_lora_adapters:info"
 LORA_POD = "model_pod:llm_lora_adapters:info"  # labels pod, adapter, state (running | waiting); adapter "" kept
 LORA = "model:llm_lora_adapter_replicas:count"  # labels adapter, state: replicas running / queueing the adapter
 # vLLM joins adapter names with commas into one label value: PromQL splits the first LORA_POSITIONS of them
@@ -72,7 +76,11 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
         gauge = preset.spec_accept_gauge
         record(SPEC_ACCEPT, raw.by_model(lambda where: selector(gauge, *where), how="avg"), models)
     if preset.lora_info is not None:
-        record(LORA_POD, union([_lora_terms(preset.lora_info, m) for m in models], "or"), models)
+        record(LORA_SPLIT, _lora_split(preset.lora_info, models), models)
+        split = functools.partial(b.rec, LORA_SPLIT, eq("engine", preset.name))
+        record(LORA_POD, union([per_model(m, f"group by (pod, adapter, state) "
+                                             f"({split(eq('namespace', m.namespace), ('pod', '=~', m.pods))})")
+                                for m in models], "or"), models)
 
 
 def engine_slo(b: _Builder, preset: Preset, models: list[Model]) -> None:
@@ -97,20 +105,18 @@ def engine_slo(b: _Builder, preset: Preset, models: list[Model]) -> None:
     record(f"{ITL}{SLO_BUCKET}", _itl(raw, preset, "_bucket", "le", matcher), models)
 
 
-def _lora_terms(metric: str, m: Model) -> str:
+def _lora_split(metric: str, models: list[Model]) -> str:
     """Each adapter named in the newest series of each replica's LoRA gauge (the gauge's value is the time it was
-    set; older label sets linger), one series per (pod, adapter, state). Positions past the list leave `adapter`
-    empty; the count below skips those."""
-    newest = f"topk by (namespace, pod) (1, {selector(metric, eq('namespace', m.namespace), ('pod', '=~', m.pods))})"
+    set; older label sets linger), one series per (namespace, pod, adapter, state). Positions past the list leave
+    `adapter` empty; the count below skips those."""
+    newest = f"topk by (namespace, pod) (1, {selector(metric, re_in('namespace', (m.namespace for m in models)))})"
     terms = []
     for state in ("running", "waiting"):
         for i in range(LORA_POSITIONS):
             position = f"(?:[^,]*,){{{i}}}([^,]+)(?:,.*)?" if i else "([^,]+)(?:,.*)?"
             terms.append(f"label_replace(label_replace({newest}, \"adapter\", \"$1\", \"{state}_lora_adapters\", "
                          f"{quote(position)}), \"state\", \"{state}\", \"\", \"\")")
-    inner = union(terms, "or")
-    grouped = f"group by (pod, adapter, state) (\n{inner}\n  )"
-    return f"label_replace(\n  {grouped},\n  \"model\", {quote(m.name)}, \"\", \"\"\n)"
+    return f"group by (namespace, pod, adapter, state) (\n{union(terms, 'or')}\n)"
 
 
 def _slo_models(models: list[Model]) -> list[Model]:
