@@ -25,7 +25,7 @@ TYPESCRIPT_VERSION := 5.9.3
 ES_TYPES := .tools/estypes
 export LLMMON_ES_TYPES ?= $(CURDIR)/$(ES_TYPES)
 
-.PHONY: demo test test-deep lint unit tools install regen docs bench bench-alerting bench-cost bench-instrument clean
+.PHONY: demo test test-deep lint unit tools install regen docs bench bench-validate bench-alerting bench-cost bench-instrument clean
 
 # The demo leaves out the checkov scan (2-3 s on its own) and the Elasticsearch type check (tsc, 5-10 s); `make test`
 # and a plain `llmmon validate` run them. So it installs neither (NO_CHECKOV=1 NO_ES_TYPES=1), nor the Go-built
@@ -115,6 +115,10 @@ docs: install
 
 bench: install
 	$(BIN)/python bench/generate.py
+
+# What `llmmon validate` costs at 1, 10 and 100 models, and promtool's generated tests within it (about 1 min).
+bench-validate: install tools
+	$(BIN)/python -m bench.validate
 
 # The incident library replayed against llmmon's rules and the design's (promtool; about 30 min on 2 cores).
 bench-alerting: install tools

@@ -1,0 +1,83 @@
+"""Benchmark: what `llmmon validate` costs for fleets of 1, 10 and 100 models, and how much of it is promtool.
+
+`llmmon validate` is what CI runs before every apply: it generates the output in a temporary folder and runs every
+checker on it. Each size runs as its own process (the installed `llmmon` of this environment, with whatever checkers
+the environment provides); the table shows its wall time, its CPU time with every checker it started (user +
+system of the process and its children), and the CPU time of `llmmon validate --skip promtool` on the same spec:
+the difference is promtool (`check rules` and the generated tests, the part that grows with the fleet). The
+fleets are those of bench/generate.py (half vLLM, half OpenAI-compatible, objectives and GPU types varied).
+Run: .venv/bin/python -m bench.validate [--sizes 1,10,100] [--repeat 1] [--spec specs/example.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.generate import spec_text
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(args: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall and CPU seconds (the process and every child it waited for) of one run."""
+    c0, t0 = _children_cpu(), time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, cwd=cwd, check=False)
+    return time.perf_counter() - t0, _children_cpu() - c0, done
+
+
+def measure(spec: Path, work: Path, llmmon: str) -> tuple[float, float, float, int]:
+    """(wall s, CPU s) of `llmmon validate`, CPU s of the same without the promtool checks, and the number of
+    promtool test scenarios it ran."""
+    wall, cpu, full = _timed([llmmon, "validate", str(spec)], work)
+    _, rest, partial = _timed([llmmon, "validate", "--skip", "promtool", str(spec)], work)
+    for done, how in ((full, ""), (partial, " --skip promtool")):
+        if done.returncode != 0:
+            raise SystemExit(f"llmmon validate{how} {spec} failed:\n{done.stdout}{done.stderr}")
+    scenarios = re.search(r"assertions in (\d+) scenarios passed", full.stdout)
+    return wall, cpu, rest, int(scenarios.group(1)) if scenarios else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,10,100")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--spec", action="append", default=[], type=Path, help="also time this spec")
+    args = parser.parse_args()
+    llmmon = str(Path(sys.executable).parent / "llmmon")
+    rows: list[tuple[str, float, float, float, int]] = []
+    with tempfile.TemporaryDirectory(prefix="llmmon-bench-validate-") as tmp:
+        work = Path(tmp)
+        cases: list[tuple[str, Path]] = [(path.name, path.resolve()) for path in args.spec]
+        for size in (int(s) for s in args.sizes.split(",") if s):
+            spec = work / f"bench-{size}.yaml"
+            spec.write_text(spec_text(size), encoding="utf-8")
+            cases.append((str(size), spec))
+        for label, spec in cases:
+            runs = [measure(spec, work, llmmon) for _ in range(args.repeat)]
+            wall, cpu, rest = (statistics.median(r[i] for r in runs) for i in range(3))
+            rows.append((label, wall, cpu, rest, runs[0][3]))
+    print(f"{'models':>12} | {'wall (s)':>8} | {'CPU (s)':>7} | {'CPU without promtool (s)':>24} | "
+          f"{'promtool scenarios':>18}")
+    print(f"{'-' * 12}-|-{'-' * 8}-|-{'-' * 7}-|-{'-' * 24}-|-{'-' * 18}")
+    for label, wall, cpu, rest, scenarios in rows:
+        print(f"{label:>12} | {wall:>8.2f} | {cpu:>7.2f} | {rest:>24.2f} | {scenarios:>18}")
+    promtool = os.environ.get("LLMMON_PROMTOOL") or shutil.which("promtool")
+    print(f"- promtool: {promtool}; {os.cpu_count()} cores; 1-minute load average at the end: "
+          f"{os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
