@@ -12,7 +12,8 @@ group's median duration (a group with an interval of its own, k cycles long, cou
 in a second phase that evaluates it at every cycle); the samples the rules write and the series they record.
 
 Run: .venv/bin/python -m bench.rule_cost [--sizes 10,100,500] [--replicas 4] [--history 7d] [--evaluation 30s]
-[--cycles 5] [--rulesets llmmon,design,sloth,floor] [--prometheus PATH --promtool PATH]
+[--cycles 5] [--rulesets llmmon,design,sloth,floor] [--engine openai-compatible|vllm|...]
+[--prometheus PATH --promtool PATH]
 (with llmmon and the design alone: about 10 minutes at 10 models, 11 at 100, 15 at 500 on a 2-core machine)
 """
 
@@ -61,7 +62,7 @@ kind: MonitoringSpec
 metadata: {{name: cost, namespace: monitoring, runbook_base_url: "https://runbooks.example.com/llm"}}
 cluster: bench-1
 defaults:
-  engine: openai-compatible
+  engine: {engine}
   namespace: llm-serving
   slo: {{availability: 99.9, latency: {{threshold: 2s, target: 99}}, ttft: {{threshold: 1s, target: 95}},
         min_request_rate: 0.1}}
@@ -95,6 +96,7 @@ class Settings:
     rulesets: tuple[str, ...] = RULESETS
     prometheus: str | None = None  # None: $LLMMON_PROMETHEUS, else on PATH
     promtool: str = "promtool"
+    engine: str = "openai-compatible"  # every model's engine preset
 
 
 @dataclass
@@ -126,11 +128,11 @@ class Row:
     seconds: float
 
 
-def plan_for(models: int, folder: Path) -> Plan:
-    """The bench spec with `models` models on the seed contract, 8 H100 each."""
+def plan_for(models: int, folder: Path, engine: str = "openai-compatible") -> Plan:
+    """The bench spec with `models` models of one engine (the seed contract by default), 8 H100 each."""
     lines = "\n".join(f"  - {{name: model-{i:04d}, gpus: {{type: H100, count: 8}}}}" for i in range(models))
     path = folder / "cost.yaml"
-    path.write_text(SPEC.format(models=lines), encoding="utf-8")
+    path.write_text(SPEC.format(models=lines, engine=engine), encoding="utf-8")
     plan, diagnostics = load(path, path.name)
     if plan is None:
         raise RuntimeError("\n".join(d.render() for d in diagnostics))
@@ -363,7 +365,7 @@ def run_size(models: int, settings: Settings, work: Path) -> Row:
     began = time.perf_counter()
     folder = work / f"models-{models}"
     folder.mkdir(parents=True)
-    plan = plan_for(models, folder)
+    plan = plan_for(models, folder, settings.engine)
     from llmmon.generate import build
 
     bundle = build(plan)
@@ -447,13 +449,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
     parser.add_argument("--json", type=Path, default=None, help="also write every measurement to this file")
     parser.add_argument("--rulesets", default=",".join(RULESETS))
+    parser.add_argument("--engine", default="openai-compatible",
+                        help="every model's engine preset (default: the seed contract); vllm serves ~3x the series "
+                             "a model and has rules of its own (engine depth, LoRA)")
     parser.add_argument("--prometheus", default=None, help="the server to measure (default: on PATH)")
     parser.add_argument("--promtool", default="promtool", help="the promtool that backfills (default: on PATH)")
     args = parser.parse_args(argv)
     settings = Settings(args.replicas, Duration.parse(args.history).ms / 1000, args.scrape, args.evaluation,
                         args.cycles, args.warmup, args.jobs,
                         rulesets=tuple(r for r in RULESETS if r in args.rulesets.split(",")),
-                        prometheus=args.prometheus, promtool=args.promtool)
+                        prometheus=args.prometheus, promtool=args.promtool, engine=args.engine)
     rows = []
     with tempfile.TemporaryDirectory(prefix="llmmon-rule-cost-") as tmp:
         work = args.keep or Path(tmp)
@@ -484,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
               "measured so are biased", file=sys.stderr)
     print(f"- history: {args.history} at {args.scrape} for the series read over ranges > 5m, 1h for the others; "
           f"evaluation every {args.evaluation}; each group's median over {args.cycles} cycles after {args.warmup}, "
-          f"counted from 5m after the history ends")
+          f"counted from 5m after the history ends; every model on the {args.engine} preset")
     return 0
 
 
