@@ -76,6 +76,16 @@ def spec_text(models: int) -> str:
     return "".join(lines)
 
 
+def cases(sizes: str, specs: list[Path], folder: Path) -> list[tuple[str, Path]]:
+    """(label, spec file) of each existing spec, then of a fleet written into `folder` for each size of "1,10,..."."""
+    out = [(path.name, path.resolve()) for path in specs]
+    for size in (int(s) for s in sizes.split(",") if s):
+        spec = folder / f"bench-{size}.yaml"
+        spec.write_text(spec_text(size), encoding="utf-8")
+        out.append((str(size), spec))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,10,100,1000")
@@ -85,12 +95,7 @@ def main() -> None:
     compileall.compile_dir(ROOT / "llmmon", quiet=1)
     rows = []
     with tempfile.TemporaryDirectory(prefix="llmmon-bench-") as tmp:
-        cases: list[tuple[str, Path]] = [(path.name, path.resolve()) for path in args.spec]
-        for size in (int(s) for s in args.sizes.split(",") if s):
-            spec = Path(tmp) / f"bench-{size}.yaml"
-            spec.write_text(spec_text(size), encoding="utf-8")
-            cases.append((str(size), spec))
-        for label, spec in cases:
+        for label, spec in cases(args.sizes, args.spec, Path(tmp)):
             runs = []
             for r in range(args.repeat):
                 out = Path(tmp) / f"out-{label}-{r}"

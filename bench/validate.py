@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.generate import spec_text
+from bench.generate import cases
 
 
 def _children_cpu() -> float:
@@ -60,12 +60,7 @@ def main() -> None:
     rows: list[tuple[str, float, float, float, int]] = []
     with tempfile.TemporaryDirectory(prefix="llmmon-bench-validate-") as tmp:
         work = Path(tmp)
-        cases: list[tuple[str, Path]] = [(path.name, path.resolve()) for path in args.spec]
-        for size in (int(s) for s in args.sizes.split(",") if s):
-            spec = work / f"bench-{size}.yaml"
-            spec.write_text(spec_text(size), encoding="utf-8")
-            cases.append((str(size), spec))
-        for label, spec in cases:
+        for label, spec in cases(args.sizes, args.spec, work):
             runs = [measure(spec, work, llmmon) for _ in range(args.repeat)]
             wall, cpu, rest = (statistics.median(r[i] for r in runs) for i in range(3))
             rows.append((label, wall, cpu, rest, runs[0][3]))
