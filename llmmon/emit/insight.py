@@ -17,7 +17,7 @@ from llmmon.emit.rules.builder import per_model, union
 from llmmon.engines import Counter, Preset
 from llmmon.engines.base import Matcher
 from llmmon.model import Model
-from llmmon.promql import eq, number, quote, re_in, selector
+from llmmon.promql import eq, number, quote, selector
 
 if TYPE_CHECKING:
     from llmmon.emit.rules.builder import Builder as _Builder
@@ -76,7 +76,7 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
         gauge = preset.spec_accept_gauge
         record(SPEC_ACCEPT, raw.by_model(lambda where: selector(gauge, *where), how="avg"), models)
     if preset.lora_info is not None:
-        record(LORA_SPLIT, _lora_split(preset.lora_info, models), models)
+        record(LORA_SPLIT, _lora_split(preset.lora_info, raw.namespaces), models)
         split = functools.partial(b.rec, LORA_SPLIT, eq("engine", preset.name))
         record(LORA_POD, union([per_model(m, f"group by (pod, adapter, state) "
                                              f"({split(eq('namespace', m.namespace), ('pod', '=~', m.pods))})")
@@ -105,11 +105,11 @@ def engine_slo(b: _Builder, preset: Preset, models: list[Model]) -> None:
     record(f"{ITL}{SLO_BUCKET}", _itl(raw, preset, "_bucket", "le", matcher), models)
 
 
-def _lora_split(metric: str, models: list[Model]) -> str:
+def _lora_split(metric: str, namespaces: Matcher) -> str:
     """Each adapter named in the newest series of each replica's LoRA gauge (the gauge's value is the time it was
     set; older label sets linger), one series per (namespace, pod, adapter, state). Positions past the list leave
     `adapter` empty; the count below skips those."""
-    newest = f"topk by (namespace, pod) (1, {selector(metric, re_in('namespace', (m.namespace for m in models)))})"
+    newest = f"topk by (namespace, pod) (1, {selector(metric, namespaces)})"
     terms = []
     for state in ("running", "waiting"):
         for i in range(LORA_POSITIONS):
