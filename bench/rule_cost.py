@@ -45,6 +45,7 @@ from bench.promserver import Prometheus, backfill, flattened
 from bench.render import openmetrics
 from bench.traffic import Behaviour, Labels, Series, Target, series, steady_timeline
 from llmmon.compiler import load
+from llmmon.engines import PRESETS, Histogram
 from llmmon.model import Plan
 from llmmon.units import Duration
 
@@ -64,8 +65,7 @@ cluster: bench-1
 defaults:
   engine: {engine}
   namespace: llm-serving
-  slo: {{availability: 99.9, latency: {{threshold: 2s, target: 99}}, ttft: {{threshold: 1s, target: 95}},
-        min_request_rate: 0.1}}
+  slo: {{availability: 99.9,{latency}{ttft} min_request_rate: 0.1}}
 alert_tiers:
   critical: {{for: 10m, receiver: pager}}
   warning: {{for: 5m, receiver: chat}}
@@ -128,11 +128,25 @@ class Row:
     seconds: float
 
 
+def _bound_at_least(histogram: Histogram, seconds: float) -> str:
+    """The histogram's first bucket bound at or above `seconds`, as a duration of whole milliseconds."""
+    ms = min(round(b * histogram.scale * 1000) for b in histogram.buckets if b * histogram.scale >= seconds)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
 def plan_for(models: int, folder: Path, engine: str = "openai-compatible") -> Plan:
     """The bench spec with `models` models of one engine (the seed contract by default), 8 H100 each."""
     lines = "\n".join(f"  - {{name: model-{i:04d}, gpus: {{type: H100, count: 8}}}}" for i in range(models))
     path = folder / "cost.yaml"
-    path.write_text(SPEC.format(models=lines, engine=engine), encoding="utf-8")
+    preset = PRESETS[engine]
+    # the seed contract's SLOs (latency 2 s, TTFT 1 s) where the engine measures them: a latency threshold must be
+    # a bucket bound (TGI's first at or above 2 s is 2.52512 s); without a histogram there is no such SLO
+    latency = ttft = ""
+    if preset.latency is not None:
+        latency = f" latency: {{threshold: {_bound_at_least(preset.latency, 2)}, target: 99}},"
+    if preset.ttft is not None:
+        ttft = f" ttft: {{threshold: {_bound_at_least(preset.ttft, 1)}, target: 95}},"
+    path.write_text(SPEC.format(models=lines, engine=engine, latency=latency, ttft=ttft), encoding="utf-8")
     plan, diagnostics = load(path, path.name)
     if plan is None:
         raise RuntimeError("\n".join(d.render() for d in diagnostics))
