@@ -280,8 +280,9 @@ def _engine_series(p: Preset, served: str, share: float) -> list[Maker]:
     for histogram, which in ((p.latency, "latency"), (p.ttft, "ttft")):
         if histogram is not None:
             makers.extend(_histogram(histogram, own, which, share))
+    from_lengths = {f"{metric}_sum" for _, metric in p.lengths}  # TGI: the tokens are its length histograms' sums
     for c, per_request in ((p.input_tokens, "tokens_in"), (p.output_tokens, "tokens_out")):
-        if c is not None:
+        if c is not None and c.metric not in from_lengths:  # those come with the histograms (_insight_series)
             makers.append(counter(c, (), _tokens(per_request, share)))
     gauge_fns: dict[str, Callable[[Behaviour], float]] = {
         "running": lambda b: b.rps * b.latency_mean * share, "waiting": lambda b: b.waiting,
