@@ -163,9 +163,16 @@ def test_the_triton_latency_alert_compares_the_mean_and_says_so(tmp_path: Path) 
 
 def test_tgi_selects_series_by_pod_because_it_has_no_model_label(tmp_path: Path) -> None:
     plan = plan_from_text(tmp_path, SPEC.format(engine="tgi", extra="pods: 'tgi-m-[0-9]+'"))
-    requests = next(r for r in build(plan).ruleset.rules if r.get("record") == "model:llm_requests:rate5m")
-    assert 'tgi_request_count{namespace="serving", pod=~"tgi-m-[0-9]+"}' in requests["expr"]
-    assert '"model", "m"' in requests["expr"]
+    rules = {r["record"]: r["expr"] for r in build(plan).ruleset.rules if "record" in r}
+    # the pod regex runs once, in the pods' map to models, and every series without a model label joins to it
+    selected = ('{__name__=~"tgi_batch_current_size|tgi_queue_size|tgi_request_count", namespace="serving", '
+                'pod=~"tgi-m-[0-9]+"}')
+    assert selected in rules["llmmon:engine_pod_model_present"]
+    assert '"model", "m"' in rules["llmmon:engine_pod_model_present"]
+    assert "tgi_request_count{namespace=~\"serving\"}" in rules["model:llm_requests:rate5m"]
+    assert 'group_left (model)\n  llmmon:engine_pod_model_info{' in rules["model:llm_requests:rate5m"]
+    reading = [expr for name, expr in rules.items() if "tgi_" in expr and name != "llmmon:engine_pod_model_present"]
+    assert len(reading) > 10 and not [expr for expr in reading if "pod=~" in expr]
 
 
 def test_the_engines_command_lists_every_preset_and_signal() -> None:

@@ -99,6 +99,79 @@ def _http(status: str, values: str, handler: str = "/v1/chat/completions") -> di
                       f'status="{status}"}}', "values": values}
 
 
+def test_http_counters_count_for_the_model_whose_pods_they_are_and_a_gone_pod_for_one_rate_window(
+        tmp_path: Path) -> None:
+    """vLLM's HTTP counters carry no model label: each pod's series count for the model whose pod regex selects
+    the pod, a pod of no model counts for none, and a pod that is gone counts as long as a rate still reads it
+    (its last 5xx answers are not forgiven the moment its series go stale)."""
+    plan = plan_from_text(tmp_path, _spec(tmp_path, models=2))
+    generate(plan, tmp_path / "out")
+
+    def http(pod: str, status: str, values: str) -> dict[str, str]:
+        return {**_http(status, values), "series": _http(status, "")["series"].replace('pod="m0-0"', f'pod="{pod}"')}
+
+    series = [http("m0-0", "2xx", "0+600x40"),
+              http("m0-1", "2xx", "0+600x20 stale"), http("m0-1", "5xx", "0+600x20 stale"),  # gone at minute 21
+              http("m1-0", "2xx", "0+300x40"), http("m1-0", "5xx", "0+60x40"),
+              http("other-0", "2xx", "0+6000x40"), http("other-0", "5xx", "0+6000x40")]  # a pod of no model
+
+    def rate(name: str, model: str, per_second: int) -> dict[str, object]:
+        return {"labels": f'{{engine="vllm", llmmon_spec="cost", model="{model}"}}', "value": per_second}
+
+    errors = "model:llm_request_errors:rate5m"
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": "round(model:llm_requests:rate5m)", "eval_time": "15m",
+         "exp_samples": [rate("requests", "m0", 30), rate("requests", "m1", 6)]},
+        {"expr": f"round({errors} * 10)", "eval_time": "15m",
+         "exp_samples": [rate("errors", "m0", 100), rate("errors", "m1", 10)]},
+        {"expr": f'{errors}{{model="m0"}} > 1', "eval_time": "23m",  # the gone pod's 5xx, 2 minutes later
+         "exp_samples": [{"labels": f'{{__name__="{errors}", engine="vllm", llmmon_spec="cost", model="m0"}}',
+                          "value": 5}]},
+        {"expr": f'{errors}{{model="m0"}}', "eval_time": "27m",
+         "exp_samples": [{"labels": f'{{__name__="{errors}", engine="vllm", llmmon_spec="cost", model="m0"}}',
+                          "value": 0}]},
+    ], series)
+
+
+def test_tgi_series_count_for_their_pods_model_and_an_idle_replica_is_serving(tmp_path: Path) -> None:
+    """TGI's series carry no model label at all: requests, errors and load gauges are attributed by pod regex, and
+    a replica with no request yet (its counters appear with the first one) counts as serving by its gauges."""
+    spec = _spec(tmp_path, models=2).replace("engine: vllm", "engine: tgi").replace(
+        "{name: m1,", "{name: m1, pods: 'gen-.*',")
+    plan = plan_from_text(tmp_path, spec)
+    generate(plan, tmp_path / "out")
+
+    def tgi(metric: str, pod: str, values: str, **labels: str) -> dict[str, str]:
+        inner = ", ".join(f'{k}="{v}"' for k, v in sorted({"namespace": "serving", "pod": pod, **labels}.items()))
+        return {"series": f"{metric}{{{inner}}}", "values": values}
+
+    series = [tgi("tgi_request_count", "m0-0", "0+600x30"), tgi("tgi_queue_size", "m0-0", "2x30"),
+              tgi("tgi_queue_size", "m0-1", "3x30"),  # started, no request yet
+              tgi("tgi_request_count", "gen-0", "0+60x30"), tgi("tgi_queue_size", "gen-0", "0x30"),
+              tgi("tgi_request_failure", "gen-0", "0+6x30", err="generation"),
+              tgi("tgi_request_failure", "gen-0", "0+30x30", err="validation"),  # the client's fault
+              tgi("tgi_request_count", "other-0", "0+6000x30"), tgi("tgi_queue_size", "other-0", "50x30")]
+
+    def sample(name: str, model: str, value: float) -> dict[str, object]:
+        return {"labels": f'{{__name__="{name}", engine="tgi", llmmon_spec="cost", model="{model}"}}', "value": value}
+
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": "model:llm_requests:rate5m", "eval_time": "20m",
+         "exp_samples": [sample("model:llm_requests:rate5m", "m0", 10), sample("model:llm_requests:rate5m", "m1", 1)]},
+        {"expr": "model:llm_request_errors:rate5m", "eval_time": "20m",
+         "exp_samples": [sample("model:llm_request_errors:rate5m", "m0", 0),
+                         sample("model:llm_request_errors:rate5m", "m1", 0.1)]},
+        {"expr": "model:llm_requests_waiting:sum", "eval_time": "20m",
+         "exp_samples": [sample("model:llm_requests_waiting:sum", "m0", 5),
+                         sample("model:llm_requests_waiting:sum", "m1", 0)]},
+        {"expr": "model:llm_replicas_serving:count", "eval_time": "20m",
+         "exp_samples": [{"labels": '{__name__="model:llm_replicas_serving:count", llmmon_spec="cost", model="m0"}',
+                          "value": 2},
+                         {"labels": '{__name__="model:llm_replicas_serving:count", llmmon_spec="cost", model="m1"}',
+                          "value": 1}]},
+    ], series)
+
+
 def test_a_total_outage_pages_within_five_minutes(tmp_path: Path) -> None:
     plan = plan_from_text(tmp_path, _spec(tmp_path))
     generate(plan, tmp_path / "out")
@@ -312,7 +385,7 @@ def test_per_model_terms_are_joined_as_a_balanced_tree(tmp_path: Path) -> None:
     ruleset = prometheus.build(plan_from_text(tmp_path, _spec(tmp_path, 32), "s32.yaml"))
     per_model = [r for r in ruleset.rules if r["expr"].count('"model", "m') >= 32]
     assert {r.get("alert") or r.get("record") for r in per_model} >= {
-        "LLMPodRestartLoop", "LLMPodsPending", "model:llm_replicas_expected:count", "model_pod:llm_requests:rate5m"}
+        "LLMPodRestartLoop", "LLMPodsPending", "model:llm_replicas_expected:count", "llmmon:engine_pod_model_present"}
     wide = {r.get("alert") or r.get("record"): _widest_or(r["expr"]) for r in per_model if _widest_or(r["expr"]) > 2}
     assert not wide
 

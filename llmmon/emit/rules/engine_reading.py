@@ -10,6 +10,8 @@ from dataclasses import replace
 
 from llmmon.emit.rules.builder import Builder, per_model, scaled, union
 from llmmon.emit.rules.names import (
+    ENGINE_POD,
+    ENGINE_POD_PRESENT,
     ERRORS,
     GAUGE_RECORDS,
     INFO,
@@ -36,6 +38,10 @@ class Raw:
         self.preset, self.models = preset, models
         self.namespaces = re_in("namespace", (m.namespace for m in models))
         self.info = builder.rec(INFO, eq("engine", preset.key))
+        names = {m.name for m in models}
+        every = {m.name for m in builder.plan.models if m.engine.key == preset.key}
+        among = [] if names >= every else [re_in("model", names)]
+        self.pods = builder.rec(ENGINE_POD, eq("engine", preset.key), *among)  # see `pod_models`
 
     def histograms(self) -> list[tuple[str, Histogram]]:
         """(recorded base name, histogram) of the latency and TTFT histograms the engine has."""
@@ -44,10 +50,8 @@ class Raw:
     def by_model(self, series: Callable[[list[Matcher]], str], extra: str = "", how: str = "sum",
                  by_pod: bool = False) -> str:
         preset = self.preset
-        if preset.by_pod or by_pod:  # no model label: one term per model, selected by namespace and pod name
-            by = f" by ({extra})" if extra else ""
-            return union([per_model(m, f"{how}{by} ({series([eq('namespace', m.namespace), ('pod', '=~', m.pods)])})")
-                          for m in self.models], "or")
+        if preset.by_pod or by_pod:  # no model label: joined to the pods' models (recorded by `pod_models`)
+            return self._pods_to_models(series([self.namespaces]), extra, how)
         # Replicas are summed (or averaged) first: the label copy and the join then touch one series per
         # model instead of one per pod (a quarter of the work at 4 replicas).
         grouping = ", ".join(["namespace", preset.model_label or "", *([extra] if extra else [])])
@@ -61,6 +65,16 @@ class Raw:
         grouping = ", ".join(["namespace", self.preset.model_label or "", extra, "le"])
         inner = f"histogram_quantile({number(q)}, sum by ({grouping}) ({buckets([self.namespaces])}))"
         return self._to_models(inner, extra, "max")
+
+    def _pods_to_models(self, series: str, extra: str, how: str) -> str:
+        """Series without a model label, by model (and `extra`): summed (or maxed) by pod first, so the join
+        touches one series per pod and `extra`; an average joins every series, to weigh each the same."""
+        keys = [k.strip() for k in extra.split(",") if k.strip()]
+        join = f"* on (namespace, pod) group_left (model)\n  {self.pods}"
+        if how != "avg":
+            per_pod = ", ".join(["namespace", "pod", *(k for k in keys if k != "pod")])
+            series = f"{how} by ({per_pod}) ({series})"
+        return f"{how} by ({', '.join(['model', *keys])}) (\n  {series}\n  {join}\n)"
 
     def _to_models(self, inner: str, extra: str, how: str) -> str:
         """Series of the engine's served model names (and `extra`) renamed to the spec's models."""
@@ -91,11 +105,39 @@ class Raw:
 
 
 
+def reads_by_pod(preset: Preset) -> bool:
+    """True when some series the rules read carry no model label and are attributed to models by pod."""
+    return preset.by_pod or preset.requests.by_pod or preset.errors.by_pod
+
+
+def pod_models(b: Builder, preset: Preset, models: list[Model]) -> None:
+    """Which model each pod of the engine serves, by the models' pod regexes: the regexes run here, once an
+    evaluation, and every rule reading series without a model label joins to the result by (namespace, pod).
+
+    A pod counts while its request counters are present (and, for an engine without a model label at all, its
+    load gauges, which exist from its start: an idle replica still serves), and for one rate window after: as
+    long as a rate still reads a pod that is gone. A pod two regexes match goes to the first model of the spec;
+    one a spec change moved keeps one model until the old mapping ages out (topk): the join never fails on it."""
+    names = list(preset.requests.names)  # every pod that answered has them (error counters are a subset)
+    if preset.by_pod:
+        names += [n for _, gauge in sorted(preset.gauges.items()) for n in gauge.names]
+    head, metric = (names[0], []) if len(names) == 1 else ("", [("__name__", "=~", regex_of(names))])
+    terms = [per_model(m, f"group by (namespace, pod) "
+                          f"({selector(head, *metric, eq('namespace', m.namespace), ('pod', '=~', m.pods))})")
+             for m in models]
+    record = functools.partial(b.record, engine=preset.key)
+    record(ENGINE_POD_PRESENT, union(terms, "or on (namespace, pod)"), models)
+    present = b.rec(ENGINE_POD_PRESENT, eq("engine", preset.key))
+    record(ENGINE_POD, f"topk by (namespace, pod) (1, last_over_time({present}[{BASE_WINDOW}]))", models)
+
+
 def engine(b: Builder, preset: Preset, models: list[Model]) -> None:
     """What SLOs and pages read, at every evaluation: requests, errors, and of each histogram its count and
     the buckets at the SLO thresholds (two of fifteen at one threshold), named the same whatever the engine."""
     raw = Raw(b, preset, models)
     record = functools.partial(b.record, engine=preset.key)  # keeps engines' rules distinct (promtool lint)
+    if reads_by_pod(preset):
+        pod_models(b, preset, models)
     if own := [m for m in models if m.edge is None]:  # the others count requests at the edge (group "edge")
         counted = Raw(b, preset, own)
         record(REQUESTS, counted.total(preset.requests), own)

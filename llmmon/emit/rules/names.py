@@ -25,6 +25,10 @@ TOKENS_1H = "model:llm_tokens:rate1h"
 GPU_UTIL = "model:llm_gpu_utilization:ratio"
 CPU_CORES = "model:llm_cpu_cores:rate5m"
 POD_MODEL = "llmmon:pod_model_info"
+# The pods of an engine whose series carry no model label (TGI; vLLM's HTTP counters), each with the model whose
+# pod regex selects it: the pods present now, then those present within a rate window (what the rates still read).
+ENGINE_POD_PRESENT = "llmmon:engine_pod_model_present"
+ENGINE_POD = "llmmon:engine_pod_model_info"
 DCGM_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 CPU_SECONDS = "container_cpu_usage_seconds_total"
 # Pods are mapped to models this often; a new pod's GPU and CPU series count for its model from the next run.
