@@ -131,7 +131,8 @@ def _summary(outcome: Outcome) -> tuple[list[str], str | None]:
     if any(f.source == "llmmon" for f in outcome.findings):
         return [], None
     c = outcome.counts
-    out = [f"{outcome.spec}: spec {outcome.name}: {c['models']} models, {c['rules']} rules "
+    models = f"{c['models']} model{'' if c['models'] == 1 else 's'}"
+    out = [f"{outcome.spec}: spec {outcome.name}: {models}, {c['rules']} rules "
            f"({c['recording']} recording, {c['alerting']} alerting)", *(f"  {line}" for line in outcome.checks)]
     failed = sum(f.source == "check" for f in outcome.findings)
     if failed:

@@ -175,6 +175,24 @@ def test_tgi_selects_series_by_pod_because_it_has_no_model_label(tmp_path: Path)
     assert len(reading) > 10 and not [expr for expr in reading if "pod=~" in expr]
 
 
+def test_an_alert_left_out_for_every_model_of_an_engine_is_one_warning_naming_them(tmp_path: Path) -> None:
+    """Only llmmon's defaults asked for a TTFT alert TGI cannot evaluate: one warning, at the first model, not one
+    a model (a fleet of 100 TGI models printed 100 identical lines at every validate)."""
+    path = tmp_path / "spec.yaml"
+    fleet = "\n".join(f"  - {{name: m{i}, engine: tgi}}" for i in range(5))
+    path.write_text(SPEC.format(engine="tgi", extra="namespace: serving").replace(
+        "  - {name: m, engine: tgi, namespace: serving}", fleet), encoding="utf-8")
+    plan, diagnostics = load(path, "spec.yaml")
+    assert plan is not None and len(plan.models) == 5
+    [warning] = [d for d in diagnostics if "ttft_p95" in d.message]
+    assert warning.severity is Severity.WARNING and (warning.line, warning.path) == (6, "models.0")
+    assert warning.message == ("models 'm0', 'm1', 'm2' and 2 more: engine tgi has no time-to-first-token "
+                               "histogram: alert ttft_p95 is left out")
+    path.write_text(SPEC.format(engine="tgi", extra="namespace: serving"), encoding="utf-8")
+    assert [d.message for d in load(path, "spec.yaml")[1] if "ttft_p95" in d.message] == [
+        "model 'm': engine tgi has no time-to-first-token histogram: alert ttft_p95 is left out"]
+
+
 def test_the_engines_command_lists_every_preset_and_signal() -> None:
     result = CliRunner().invoke(app, ["engines"])
     assert result.exit_code == 0

@@ -55,7 +55,7 @@ def test_hook_validate_checks_every_spec_and_skips_other_yaml() -> None:
                     "specs/example.yaml")
 
     assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
-    assert "specs/minimal.yaml: spec minimal: 1 models" in result.stdout
+    assert "specs/minimal.yaml: spec minimal: 1 model," in result.stdout
     assert "specs/example.yaml: spec llm-platform: 2 models" in result.stdout
     assert ".pre-commit-hooks.yaml" not in result.stdout + result.stderr
 
@@ -127,5 +127,5 @@ def test_pre_commit_try_repo_runs_both_hooks_on_the_specs_of_a_clone(tmp_path: P
     assert "out is up to date with specs/example.yaml" in output
     assert "out is stale for specs/minimal.yaml" in output
     assert "specs/example.yaml: spec llm-platform: 2 models" in output
-    assert "specs/minimal.yaml: spec minimal: 1 models" in output
+    assert "specs/minimal.yaml: spec minimal: 1 model," in output
     assert "promtool test rules" in output

@@ -22,6 +22,7 @@ class Resolver(ModelsMixin, ChecksMixin):
         spec = self.spec
         self._check_tiers()
         models = [self._model(i) for i in range(len(spec.models))]
+        self.report_left_out()
         self._check_unique(models)
         self._check_pods(models)
         self._check_window()

@@ -56,9 +56,8 @@ class AlertsMixin(ResolverBase):
                 self.report(path, f"model {name!r}: gpu_utilization_low needs GPU series, but gpu_exporter.kind is "
                             f"none and engine {engine.name} reports none", "set gpu_exporter.kind or `enabled: false`")
             else:
-                self.report(("models", index), f"model {name!r}: no GPU series (gpu_exporter.kind is none and engine "
-                            f"{engine.name} reports none): alert gpu_utilization_low is left out",
-                            severity=Severity.WARNING)
+                self.left_out(index, f"no GPU series (gpu_exporter.kind is none and engine {engine.name} reports "
+                              "none): alert gpu_utilization_low is left out")
             return False
         if key in ENGINE_SIGNALS or key in DCGM_ALERTS:
             return self._depth_signal_ok(index, key, engine, written, path)
@@ -78,8 +77,7 @@ class AlertsMixin(ResolverBase):
             self.report(path, f"model {name!r}: engine {engine.name} has no {signal} histogram, so alert {key} "
                         "cannot be evaluated", f"set `alerts: {{{key}: {{enabled: false}}}}` for this model")
         else:
-            self.report(("models", index), f"model {name!r}: engine {engine.name} has no {signal} histogram: "
-                        f"alert {key} is left out", severity=Severity.WARNING)
+            self.left_out(index, f"engine {engine.name} has no {signal} histogram: alert {key} is left out")
         return False
 
     def _depth_signal_ok(self, index: int, key: str, engine: Preset, written: bool, path: Path) -> bool:

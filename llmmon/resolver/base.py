@@ -21,6 +21,7 @@ class ResolverBase:
     def __init__(self, spec: s.MonitoringSpec, doc: Document | None, file: str) -> None:
         self.spec, self.doc, self.file = spec, doc, file
         self.diagnostics: list[Diagnostic] = []
+        self._left_out: dict[str, list[int]] = {}  # warning → the models it is about, reported once (see below)
 
     def report(self, path: Path, message: str, suggestion: str | None = None,
                severity: Severity = Severity.ERROR) -> None:
@@ -31,6 +32,21 @@ class ResolverBase:
         if any((d.line, d.col, d.message) == (line, col, message) for d in self.diagnostics):
             return
         self.diagnostics.append(Diagnostic(self.file, line, col, dotted, message, severity, suggestion))
+
+    def left_out(self, index: int, message: str) -> None:
+        """A warning about one model that the next models of the same engine would repeat word for word (only
+        llmmon's defaults asked for an alert the engine cannot evaluate): reported once by `report_left_out`."""
+        self._left_out.setdefault(message, []).append(index)
+
+    def report_left_out(self) -> None:
+        """Each collected warning once, at its first model, naming the models (a fleet of 100 TGI models gets one
+        warning that TTFT alerts are left out, not 100)."""
+        for message, indexes in self._left_out.items():
+            names = [repr(self.spec.models[i].name) for i in indexes]
+            who = (f"model {names[0]}" if len(names) == 1 else f"models {', '.join(names)}" if len(names) <= 3
+                   else f"models {', '.join(names[:3])} and {len(names) - 3} more")
+            self.report(("models", indexes[0]), f"{who}: {message}", severity=Severity.WARNING)
+        self._left_out.clear()
 
     def pick(self, index: int, *keys: str) -> tuple[Any, Path]:
         """A model's value for a key path, else the default's; with the path it came from."""
