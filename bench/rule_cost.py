@@ -415,6 +415,72 @@ def run_size(models: int, settings: Settings, work: Path) -> Row:
     return Row(models, settings.replicas, raw, samples, costs, time.perf_counter() - began)
 
 
+def compare(models: int, settings: Settings, work: Path, rev: str) -> dict[str, dict[str, float]]:
+    """llmmon's rules of this tree and of git revision `rev`, with the floor, evaluated side by side by one server
+    on one TSDB: the machine's noise (a shared host's speed varies by a quarter from minute to minute) then falls
+    on both alike, where measuring them one after the other can show a change that is not there. The two spec
+    names (`cost` here, `base` for `rev`) keep their series and groups apart. Each group's median duration per
+    run, by group name without its spec prefix; `(cycle)` is the per-cycle sum, `(floor)` the floor's."""
+    folder = work / f"compare-{models}"
+    folder.mkdir(parents=True)
+    plan = plan_for(models, folder, settings.engine)
+    tree = folder / "base-tree"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    spec = folder / "base.yaml"
+    spec.write_text((folder / "cost.yaml").read_text().replace("{name: cost,", "{name: base,"), encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "llmmon", "generate", str(spec), "-o", str(folder / "base-out")],
+                   check=True, capture_output=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
+    from llmmon.generate import build
+
+    bundle = build(plan)
+    step = int(Duration.parse(settings.scrape).ms / 1000)
+    origin = int(time.time()) // step * step - settings.history - 2 * RECENT_S
+    targets = [Target(m, steady_timeline(TRAFFIC, origin), replicas=settings.replicas, gpu_exporter="dcgm")
+               for m in plan.models]
+    groups = [*yaml.safe_load(bundle.files[bundle.rules_file])["groups"],
+              *yaml.safe_load(next((folder / "base-out" / "prometheus" / "rules").glob("*.yaml")).read_text())[
+                  "groups"], *yaml.safe_load(floor_rules(targets))["groups"]]
+    rules = folder / "both.rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
+    with Exporter(targets, nice=19) as exporter:
+        extra: Labels = (("instance", exporter.address), ("job", "llm"))
+        probing = folder / "probe"
+        spans, values = probe(probing, [flattened(rules, probing)], exporter, long_ranges(rules.read_text()), settings)
+        end = int(time.time()) // step * step - step
+        evaluation = int(Duration.parse(settings.evaluation).ms / 1000)
+        write_history(folder, targets, extra, spans, values, end, step, recorded_every(rules, evaluation), evaluation,
+                      settings.jobs, settings.promtool)
+        cost = measure(folder / "both", folder / "blocks", rules, exporter, settings, end)
+    shutil.rmtree(folder / "blocks", ignore_errors=True)
+    every = _intervals(yaml.safe_load(rules.read_text()), float(evaluation))
+    out: dict[str, dict[str, float]] = {"this": {}, "base": {}}
+    for side, prefix in (("this", "llmmon-cost-"), ("base", "llmmon-base-")):
+        mine = {g: v for g, v in cost.by_group.items() if g.startswith(prefix)}
+        out[side] = {g.removeprefix(prefix): v for g, v in mine.items()}
+        out[side]["(cycle)"] = sum(v * evaluation / every[g] for g, v in mine.items())
+        out.setdefault("every", {}).update({g.removeprefix(prefix): every[g] for g in mine})
+    out["this"]["(floor)"] = out["base"]["(floor)"] = cost.by_group["floor"]
+    out["load"] = {"least": cost.load[0], "most": cost.load[1]}
+    return out
+
+
+def comparison_table(result: dict[str, dict[str, float]], rev: str) -> str:
+    """Each group's median ms per run, base and this tree, and the per-cycle totals against the floor."""
+    this, base, every = result["this"], result["base"], result["every"]
+    lines = [f"| group | runs every | {rev}: ms a run | this tree: ms a run |", "|---|---:|---:|---:|"]
+    for group in sorted(set(this) | set(base)):
+        if not group.startswith("("):
+            lines.append(f"| {group} | {every[group]:.0f}s | {base.get(group, 0) * 1000:,.1f} | "
+                         f"{this.get(group, 0) * 1000:,.1f} |")
+    floor = this["(floor)"]
+    lines.append(f"| **per cycle** (÷ floor {floor * 1000:,.0f} ms) | | **{base['(cycle)'] * 1000:,.0f}** "
+                 f"({_ratio(base['(cycle)'], floor)}) | **{this['(cycle)'] * 1000:,.0f}** "
+                 f"({_ratio(this['(cycle)'], floor)}) |")
+    return "\n".join(lines)
+
+
 def table(rows: list[Row]) -> str:
     """The Markdown table of docs/benchmarks.md: rules and ms of evaluation per cycle of each rule set, and how
     llmmon compares with the floor, the design and Sloth."""
@@ -468,11 +534,26 @@ def main(argv: list[str] | None = None) -> int:
                              "a model and has rules of its own (engine depth, LoRA)")
     parser.add_argument("--prometheus", default=None, help="the server to measure (default: on PATH)")
     parser.add_argument("--promtool", default="promtool", help="the promtool that backfills (default: on PATH)")
+    parser.add_argument("--against", metavar="REV", default=None,
+                        help="instead: llmmon's rules of this tree and of git revision REV (with the floor) side by "
+                             "side in one server, for each size: what a rule change costs, robust to machine noise")
     args = parser.parse_args(argv)
     settings = Settings(args.replicas, Duration.parse(args.history).ms / 1000, args.scrape, args.evaluation,
                         args.cycles, args.warmup, args.jobs,
                         rulesets=tuple(r for r in RULESETS if r in args.rulesets.split(",")),
                         prometheus=args.prometheus, promtool=args.promtool, engine=args.engine)
+    if args.against:
+        results = {}
+        with tempfile.TemporaryDirectory(prefix="llmmon-rule-cost-") as tmp:
+            for size in (int(s) for s in args.sizes.split(",")):
+                results[size] = result = compare(size, settings, args.keep or Path(tmp), args.against)
+                print(f"{size} models × {settings.replicas} on the {settings.engine} preset, side by side:")
+                print(comparison_table(result, args.against))
+                print(f"- 1-minute load average while measuring: {result['load']['least']:.1f}-"
+                      f"{result['load']['most']:.1f}", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        return 0
     rows = []
     with tempfile.TemporaryDirectory(prefix="llmmon-rule-cost-") as tmp:
         work = args.keep or Path(tmp)
