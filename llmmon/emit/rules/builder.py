@@ -44,12 +44,13 @@ class Builder:
         """A selector of a series llmmon records for this spec."""
         return selector(metric, eq(SPEC_LABEL, self.plan.name), *matchers)
 
-    def among(self, models: Iterable[Model], kind: str | None = None) -> list[Matcher]:
+    def among(self, models: Iterable[Model], kind: str | None = None,
+              within: Iterable[Model] | None = None) -> list[Matcher]:
         """A matcher selecting `models` among the spec's recorded series (of SLO `kind`: only models with that
-        objective have them); none when they are all of them (a regex of every model name costs Prometheus a
-        lookup per name at every evaluation)."""
+        objective have them; `within`: series only those models have, e.g. one engine's); none when they are all
+        of them (a regex of every model name costs Prometheus a lookup per name at every evaluation)."""
         names = {m.name for m in models}
-        every = {m.name for m in self.plan.models if kind is None or m.objective(kind)}
+        every = {m.name for m in (self.plan.models if within is None else within) if kind is None or m.objective(kind)}
         return [] if names >= every else [re_in("model", names)]
 
     def group(self, suffix: str, build: Any, interval: Duration | None = None) -> None:

@@ -38,10 +38,9 @@ class Raw:
         self.preset, self.models = preset, models
         self.namespaces = re_in("namespace", (m.namespace for m in models))
         self.info = builder.rec(INFO, eq("engine", preset.key))
-        names = {m.name for m in models}
-        every = {m.name for m in builder.plan.models if m.engine.key == preset.key}
-        among = [] if names >= every else [re_in("model", names)]
-        self.pods = builder.rec(ENGINE_POD, eq("engine", preset.key), *among)  # see `pod_models`
+        engine_models = [m for m in builder.plan.models if m.engine.key == preset.key]
+        self.pods = builder.rec(ENGINE_POD, eq("engine", preset.key),  # see `pod_models`
+                                *builder.among(models, within=engine_models))
 
     def histograms(self) -> list[tuple[str, Histogram]]:
         """(recorded base name, histogram) of the latency and TTFT histograms the engine has."""
