@@ -20,6 +20,7 @@ Run: .venv/bin/python -m bench.rule_cost [--sizes 10,100,500] [--replicas 4] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -374,6 +375,33 @@ def _rule_times(prom: Prometheus, groups: list[str]) -> list[tuple[str, str, flo
             for g in prom.get("/api/v1/rules")["groups"] if g["name"] in groups for r in g["rules"]]
 
 
+def _targets(plan: Plan, settings: Settings) -> list[Target]:
+    """Every model's replicas serving the bench's steady traffic since before the history begins."""
+    step = int(Duration.parse(settings.scrape).ms / 1000)
+    origin = int(time.time()) // step * step - settings.history - 2 * RECENT_S
+    return [Target(m, steady_timeline(TRAFFIC, origin), replicas=settings.replicas, gpu_exporter="dcgm")
+            for m in plan.models]
+
+
+@contextlib.contextmanager
+def _backfilled(folder: Path, targets: list[Target], rules: list[Path],
+                settings: Settings) -> Iterator[tuple[Exporter, int, int]]:
+    """The exporter serving `targets` (it stands in for pods on other machines) and, in `folder / "blocks"`, the
+    history every rule file needs (see `probe` and `write_history`): (exporter, the history's end, samples)."""
+    step = int(Duration.parse(settings.scrape).ms / 1000)
+    selectors = sorted({s for path in rules for s in long_ranges(path.read_text())})
+    with Exporter(targets, nice=19) as exporter:
+        extra: Labels = (("instance", exporter.address), ("job", "llm"))
+        probing = folder / "probe"
+        spans, values = probe(probing, [flattened(path, probing) for path in rules], exporter, selectors, settings)
+        end = int(time.time()) // step * step - step
+        evaluation = int(Duration.parse(settings.evaluation).ms / 1000)
+        every = {name: s for path in rules for name, s in recorded_every(path, evaluation).items()}
+        samples = write_history(folder, targets, extra, spans, values, end, step, every, evaluation, settings.jobs,
+                                settings.promtool)
+        yield exporter, end, samples
+
+
 def run_size(models: int, settings: Settings, work: Path) -> Row:
     """Everything for one fleet size."""
     began = time.perf_counter()
@@ -383,11 +411,7 @@ def run_size(models: int, settings: Settings, work: Path) -> Row:
     from llmmon.generate import build
 
     bundle = build(plan)
-    step = int(Duration.parse(settings.scrape).ms / 1000)
-    now = int(time.time()) // step * step
-    origin = now - settings.history - 2 * RECENT_S
-    targets = [Target(m, steady_timeline(TRAFFIC, origin), replicas=settings.replicas, gpu_exporter="dcgm")
-               for m in plan.models]
+    targets = _targets(plan, settings)
     rules = {name: folder / f"{name}.rules.yaml" for name in settings.rulesets}
     if "llmmon" in rules:
         rules["llmmon"].write_text(bundle.files[bundle.rules_file], encoding="utf-8")
@@ -397,17 +421,7 @@ def run_size(models: int, settings: Settings, work: Path) -> Row:
         rules["sloth"] = sloth.generate(plan, folder / "sloth")
     if "floor" in rules:
         rules["floor"].write_text(floor_rules(targets), encoding="utf-8")
-    selectors = sorted({s for path in rules.values() for s in long_ranges(path.read_text())})
-    with Exporter(targets, nice=19) as exporter:  # the exporter stands in for pods on other machines
-        extra: Labels = (("instance", exporter.address), ("job", "llm"))
-        probing = folder / "probe"
-        spans, values = probe(probing, [flattened(path, probing) for path in rules.values()], exporter, selectors,
-                              settings)
-        end = int(time.time()) // step * step - step
-        evaluation = int(Duration.parse(settings.evaluation).ms / 1000)
-        every = {name: s for path in rules.values() for name, s in recorded_every(path, evaluation).items()}
-        samples = write_history(folder, targets, extra, spans, values, end, step, every, evaluation, settings.jobs,
-                                settings.promtool)
+    with _backfilled(folder, targets, list(rules.values()), settings) as (exporter, end, samples):
         costs = {name: measure(folder / name, folder / "blocks", path, exporter, settings, end)
                  for name, path in rules.items()}
     raw = sum(len(series(t)) for t in targets)
@@ -435,25 +449,16 @@ def compare(models: int, settings: Settings, work: Path, rev: str) -> dict[str, 
     from llmmon.generate import build
 
     bundle = build(plan)
-    step = int(Duration.parse(settings.scrape).ms / 1000)
-    origin = int(time.time()) // step * step - settings.history - 2 * RECENT_S
-    targets = [Target(m, steady_timeline(TRAFFIC, origin), replicas=settings.replicas, gpu_exporter="dcgm")
-               for m in plan.models]
+    targets = _targets(plan, settings)
     groups = [*yaml.safe_load(bundle.files[bundle.rules_file])["groups"],
               *yaml.safe_load(next((folder / "base-out" / "prometheus" / "rules").glob("*.yaml")).read_text())[
                   "groups"], *yaml.safe_load(floor_rules(targets))["groups"]]
     rules = folder / "both.rules.yaml"
     rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
-    with Exporter(targets, nice=19) as exporter:
-        extra: Labels = (("instance", exporter.address), ("job", "llm"))
-        probing = folder / "probe"
-        spans, values = probe(probing, [flattened(rules, probing)], exporter, long_ranges(rules.read_text()), settings)
-        end = int(time.time()) // step * step - step
-        evaluation = int(Duration.parse(settings.evaluation).ms / 1000)
-        write_history(folder, targets, extra, spans, values, end, step, recorded_every(rules, evaluation), evaluation,
-                      settings.jobs, settings.promtool)
+    with _backfilled(folder, targets, [rules], settings) as (exporter, end, _):
         cost = measure(folder / "both", folder / "blocks", rules, exporter, settings, end)
     shutil.rmtree(folder / "blocks", ignore_errors=True)
+    evaluation = int(Duration.parse(settings.evaluation).ms / 1000)
     every = _intervals(yaml.safe_load(rules.read_text()), float(evaluation))
     out: dict[str, dict[str, float]] = {"this": {}, "base": {}}
     for side, prefix in (("this", "llmmon-cost-"), ("base", "llmmon-base-")):
