@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from helpers import ROOT, plan_from_text, plan_of
+from helpers import ROOT, generate, plan_from_text, plan_of, promtool
 from llmmon import metrics_check
 from llmmon.cli import app
 from llmmon.compiler import load
@@ -216,6 +216,22 @@ def _write(tmp_path: Path, engine: str, extra: str) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(SPEC.format(engine=engine, extra=extra))
     return path
+
+
+def test_two_versions_of_one_engine_in_one_namespace_record_apart(tmp_path: Path) -> None:
+    """A rolling upgrade: one model pinned to vLLM 0.8, one on the current preset, both in one namespace. Each
+    version's groups label what they record with the version (`vllm-0.8`), as the engine group always did: with
+    the bare engine name, 20 rules of the two versions shared a name and labels (promtool's duplicate-rules lint
+    refused the file), and the LoRA split of the namespace was recorded twice, as one series from two rules."""
+    text = SPEC.format(engine="vllm", extra='engine_version: "0.8"').replace(
+        "  - {name: m, engine: vllm, engine_version: \"0.8\"}",
+        "  - {name: m, engine: vllm, engine_version: \"0.8\"}\n  - {name: n, engine: vllm}")
+    plan = plan_from_text(tmp_path, text)
+    assert [m.engine.key for m in plan.models] == ["vllm-0.8", "vllm"]
+    generate(plan, tmp_path / "out")
+    done = promtool("check", "rules", "--lint=duplicate-rules", "--lint-fatal",
+                    str(tmp_path / "out/prometheus/rules/engines.rules.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_validate_refuses_a_ttft_alert_past_the_last_bucket_of_the_declared_vllm_version(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def engine_pods(b: _Builder, preset: Preset, models: list[Model]) -> None:
     from llmmon.emit.rules.engine_reading import Raw as _Raw
 
     raw = _Raw(b, preset, models)
-    record = functools.partial(b.record, engine=preset.name)
+    record = functools.partial(b.record, engine=preset.key)  # versions of one engine record apart
     record(POD_REQUESTS, _per_pod_total(raw, preset.requests), models)
     record(POD_ERRORS, raw.by_model(raw.rate(preset.errors), "pod", by_pod=preset.errors.by_pod), models)
     if preset.latency is not None:
@@ -96,7 +96,7 @@ def engine_pods(b: _Builder, preset: Preset, models: list[Model]) -> None:
         scale = "" if preset.latency.scale == 1 else f" * {number(preset.latency.scale)}"
         # an idle replica has no p99 (not NaN): guard on its request rate, recorded just above in this group
         record(POD_LATENCY_P99, f"{p99}{scale}\nand on (model, pod)\n"
-               f"({b.rec(POD_REQUESTS, eq('engine', preset.name))} > 0)", models)
+               f"({b.rec(POD_REQUESTS, eq('engine', preset.key))} > 0)", models)
     for key, name, how in (("waiting", POD_WAITING, "sum"), ("kv_cache", POD_KV, "avg")):
         if (gauge := preset.gauges.get(key)) is not None:
             record(name, _scaled(raw.by_model(functools.partial(_select, gauge.metric), "pod", how=how), gauge),

@@ -46,7 +46,7 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
     from llmmon.emit.rules.engine_reading import Raw as _Raw
 
     raw = _Raw(b, preset, models)
-    record = functools.partial(b.record, engine=preset.name)
+    record = functools.partial(b.record, engine=preset.key)  # versions of one engine record apart
     if preset.itl is not None:
         # with an ITL SLO the token count is recorded at every evaluation instead (engine_slo)
         suffixes = (("_bucket", "le"),) if _slo_models(models) else (("_bucket", "le"), ("_count", ""))
@@ -77,7 +77,7 @@ def engine(b: _Builder, preset: Preset, models: list[Model]) -> None:
         record(SPEC_ACCEPT, raw.by_model(lambda where: selector(gauge, *where), how="avg"), models)
     if preset.lora_info is not None:
         record(LORA_SPLIT, _lora_split(preset.lora_info, raw.namespaces), models)
-        split = functools.partial(b.rec, LORA_SPLIT, eq("engine", preset.name))
+        split = functools.partial(b.rec, LORA_SPLIT, eq("engine", preset.key))
         record(LORA_POD, union([per_model(m, f"group by (pod, adapter, state) "
                                              f"({split(eq('namespace', m.namespace), ('pod', '=~', m.pods))})")
                                 for m in models], "or"), models)
