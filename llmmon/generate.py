@@ -1,4 +1,5 @@
-"""Plan → every generated file, in memory. Nothing here touches the disk, the clock or the environment."""
+"""Plan → every generated file, in memory. Nothing here touches the disk, the clock or the environment but the
+build cache of dashboards (llmmon.buildcache), which gives the very text a build would."""
 
 from __future__ import annotations
 

@@ -46,6 +46,23 @@ def _one_checker_run_per_input(tmp_path_factory: pytest.TempPathFactory) -> Iter
     tools.run = original
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _build_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """llmmon's build cache (dashboards, llmmon/buildcache.py) in a folder of the session, shared by the workers,
+    not in the user's ~/.cache: every test that generates a spec again takes its boards from it, so a key that
+    missed an input would give some test a stale board."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    previous = os.environ.get("LLMMON_CACHE")
+    os.environ["LLMMON_CACHE"] = str(root / "build-cache")
+    yield
+    if previous is None:
+        os.environ.pop("LLMMON_CACHE", None)
+    else:
+        os.environ["LLMMON_CACHE"] = previous
+
+
 @pytest.fixture
 def without_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
     """checkov costs seconds a run and has tests of its own: command-line tests run without it."""

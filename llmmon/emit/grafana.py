@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+from llmmon import buildcache
 from llmmon.emit import dashboard_roles
 from llmmon.emit.dashboards import BAD, DATASOURCE, GOOD, Board, Limit, Panel, generated_description, model_regex
 from llmmon.emit.kubernetes import object_labels
@@ -57,10 +58,21 @@ def emit(plan: Plan, head: str) -> dict[str, str]:
     """The dashboards of the spec's roles and one ConfigMap each for Grafana's dashboard sidecar."""
     files: dict[str, str] = {}
     for board in dashboard_roles.boards(plan):
-        text = json.dumps(dashboard(plan, board, head), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        text = built(plan, board, head)
         files[file_name(plan, board.role)] = text
         files[f"kubernetes/{plan.name}-dashboard-{board.role}.yaml"] = config_map(plan, board.role, text, head)
     return files
+
+
+def built(plan: Plan, board: Board, head: str) -> str:
+    """A board's dashboard JSON text; from the build cache when the board, the spec's name and cluster, the
+    generated-by text and the code of llmmon and grafanalib are those it was built from (no grafanalib import)."""
+    entry = buildcache.key("dashboard", repr((plan.name, plan.cluster, head, board)), ("llmmon", "grafanalib"))
+    text = buildcache.get("dashboards", entry)
+    if text is None:
+        text = json.dumps(dashboard(plan, board, head), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        buildcache.put("dashboards", entry, text)
+    return text
 
 
 def config_map(plan: Plan, role: str, text: str, head: str) -> str:
