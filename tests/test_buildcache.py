@@ -110,3 +110,15 @@ def test_off_writes_no_cache_and_a_run_keeps_only_the_newest_entries(tmp_path: P
     assert sorted(p.name for p in (tmp_path / "dashboards").iterdir()) == ["entry-2", "entry-3", "entry-4"]
     assert buildcache.get("dashboards", "entry-4") == "text 4"
 
+
+def test_compiled_templates_come_from_the_cache_and_a_damaged_entry_is_compiled_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    reference = _generate(EXAMPLE, "off")["files"]
+    assert _generate(EXAMPLE, str(cache))["files"] == reference
+    compiled = sorted((cache / "jinja").iterdir())
+    assert len(compiled) >= 3  # the header, the summary and the Fluentd configuration at least
+    for entry in compiled:
+        entry.write_bytes(b"j2\x00 not marshal data")
+    assert _generate(EXAMPLE, str(cache))["files"] == reference
+    for entry in compiled:  # written anew
+        assert entry.read_bytes() != b"j2\x00 not marshal data"
