@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from helpers import EXAMPLE, ROOT, plan_of
+from helpers import EXAMPLE, plan_of
 from llmmon.generate import Bundle, build
 from llmmon.model import Plan
 
@@ -48,11 +48,10 @@ def exporter(plan: Plan) -> list[dict[str, Any]]:
 
 
 def checkov() -> str:
-    """The real checkov (`make tools` installs it in .tools/checkov); a clear failure when it is missing."""
-    found = os.environ.get("LLMMON_CHECKOV") or next(
-        (str(p) for p in [ROOT / ".tools" / "checkov" / "bin" / "checkov"] if p.exists()), None) \
-        or shutil.which("checkov")
+    """The real checkov (`make tools` installs it in the tool cache and sets LLMMON_CHECKOV); a clear failure
+    when it is missing."""
+    found = os.environ.get("LLMMON_CHECKOV") or shutil.which("checkov")
     assert found and Path(found).exists(), (
-        "checkov is not installed: run `make tools` (it installs checkov in .tools/checkov, a virtual "
-        "environment of its own) or set LLMMON_CHECKOV")
+        "checkov is not installed: run the tests with `make test` (`make tools` installs checkov in a virtual "
+        "environment of its own in the tool cache) or set LLMMON_CHECKOV")
     return found

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,6 @@ TEMPLATE = json.loads((OUT / "index-template.json").read_text(encoding="utf-8"))
 @pytest.fixture(scope="module")
 def types() -> Path:
     """The installed types (`make tools`); a clear failure when they are missing."""
-    folder = os.environ.get("LLMMON_ES_TYPES") or str(ROOT / ".tools" / "estypes")
-    os.environ["LLMMON_ES_TYPES"] = folder
     found = estypes.find()
     assert found is not None, f"@elastic/elasticsearch types are not installed: {estypes.INSTALL_HINT}"
     return found

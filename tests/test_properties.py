@@ -83,7 +83,7 @@ def test_the_manifests_of_random_specs_pass_checkov(specs: list[dict[str, Any]])
 
     binary = checkov.find()
     if not binary:
-        pytest.skip("checkov is not installed (`make tools` installs it in .tools/checkov)")
+        pytest.skip("checkov is not installed (`make tools` installs it in the tool cache)")
     with tempfile.TemporaryDirectory(prefix="llmmon-checkov-") as tmp:
         root, files = Path(tmp), []
         for i, spec in enumerate(specs):  # one checkov run over ten specs' manifests: it costs seconds a run

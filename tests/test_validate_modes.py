@@ -11,7 +11,7 @@ import pytest
 
 from helpers import EXAMPLE, invoke
 from llmmon import cli, report
-from llmmon.checks import alertmanager, checkov, kubernetes, promtool, registry
+from llmmon.checks import alertmanager, checkov, estypes, kubernetes, promtool, registry
 from llmmon.diagnostics import ExitCode
 
 SPEC = str(EXAMPLE)
@@ -91,7 +91,8 @@ def test_the_help_lists_the_names_the_registry_knows() -> None:
 
 
 def test_no_install_hint_needs_the_makefile() -> None:
-    hints = [checkov.INSTALL_HINT, promtool.INSTALL_HINT, alertmanager.INSTALL_HINT, kubernetes.KUBECTL_HINT]
+    hints = [checkov.INSTALL_HINT, promtool.INSTALL_HINT, alertmanager.INSTALL_HINT, kubernetes.KUBECTL_HINT,
+             estypes.INSTALL_HINT]
     assert not [h for h in hints if "make " in h]
     assert "pip install checkov" in checkov.INSTALL_HINT
     assert "apt-get install kubernetes-client" in kubernetes.KUBECTL_HINT

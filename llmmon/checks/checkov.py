@@ -3,7 +3,8 @@
 No failed check is accepted. A deliberate exception is a `checkov.io/skip<n>: <check>=<reason>` annotation on
 the object it concerns (see EXCEPTIONS in emit/gpu_exporter.py); an exception without a reason is a finding
 too. checkov lives in a virtual environment of its own (its pins clash with pytest's): `make tools` installs it
-under .tools/checkov, and llmmon finds it through $LLMMON_CHECKOV or PATH.
+in the tool cache (~/.cache/llmmon-tools/checkov-<version>-py<python>), and llmmon finds it through $LLMMON_CHECKOV
+or PATH.
 """
 
 from __future__ import annotations

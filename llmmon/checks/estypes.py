@@ -6,7 +6,8 @@ Each body is written as a TypeScript object literal of its request type (`IlmPut
 unknown keys, phases, actions and mapping types fail. What the types cannot say (phase order, growing min_age,
 duration syntax, the policy bound to the right indices) stays with checks/elasticsearch.py.
 
-`make tools` installs the pinned packages in .tools/estypes; llmmon finds them through $LLMMON_ES_TYPES (a folder
+`make tools` installs the pinned packages in the tool cache (~/.cache/llmmon-tools/estypes-<versions>); llmmon
+finds them through $LLMMON_ES_TYPES (a folder
 holding node_modules/@elastic/elasticsearch and node_modules/.bin/tsc).
 """
 
@@ -26,8 +27,8 @@ from llmmon import tools
 ES_CLIENT = "9.5.1"  # @elastic/elasticsearch, Elasticsearch 9.x API
 TYPESCRIPT = "5.9.3"
 TIMEOUT_S = 120
-INSTALL_HINT = (f"run `make tools` (npm install @elastic/elasticsearch@{ES_CLIENT} typescript@{TYPESCRIPT} in "
-                ".tools/estypes) and set LLMMON_ES_TYPES to that folder")
+INSTALL_HINT = (f"npm install --prefix DIR @elastic/elasticsearch@{ES_CLIENT} typescript@{TYPESCRIPT}, then set "
+                "LLMMON_ES_TYPES=DIR")
 REQUESTS = {"ilm-policy": "IlmPutLifecycleRequest", "index-template": "IndicesPutIndexTemplateRequest"}
 _ERROR = re.compile(r"^(?P<file>[^(\s]+)\((?P<line>\d+),(?P<col>\d+)\): error (?P<code>TS\d+): (?P<message>.*)$")
 
