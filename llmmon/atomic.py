@@ -157,9 +157,12 @@ def busy(out: Path) -> str | None:
 
 
 def _holder(fd: int) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(os.pread(fd, 32, 0).split()[0])
-        return f" (pid {pid})"
+    """" (pid N)" from a held lock file; "" when it cannot be read or holds no pid yet (the holder writes its pid
+    right after taking the lock, so a run that finds the lock taken can read the file still empty)."""
+    with contextlib.suppress(OSError):
+        fields = os.pread(fd, 32, 0).split()
+        if fields and fields[0].isdigit():
+            return f" (pid {int(fields[0])})"
     return ""
 
 

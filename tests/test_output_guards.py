@@ -46,6 +46,28 @@ def test_a_second_run_on_a_locked_directory_is_refused_naming_the_holder(tmp_pat
     assert not (out / atomic.LOCK).exists(), "the lock file goes with its holder"
 
 
+def test_a_lock_taken_before_its_holder_wrote_its_pid_is_refused_without_a_pid(tmp_path: Path) -> None:
+    """The holder locks the file, then writes its pid: a run between the two read an empty file, and took the
+    empty read for a pid: an IndexError, exit 70 (the four concurrent runs below failed so once in `make test`)."""
+    import fcntl
+
+    out = tmp_path / "out"
+    output.write(out, "s", OLD)
+    before = visible(out)
+    for content in (b"", b"\n", b"garbage\n"):
+        fd = os.open(out / atomic.LOCK, os.O_CREAT | os.O_RDWR | os.O_TRUNC)
+        try:
+            os.write(fd, content)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with pytest.raises(output.OutputError, match=r"is being written by another llmmon run; let it finish"):
+                output.write(out, "s", NEW)
+            assert atomic.busy(out) == ""
+        finally:
+            os.close(fd)
+            os.unlink(out / atomic.LOCK)
+    assert visible(out) == before
+
+
 def test_check_during_another_run_says_it_is_being_written_not_interrupted(tmp_path: Path) -> None:
     out = tmp_path / "out"
     output.write(out, "s", OLD)
