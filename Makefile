@@ -48,9 +48,11 @@ lint: install
 
 # Tests run in parallel workers (pytest-xdist). Four on two cores: a test waiting on a real server's `for:`, a
 # group wait or a hanging checker's timeout leaves its core to another worker. TEST_WORKERS=0: one process.
+# worksteal: each worker starts with a quarter of the tests in order (module fixtures stay with their tests) and a
+# worker that runs dry takes half of the busiest one's queue, so no long test is left to run alone at the end.
 TEST_WORKERS ?= 4
 unit: install tools
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # The property tests with many more random specs (100 checked in full, fleets up to 50 models) than `make test`
 # runs (12, up to 12 models): tests/specgen.py EXAMPLES; HYPOTHESIS_PROFILE=long for 5 times more again.
