@@ -37,39 +37,48 @@ def folder() -> Path | None:
 
 
 @functools.cache
-def code_digest(*packages: str) -> str:
-    """sha256 of the Python source of `packages` (file names and bytes, in order): ~3 ms for llmmon's."""
+def code_digest(*packages: str) -> str | None:
+    """sha256 of the Python source of `packages` (file names and bytes, in order): ~3 ms for llmmon's. None when
+    the source of one cannot be read (imported from a zip, say): nothing would then tell its versions apart."""
     digest = hashlib.sha256(FORMAT.encode())
     for package in packages:
         spec = importlib.util.find_spec(package)
         roots = list(spec.submodule_search_locations or []) if spec else []
         digest.update(f"\0{package}\0".encode())
-        for root in roots:
-            for path in sorted(Path(root).rglob("*.py")):
+        sources = [(root, path) for root in roots for path in sorted(Path(root).rglob("*.py"))]
+        if not sources:
+            return None
+        try:
+            for root, path in sources:
                 digest.update(f"{path.relative_to(root)}\0".encode())
                 digest.update(path.read_bytes())
+        except OSError:
+            return None
     return digest.hexdigest()
 
 
-def key(kind: str, description: str, packages: tuple[str, ...]) -> str:
-    """The key of an output of `kind` made from `description` by the code of `packages`."""
-    return hashlib.sha256(f"{kind}\0{code_digest(*packages)}\0{description}".encode()).hexdigest()
+def key(kind: str, description: str, packages: tuple[str, ...]) -> str | None:
+    """The key of an output of `kind` made from `description` by the code of `packages` (None: do not cache)."""
+    code = code_digest(*packages)
+    if code is None:
+        return None
+    return hashlib.sha256(f"{kind}\0{code}\0{description}".encode()).hexdigest()
 
 
-def get(kind: str, entry: str) -> str | None:
-    """The cached text of an entry, None when there is none (or no cache)."""
+def get(kind: str, entry: str | None) -> str | None:
+    """The cached text of an entry, None when there is none (or no cache, or no key)."""
     base = folder()
-    if base is None:
+    if base is None or entry is None:
         return None
     with contextlib.suppress(OSError, UnicodeDecodeError):
         return (base / kind / entry).read_text(encoding="utf-8")
     return None
 
 
-def put(kind: str, entry: str, text: str) -> None:
+def put(kind: str, entry: str | None, text: str) -> None:
     """Store an entry (written whole or not at all), then drop the oldest beyond KEEP."""
     base = folder()
-    if base is None:
+    if base is None or entry is None:
         return
     where = base / kind
     with contextlib.suppress(OSError):

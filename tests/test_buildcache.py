@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,16 @@ def test_the_key_covers_the_source_code(tmp_path: Path, monkeypatch: pytest.Monk
     (package / "more.py").write_text("", encoding="utf-8")  # a new module changes it too
     buildcache.code_digest.cache_clear()
     assert buildcache.key("dashboard", "board", ("probe_pkg",)) != before
+    buildcache.code_digest.cache_clear()
+    # code whose source is not on disk (a zip import, a package that is not there) is never cached
+    assert buildcache.key("dashboard", "board", ("probe_pkg_that_is_not_installed",)) is None
+    archive = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("probe_zip/__init__.py", "VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(archive))
+    assert buildcache.key("dashboard", "board", ("probe_zip",)) is None
+    buildcache.put("dashboards", None, "text")
+    assert buildcache.get("dashboards", None) is None
     buildcache.code_digest.cache_clear()
 
 
