@@ -115,12 +115,13 @@ def main() -> None:
                          statistics.median(r["cpu"] for r in runs), statistics.median(again),
                          statistics.median(cli), max(r["rss_mb"] for r in runs),
                          best["rules"], best["static"], best["alerting"], best["bytes"] / 1e6))
-    print(f"{'models':>7} | {'generate (s)':>12} | {'CPU (s)':>7} | {'again, CPU (s)':>14} | "
+    first = max(7, *(len(row[0]) for row in rows))  # a spec's file name can be longer than "models"
+    print(f"{'models':>{first}} | {'generate (s)':>12} | {'CPU (s)':>7} | {'again, CPU (s)':>14} | "
           f"{'CLI again, CPU (s)':>18} | {'peak RSS (MB)':>13} | {'rules':>6} | {'static':>6} | {'alerts':>6} | "
           f"{'output (MB)':>11}")
-    print("|".join("-" * (width + 2) for width in (7, 12, 7, 14, 18, 13, 6, 6, 6, 11))[1:-1])
+    print("|".join("-" * (width + 2) for width in (first, 12, 7, 14, 18, 13, 6, 6, 6, 11))[1:-1])
     for label, seconds, cpu, warm, whole, rss, rules, static, alerts, mb in rows:
-        print(f"{label:>7} | {seconds:>12.3f} | {cpu:>7.3f} | {warm:>14.3f} | {whole:>18.3f} | {rss:>13.1f} | "
+        print(f"{label:>{first}} | {seconds:>12.3f} | {cpu:>7.3f} | {warm:>14.3f} | {whole:>18.3f} | {rss:>13.1f} | "
               f"{rules:>6} | {static:>6} | {alerts:>6} | {mb:>11.2f}")
 
 
