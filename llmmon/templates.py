@@ -52,8 +52,10 @@ def _bytecode_cache() -> Any:
         """One that never fails a run: an entry it cannot read is compiled again, one it cannot write is not kept."""
 
         def load_bytecode(self, bucket: Any) -> None:
-            with contextlib.suppress(OSError, ValueError, EOFError):
+            try:
                 super().load_bytecode(bucket)
+            except Exception:  # unreadable, truncated, a damaged checksum pickle: compile the template again
+                bucket.reset()
 
         def dump_bytecode(self, bucket: Any) -> None:
             with contextlib.suppress(OSError):

@@ -128,8 +128,12 @@ def test_compiled_templates_come_from_the_cache_and_a_damaged_entry_is_compiled_
     assert _generate(EXAMPLE, str(cache))["files"] == reference
     compiled = sorted((cache / "jinja").iterdir())
     assert len(compiled) >= 3  # the header, the summary and the Fluentd configuration at least
-    for entry in compiled:
-        entry.write_bytes(b"j2\x00 not marshal data")
+    from jinja2.bccache import bc_magic
+
+    damaged = {compiled[0]: b"j2\x00 not jinja's header"}  # a foreign file, then jinja's header and broken data
+    damaged.update({entry: bc_magic + b"\x80\x04 not a pickle" for entry in compiled[1:]})
+    for entry, data in damaged.items():
+        entry.write_bytes(data)
     assert _generate(EXAMPLE, str(cache))["files"] == reference
-    for entry in compiled:  # written anew
-        assert entry.read_bytes() != b"j2\x00 not marshal data"
+    for entry, data in damaged.items():  # written anew
+        assert entry.read_bytes() != data and entry.read_bytes().startswith(bc_magic)
