@@ -26,6 +26,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 os.environ.setdefault("GOGC", "400")
 
 
+def _session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's temporary root, the same for every xdist worker (each worker's root is a folder of it)."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_checker_run_per_input(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A checker (promtool test rules, tsc, checkov) runs once per distinct input in the session, shared by the
@@ -35,10 +41,7 @@ def _one_checker_run_per_input(tmp_path_factory: pytest.TempPathFactory) -> Iter
         return
     from llmmon import tools
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's root is a folder of the session's
-        root = root.parent
-    folder = root / "checker-cache"
+    folder = _session_root(tmp_path_factory) / "checker-cache"
     folder.mkdir(exist_ok=True)
     original = tools.run
     tools.run = toolcache.cached(original, folder, toolcache.real_checkers())
@@ -51,11 +54,8 @@ def _build_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Ite
     """llmmon's build cache (dashboards, llmmon/buildcache.py) in a folder of the session, shared by the workers,
     not in the user's ~/.cache: every test that generates a spec again takes its boards from it, so a key that
     missed an input would give some test a stale board."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
     previous = os.environ.get("LLMMON_CACHE")
-    os.environ["LLMMON_CACHE"] = str(root / "build-cache")
+    os.environ["LLMMON_CACHE"] = str(_session_root(tmp_path_factory) / "build-cache")
     yield
     if previous is None:
         os.environ.pop("LLMMON_CACHE", None)
