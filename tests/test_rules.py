@@ -172,6 +172,43 @@ def test_tgi_series_count_for_their_pods_model_and_an_idle_replica_is_serving(tm
     ], series)
 
 
+def test_a_model_counted_at_the_edge_leaves_its_pods_out_of_the_engines_pod_map(tmp_path: Path) -> None:
+    """Beside a TGI model read from its engine, one whose requests and errors come from ingress-nginx: the engine
+    rules join to the pod map of their own models only (Builder.among within the engine's models), so the edge
+    model's TGI counters count for nothing and its rates are the ingress's alone."""
+    spec = _spec(tmp_path, models=2).replace("engine: vllm", "engine: tgi").replace(
+        "{name: m1,", "{name: m1, pods: 'gen-.*',").replace("{name: m0,", "{name: m0, errors: {source: ingress-nginx},")
+    plan = plan_from_text(tmp_path, spec)
+    generate(plan, tmp_path / "out")
+
+    def series(metric: str, values: str, **labels: str) -> dict[str, str]:
+        inner = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        return {"series": f"{metric}{{{inner}}}", "values": values}
+
+    inputs = [series("tgi_request_count", "0+600x30", namespace="serving", pod="m0-0"),  # the edge model's engine
+              series("tgi_request_failure", "0+60x30", namespace="serving", pod="m0-0", err="generation"),
+              series("tgi_request_count", "0+60x30", namespace="serving", pod="gen-0"),
+              series("tgi_request_failure", "0+6x30", namespace="serving", pod="gen-0", err="generation"),
+              series("nginx_ingress_controller_requests", "0+1200x30", ingress="m0", status="200"),
+              series("nginx_ingress_controller_requests", "0+120x30", ingress="m0", status="503")]
+
+    def sample(name: str, model: str, value: float) -> dict[str, object]:
+        labels = {"engine": "tgi"} if model == "m1" else {"source": "ingress-nginx"}
+        inner = ", ".join(f'{k}="{v}"' for k, v in sorted({"llmmon_spec": "cost", "model": model, **labels}.items()))
+        return {"labels": f'{{__name__="{name}", {inner}}}', "value": value}
+
+    requests, errors = "model:llm_requests:rate5m", "model:llm_request_errors:rate5m"
+    _run_test(tmp_path, "out/prometheus/rules/cost.rules.yaml", [
+        {"expr": requests, "eval_time": "20m", "exp_samples": [sample(requests, "m0", 22), sample(requests, "m1", 1)]},
+        {"expr": errors, "eval_time": "20m", "exp_samples": [sample(errors, "m0", 2), sample(errors, "m1", 0.1)]},
+        {"expr": 'llmmon:engine_pod_model_info{engine="tgi"}', "eval_time": "20m", "exp_samples": [
+            {"labels": '{__name__="llmmon:engine_pod_model_info", engine="tgi", llmmon_spec="cost", model="m0", '
+                       'namespace="serving", pod="m0-0"}', "value": 1},
+            {"labels": '{__name__="llmmon:engine_pod_model_info", engine="tgi", llmmon_spec="cost", model="m1", '
+                       'namespace="serving", pod="gen-0"}', "value": 1}]},
+    ], inputs)
+
+
 def test_a_total_outage_pages_within_five_minutes(tmp_path: Path) -> None:
     plan = plan_from_text(tmp_path, _spec(tmp_path))
     generate(plan, tmp_path / "out")
