@@ -19,11 +19,13 @@ import argparse
 import compileall
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +134,26 @@ def _child(spec: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def _process_cpu(command: list[str], env: dict[str, str]) -> float:
-    """User + system CPU seconds of one process, from its own resource usage."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode() if process.stderr else ''}")
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float,
+                                                                                  subprocess.CompletedProcess[str]]:
+    """Wall and CPU seconds (the process and every child it waited for) of one run."""
+    c0, t0 = _children_cpu(), time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=env, check=False)
+    return time.perf_counter() - t0, _children_cpu() - c0, done
+
+
+def _process_cpu(command: list[str], env: dict[str, str]) -> float:
+    """User + system CPU seconds of one run of `command`, which must succeed."""
+    _, cpu, done = timed(command, ROOT, env)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {done.stderr}")
+    return cpu
+
 
 if __name__ == "__main__":
     main()

@@ -14,35 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.generate import cases
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _timed(args: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall and CPU seconds (the process and every child it waited for) of one run."""
-    c0, t0 = _children_cpu(), time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, cwd=cwd, check=False)
-    return time.perf_counter() - t0, _children_cpu() - c0, done
+from bench.generate import cases, timed
 
 
 def measure(spec: Path, work: Path, llmmon: str) -> tuple[float, float, float, int]:
     """(wall s, CPU s) of `llmmon validate`, CPU s of the same without the promtool checks, and the number of
     promtool test scenarios it ran."""
-    wall, cpu, full = _timed([llmmon, "validate", str(spec)], work)
-    _, rest, partial = _timed([llmmon, "validate", "--skip", "promtool", str(spec)], work)
+    wall, cpu, full = timed([llmmon, "validate", str(spec)], work)
+    _, rest, partial = timed([llmmon, "validate", "--skip", "promtool", str(spec)], work)
     for done, how in ((full, ""), (partial, " --skip promtool")):
         if done.returncode != 0:
             raise SystemExit(f"llmmon validate{how} {spec} failed:\n{done.stdout}{done.stderr}")
