@@ -20,7 +20,10 @@ ROLES = ("sre", "ml-engineer", "finops")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MODEL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$")
 IDENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+# A prefix is a DNS-1123 subdomain (dot-separated labels, none starting or ending in "-") of at most 253
+# characters, as Kubernetes checks it; the name after it at most 63.
+LABEL_KEY = re.compile(r"^((?=[^/]{1,253}/)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                       r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 URL = re.compile(r"^https?://[^\s\"'<>{}|\\^`]+$")
 # C0 and C1 controls, YAML's extra line breaks, and the two non-characters Go's YAML (kubectl) refuses even escaped

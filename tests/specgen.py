@@ -70,7 +70,9 @@ SPEC_NAMES = st.one_of(_regex(re.compile(r"^[a-z]([-a-z0-9]{0,10}[a-z0-9])?$")),
 MODEL_NAMES = st.one_of(_regex(MODEL_NAME, 63), st.sampled_from(["llama-3", "llama-3-70b", "a", "a.b", "a-b", "m_1"]))
 IDENTS = _regex(IDENT, 63)
 LABEL_VALUES = _regex(LABEL_VALUE, 63)
-_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,20}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?$")
+# a DNS-1123 subdomain prefix: "0.-x/y" is not one (a dot-separated label starts with "-")
+_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?){0,2}/)?"
+                  r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?$")
 LABEL_KEYS = st.one_of(_regex(_KEY, 50), st.sampled_from(["release", "app.kubernetes.io/part-of"]))
 
 

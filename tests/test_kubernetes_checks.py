@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from k8s_helpers import variant
 
 from helpers import EXAMPLE, generate, plan_of
@@ -17,6 +20,7 @@ from llmmon.checks.registry import CheckResult
 from llmmon.emit.kustomize import KUSTOMIZATION
 from llmmon.generate import Bundle
 from llmmon.model import Plan
+from llmmon.spec_values import LABEL_KEY
 
 EXPORTER = "kubernetes/llm-platform-gpu-exporter.yaml"
 MONITORS = "kubernetes/llm-platform-serving-monitors.yaml"
@@ -274,3 +278,17 @@ def test_a_large_fleet_fits_kubectl_client_side_apply(tmp_path: Path) -> None:
     plan = variant(tmp_path, fleet)
     findings = kubernetes.check(*_reordered(_written(tmp_path, plan))).findings
     assert not [f for f in findings if "client-side" in f], findings
+
+
+_PREFIXES = st.lists(st.text("-a0.", max_size=4), min_size=1, max_size=3).map(".".join)
+_NAMES = st.text("-aZ0_.", max_size=5)
+_KEYS = st.one_of(_NAMES, st.tuples(_PREFIXES, _NAMES).map("/".join),
+                  st.from_regex(re.compile(r"^[-a-z0-9./A-Z_]{1,30}$"), fullmatch=True))
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True)
+@given(_KEYS)
+def test_the_spec_accepts_a_label_key_exactly_when_the_kubernetes_check_does(key: str) -> None:
+    # the spec's own pattern once let "0.-x/y" through (a subdomain label starting with "-"), and every manifest
+    # carrying it failed the check after generate had succeeded
+    assert bool(LABEL_KEY.fullmatch(key)) is bool(kubernetes._QUALIFIED.fullmatch(key)), key
