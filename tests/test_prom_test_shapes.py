@@ -7,11 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
+import versions
 import yaml
 
-from helpers import generate, plan_from_text, promtool
+from helpers import EXAMPLE, generate, plan_from_text, promtool
+from llmmon.emit.prom_test_load import FIRING_HORIZON_MS
 from llmmon.emit.prom_test_shapes import representatives, shape
 from llmmon.model import Plan
+from llmmon.units import Duration
 
 SPEC = """\
 apiVersion: llmmon/v1
@@ -82,3 +85,36 @@ def test_healthy_feeds_every_model_and_the_incidents_one_per_shape_all_passing_p
     for path in tests:
         done = promtool("test", "rules", path.name, cwd=path.parent)
         assert done.returncode == 0, f"{path.name}:\n{done.stdout}\n{done.stderr}"
+
+
+# A spec whose tiers wait days before an alert fires: its scenarios once ran for the whole `for` (a `for: 30d`
+# tier gave promtool 43,000 minutes of series a scenario and kept `validate` busy for hours).
+LONG_WAITS = EXAMPLE.read_text(encoding="utf-8").replace("warning:  {for: 5m", "warning:  {for: 3d") \
+    .replace("info:     {for: 30m", "info:     {for: 30d")
+
+
+def _checks(files: list[Path]) -> list[dict[str, object]]:
+    return [check for f in files for test in yaml.safe_load(f.read_text(encoding="utf-8"))["tests"]
+            for check in test["promql_expr_test"]]
+
+
+def test_alerts_that_wait_days_are_asserted_pending_in_scenarios_of_two_hours_at_most(
+        tmp_path: Path, prometheus_release: versions.PrometheusRelease) -> None:
+    plan = plan_from_text(tmp_path, LONG_WAITS)
+    generate(plan, tmp_path / "out")
+    files = sorted((tmp_path / "out" / "prometheus" / "tests").glob("*.test.yaml"))
+    checks = _checks(files)
+    assert max(Duration.parse(str(c["eval_time"])).ms for c in checks) <= FIRING_HORIZON_MS
+    pending = {re.search(r'alertname="(\w+)"', str(sample["labels"])).group(1)  # type: ignore[union-attr]
+               for c in checks if 'alertstate="pending"' in str(c["expr"])
+               for sample in c["exp_samples"]}  # type: ignore[attr-defined]
+    # an info alert of the models, a warning one, and the log pipeline's (warning) alerts
+    assert {"LowGPUUtilization", "HighInferenceLatency", "LlmmonLogShippingStalled"} <= pending, pending
+    done = promtool("test", "rules", *(f.name for f in files), cwd=files[0].parent, binary=prometheus_release.promtool)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    # the pending assertions hold the rule to its long `for`: one that fires after a minute fails them
+    rules = tmp_path / "out" / "prometheus" / "rules" / "llm-platform.rules.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("for: 30d", "for: 1m"), encoding="utf-8")
+    done = promtool("test", "rules", *(f.name for f in files), cwd=files[0].parent, binary=prometheus_release.promtool)
+    assert done.returncode != 0 and "LowGPUUtilization" in done.stdout + done.stderr

@@ -2,18 +2,20 @@
 
 Every scenario feeds every model synthetic raw series in its engine's own metric names. For each model
 the test asserts the full set of firing alerts (alertname, severity, slo), so an alert that fails to fire
-and one that fires when it should not both fail the test. Healthy and idle scenarios expect silence.
+and one that fires when it should not both fail the test. Healthy and idle scenarios expect silence. An alert
+whose `for` passes FIRING_HORIZON_MS is asserted pending instead: the scenario stops before its `for` is over.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from llmmon.emit import prometheus as rules
 from llmmon.emit.prom_test_load import (
     CPU_CORES,
     EVAL_MINUTES,
+    FIRING_HORIZON_MS,
     STEP_MINUTES,
     TOKENS_IN,
     TOKENS_OUT,
@@ -77,13 +79,22 @@ def _pending(m: Model, expected: dict[str, str]) -> int:
     return next(a.for_.ms for a in m.alerts if a.name == expected["alertname"])
 
 
+def _key(expected: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(expected.items()))
+
+
+def _samples(expected: Iterable[dict[str, str]]) -> list[dict[str, Any]]:
+    return [{"labels": selector("", *(eq(k, v) for k, v in sorted(e.items()))), "value": 1} for e in expected]
+
+
 def build(plan: Plan, rule_file: str, groups: list[str]) -> Iterator[tuple[str, dict[str, Any], int]]:
     """One promtool test file per scenario: (scenario name, file content, number of assertions), one at a time:
     a fleet's scenario holds hundreds of thousands of series, so the caller writes each out before the next.
 
     `groups` are the rule groups in dependency order: promtool evaluates groups in a random order unless told,
     and a chain of recording rules evaluated backwards lags one evaluation per link."""
-    longest = max([a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS])
+    fors = [a.for_.ms for m in plan.models for a in m.alerts] + [p.for_.ms for p in BURN_WINDOWS]
+    longest = max(f for f in fors if f <= FIRING_HORIZON_MS)
     healthy_load = {m.name: healthy(m, plan) for m in plan.models}
     names: dict[tuple[Any, ...], str] = {}  # series text, shared by the scenarios
     shapes = representatives(plan.models)
@@ -94,7 +105,8 @@ def build(plan: Plan, rule_file: str, groups: list[str]) -> Iterator[tuple[str, 
         # Run until every expected alert has been pending its `for` (silent scenarios: every alert's), plus
         # 20 minutes of rates settling; the healthy scenario also needs a full hour of steady traffic
         # behind it for the 1h token rate of the cost check.
-        needed = max((_pending(m, e) for m in models for e in expectations[m.name]), default=longest)
+        needed = max((_pending(m, e) for m in models for e in expectations[m.name]
+                      if _pending(m, e) <= FIRING_HORIZON_MS), default=longest)
         eval_minutes = max(30, needed // 60000 + 20, 70 if scenario.name == "healthy" else 0)
         eval_minutes = -(-eval_minutes // EVAL_MINUTES) * EVAL_MINUTES  # on the evaluation grid
         steps, eval_time = eval_minutes + 1, f"{eval_minutes}m"
@@ -104,10 +116,16 @@ def build(plan: Plan, rule_file: str, groups: list[str]) -> Iterator[tuple[str, 
             load = scenario.load(m, healthy_load[m.name])
             series.model(m, load)
             expected = expectations[m.name]
+            held = {_key(e): _pending(m, e) <= FIRING_HORIZON_MS for e in expected}
             firing = selector("ALERTS", eq("alertstate", "firing"), eq(SPEC_LABEL, plan.name), eq("model", m.name))
             checks.append({"expr": f"group by (alertname, severity, slo) ({firing})", "eval_time": eval_time,
-                           "exp_samples": [{"labels": selector("", *(eq(k, v) for k, v in sorted(e.items()))),
-                                            "value": 1} for e in expected]})
+                           "exp_samples": _samples(e for e in expected if held[_key(e)])})
+            if late := [a for a in m.alerts if a.for_.ms > FIRING_HORIZON_MS]:
+                pending = " or ".join(selector("ALERTS", eq("alertstate", "pending"), eq(SPEC_LABEL, plan.name),
+                                               eq("model", m.name), eq("alertname", a.name), eq("severity", a.tier))
+                                      for a in late)
+                checks.append({"expr": f"group by (alertname, severity, slo) ({pending})", "eval_time": eval_time,
+                               "exp_samples": _samples(e for e in expected if not held[_key(e)])})
             checks.extend(_value_checks(plan, scenario.name, m, load, eval_time))
         group = {"name": f"{scenario.name}: {scenario.description}", "interval": f"{STEP_MINUTES}m",
                  "input_series": series.items, "promql_expr_test": checks}
