@@ -116,6 +116,7 @@ def _promtool(binary: str, root: Path, bundle: Bundle) -> Validation:
         result.checks.append("promtool check rules: rule file and PrometheusRule ok")
     result.assertions, result.scenarios = tests.assertions_passed, tests.scenarios_passed
     if tests.ok:
+        again = f" ({tests.remembered} passed before on the same files, not run again)" if tests.remembered else ""
         result.checks.append(f"promtool test rules: {tests.assertions_passed} assertions in "
-                             f"{tests.scenarios_passed} scenarios passed")
+                             f"{tests.scenarios_passed} scenarios passed{again}")
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from helpers import EXAMPLE, ROOT
+from helpers import EXAMPLE, ROOT, generate, invoke, plan_of
 from llmmon import buildcache
+from llmmon.checks import promtool as promtool_check
 
 # generate in a fresh interpreter, as the CLI does: whether it imported grafanalib, and the files it built
 CHILD = """
@@ -137,3 +139,74 @@ def test_compiled_templates_come_from_the_cache_and_a_damaged_entry_is_compiled_
     assert _generate(EXAMPLE, str(cache))["files"] == reference
     for entry, data in damaged.items():  # written anew
         assert entry.read_bytes() != data and entry.read_bytes().startswith(bc_magic)
+
+
+OTHER_CHECKS = ("--skip", "grafana", "--skip", "logs", "--skip", "traces", "--skip", "alertmanager",
+                "--skip", "kubernetes", "--skip", "checkov")
+
+
+def _counting_promtool(folder: Path) -> tuple[Path, Path]:
+    """A promtool that logs the files of each `test rules` run, then runs the real one."""
+    real = shutil.which("promtool")
+    assert real, "promtool (Debian: prometheus) is needed"
+    calls, script = folder / "calls", folder / "promtool"
+    folder.mkdir(parents=True, exist_ok=True)
+    script.write_text(f'#!/bin/sh\n[ "$1 $2" = "test rules" ] && echo "$*" >> {calls}\nexec {real} "$@"\n',
+                      encoding="utf-8")
+    script.chmod(0o755)
+    return script, calls
+
+
+def _validate(spec: Path, promtool: Path, calls: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
+    monkeypatch.setenv("LLMMON_PROMTOOL", str(promtool))
+    calls.unlink(missing_ok=True)
+    result = invoke("validate", str(spec), *OTHER_CHECKS)
+    ran = [f for line in calls.read_text(encoding="utf-8").splitlines() for f in line.split()[2:]] \
+        if calls.exists() else []
+    return result.stdout, ran
+
+
+def test_validate_runs_a_passed_scenario_again_only_when_its_files_or_promtool_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMMON_CACHE", str(tmp_path / "cache"))
+    promtool, calls = _counting_promtool(tmp_path / "bin")
+    summary, ran = _validate(EXAMPLE, promtool, calls, monkeypatch)
+    assert "110 assertions in 19 scenarios passed\n" in summary and len(ran) == 19
+    summary, ran = _validate(EXAMPLE, promtool, calls, monkeypatch)
+    assert "110 assertions in 19 scenarios passed (19 passed before on the same files, not run again)" in summary
+    assert ran == []
+
+    # another runbook address changes the rule file every scenario loads (the alerts' annotations), and none of
+    # the test files: all run again
+    changed = tmp_path / "changed" / EXAMPLE.name
+    changed.parent.mkdir()
+    changed.write_text(EXAMPLE.read_text(encoding="utf-8").replace("https://runbooks.example.com/",
+                                                                   "https://runbooks.example.org/"), encoding="utf-8")
+    before, after = generate(plan_of(EXAMPLE), tmp_path / "before"), generate(plan_of(changed), tmp_path / "after")
+    assert before.files[before.rules_file] != after.files[after.rules_file]
+    assert all(before.files[rel] == after.files[rel] for rel in before.test_files)
+    summary, ran = _validate(changed, promtool, calls, monkeypatch)
+    assert "19 scenarios passed\n" in summary and len(ran) == 19, summary
+
+    # another promtool (the same script at another path) is not taken for the one that passed them
+    other, other_calls = _counting_promtool(tmp_path / "other-bin")
+    summary, ran = _validate(EXAMPLE, other, other_calls, monkeypatch)
+    assert len(ran) == 19 and "not run again" not in summary
+
+    monkeypatch.setenv("LLMMON_CACHE", "off")
+    assert len(_validate(EXAMPLE, promtool, calls, monkeypatch)[1]) == 19
+
+
+def test_a_failed_scenario_is_never_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMMON_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    bundle = generate(plan_of(EXAMPLE), out)
+    # the outage scenario expects a page the rules can no longer give
+    rules = out / bundle.rules_file
+    rules.write_text(rules.read_text(encoding="utf-8").replace("alert: ErrorBudgetBurn", "alert: Renamed"),
+                     encoding="utf-8")
+    outage = {rel: name for rel, name in bundle.test_files.items() if rel.endswith("-outage.test.yaml")}
+    for _ in range(2):
+        report = promtool_check.test_rules(shutil.which("promtool") or "promtool", out, outage, bundle.test_counts)
+        assert report.remembered == 0 and report.scenarios_passed == 0 and len(report.findings) == 1
+    assert not (tmp_path / "cache" / promtool_check.PASSED).exists()

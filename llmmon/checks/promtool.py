@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from llmmon import tools
+from llmmon import buildcache, tools
 from llmmon.emit.prometheus import RuleSet
 from llmmon.yamlout import dump
 
@@ -22,6 +23,8 @@ INSTALL_HINT = ("install it with `apt-get install prometheus` (Debian/Ubuntu; it
                 "or put a promtool binary on PATH or in LLMMON_PROMTOOL; `--skip-promtool` skips these checks")
 _RULE_REF = re.compile(r'group "(?P<group>[^"]+)", rule (?P<index>\d+), "?(?P<name>[^":]*)"?:')
 _MODEL = re.compile(r'model=\\?"([^"\\]+)\\?"')
+_RULE_FILES = re.compile(r'^rule_files:\n((?:[ ]+- .*\n)+)', re.MULTILINE)
+PASSED = "promtool-passed"  # the build cache's kind for scenarios promtool passed
 
 
 class ToolMissing(Exception):
@@ -35,6 +38,7 @@ class Report:
     findings: list[str] = field(default_factory=list)
     assertions_passed: int = 0
     scenarios_passed: int = 0
+    remembered: int = 0  # scenarios of those passed that an earlier run passed, byte for byte, and were not run
 
     @property
     def ok(self) -> bool:
@@ -94,8 +98,16 @@ def check_manifest(promtool: str, path: Path, ruleset: RuleSet, label: str) -> l
 def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[str, int]) -> Report:
     """Run every generated test file and collect failures: the files of a folder in one promtool per core (each
     promtool start loads every rule file again), and a failed batch again one file at a time, so that each
-    failure is reported with its own file and scenario."""
+    failure is reported with its own file and scenario. A file this promtool passed before with the same rule
+    files is not run again (the build cache remembers passes, never failures)."""
     report = Report()
+    keys = {rel: _passed_key(promtool, root / rel) for rel in tests}
+    remembered = {rel for rel in tests if buildcache.get(PASSED, keys[rel]) is not None}
+    report.scenarios_passed = report.remembered = len(remembered)
+    report.assertions_passed = sum(counts.get(rel, 0) for rel in remembered)
+    tests = {rel: scenario for rel, scenario in tests.items() if rel not in remembered}
+    if not tests:
+        return report
     cores = max(1, min(len(tests), os.cpu_count() or 1))
     folders: dict[Path, list[str]] = {}
     for rel in sorted(tests):
@@ -116,12 +128,35 @@ def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[st
         if done.returncode == 0:
             report.scenarios_passed += 1
             report.assertions_passed += counts.get(rel, 0)
+            buildcache.put(PASSED, keys[rel], tests[rel])
             continue
         output = (done.stdout + done.stderr).strip()
         models = sorted(set(_MODEL.findall(output)))
         who = f" (models: {', '.join(models)})" if models else ""
         report.findings.append(f"{rel}: scenario {tests[rel]!r} failed{who}:\n" + _indent(output))
     return report
+
+
+def _passed_key(promtool: str, test_file: Path) -> str | None:
+    """What a pass of promtool on a test file depends on: the promtool binary (path, size, modification time), the
+    test file and the rule files it loads, byte for byte; promtool's verdict on the same bytes is the same. None
+    (do not remember) when one of them cannot be read."""
+    try:
+        binary = Path(shutil.which(promtool) or promtool).resolve()
+        stat = binary.stat()
+        digest = hashlib.sha256(f"{binary}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        text = test_file.read_bytes()
+        digest.update(text)
+        listed = _RULE_FILES.search(text[:65536].decode("utf-8", "replace"))
+        if listed is None:
+            return None
+        for line in listed.group(1).splitlines():
+            name = line.strip()[1:].strip().strip('"').strip("'")
+            digest.update(f"\0{name}\0".encode())
+            digest.update((test_file.parent / name).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return digest.hexdigest()
 
 
 def _indent(text: str) -> str:
