@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import versions
 
 from helpers import EXAMPLE, ROOT, generate, invoke, plan_of
 from llmmon import buildcache
@@ -146,13 +146,13 @@ OTHER_CHECKS = ("--skip", "grafana", "--skip", "logs", "--skip", "traces", "--sk
 
 
 def _counting_promtool(folder: Path) -> tuple[Path, Path]:
-    """A promtool that logs the files of each `test rules` run, then runs the real one."""
-    real = shutil.which("promtool")
-    assert real, "promtool (Debian: prometheus) is needed"
+    """A promtool that logs the files of each `test rules` run, then runs the real one: $REAL_PROMTOOL, else the
+    oldest supported."""
+    real = versions.prometheus(versions.PROMETHEUS_IDS[0]).promtool
     calls, script = folder / "calls", folder / "promtool"
     folder.mkdir(parents=True, exist_ok=True)
-    script.write_text(f'#!/bin/sh\n[ "$1 $2" = "test rules" ] && echo "$*" >> {calls}\nexec {real} "$@"\n',
-                      encoding="utf-8")
+    script.write_text(f'#!/bin/sh\n[ "$1 $2" = "test rules" ] && echo "$*" >> {calls}\n'
+                      f'exec "${{REAL_PROMTOOL:-{real}}}" "$@"\n', encoding="utf-8")
     script.chmod(0o755)
     return script, calls
 
@@ -188,10 +188,15 @@ def test_validate_runs_a_passed_scenario_again_only_when_its_files_or_promtool_c
     summary, ran = _validate(changed, promtool, calls, monkeypatch)
     assert "19 scenarios passed\n" in summary and len(ran) == 19, summary
 
-    # another promtool (the same script at another path) is not taken for the one that passed them
+    # another promtool is not taken for the one that passed them: the same script at another path, or the same
+    # script running another release
     other, other_calls = _counting_promtool(tmp_path / "other-bin")
     summary, ran = _validate(EXAMPLE, other, other_calls, monkeypatch)
     assert len(ran) == 19 and "not run again" not in summary
+    monkeypatch.setenv("REAL_PROMTOOL", versions.prometheus(versions.PROMETHEUS_IDS[1]).promtool)
+    summary, ran = _validate(EXAMPLE, promtool, calls, monkeypatch)
+    assert len(ran) == 19 and "not run again" not in summary
+    monkeypatch.delenv("REAL_PROMTOOL")
 
     monkeypatch.setenv("LLMMON_CACHE", "off")
     assert len(_validate(EXAMPLE, promtool, calls, monkeypatch)[1]) == 19
@@ -207,6 +212,7 @@ def test_a_failed_scenario_is_never_remembered(tmp_path: Path, monkeypatch: pyte
                      encoding="utf-8")
     outage = {rel: name for rel, name in bundle.test_files.items() if rel.endswith("-outage.test.yaml")}
     for _ in range(2):
-        report = promtool_check.test_rules(shutil.which("promtool") or "promtool", out, outage, bundle.test_counts)
+        report = promtool_check.test_rules(versions.prometheus(versions.PROMETHEUS_IDS[0]).promtool, out, outage,
+                                           bundle.test_counts)
         assert report.remembered == 0 and report.scenarios_passed == 0 and len(report.findings) == 1
     assert not (tmp_path / "cache" / promtool_check.PASSED).exists()

@@ -101,7 +101,8 @@ def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[st
     failure is reported with its own file and scenario. A file this promtool passed before with the same rule
     files is not run again (the build cache remembers passes, never failures)."""
     report = Report()
-    keys = {rel: _passed_key(promtool, root / rel) for rel in tests}
+    identity = _identity(promtool) if buildcache.folder() is not None else None
+    keys = {rel: _passed_key(identity, root / rel) for rel in tests}
     remembered = {rel for rel in tests if buildcache.get(PASSED, keys[rel]) is not None}
     report.scenarios_passed = report.remembered = len(remembered)
     report.assertions_passed = sum(counts.get(rel, 0) for rel in remembered)
@@ -137,14 +138,28 @@ def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[st
     return report
 
 
-def _passed_key(promtool: str, test_file: Path) -> str | None:
-    """What a pass of promtool on a test file depends on: the promtool binary (path, size, modification time), the
-    test file and the rule files it loads, byte for byte; promtool's verdict on the same bytes is the same. None
-    (do not remember) when one of them cannot be read."""
+def _identity(promtool: str) -> str | None:
+    """The promtool binary (path, size, modification time) and what its `--version` says: a wrapper script that
+    runs another promtool than before says another version. None when it cannot be told."""
     try:
         binary = Path(shutil.which(promtool) or promtool).resolve()
         stat = binary.stat()
-        digest = hashlib.sha256(f"{binary}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        version = _run([promtool, "--version"], timeout=10)
+    except (OSError, ToolMissing):
+        return None
+    if version.returncode != 0:
+        return None
+    return f"{binary}\0{stat.st_size}\0{stat.st_mtime_ns}\0{version.stdout}{version.stderr}"
+
+
+def _passed_key(identity: str | None, test_file: Path) -> str | None:
+    """What a pass of promtool on a test file depends on: the promtool (`_identity`), the test file and the rule
+    files it loads, byte for byte; promtool's verdict on the same bytes is the same. None (do not remember) when
+    one of them cannot be read."""
+    if identity is None:
+        return None
+    try:
+        digest = hashlib.sha256(f"{identity}\0".encode())
         text = test_file.read_bytes()
         digest.update(text)
         listed = _RULE_FILES.search(text[:65536].decode("utf-8", "replace"))
