@@ -122,8 +122,9 @@ def promtool_test(plan: Plan, rule_file: str, groups: list[str]) -> tuple[dict[s
     if not found:
         return None
     # a tier whose `for` passes the horizon is asserted pending, as the scenarios of the model alerts do
-    held = plan.tier(TIER).for_.ms <= FIRING_HORIZON_MS
-    eval_minutes = Duration.parse(STALL_WINDOW).ms // 60_000 + (plan.tier(TIER).for_.ms // 60_000 if held else 0) + 5
+    wait = plan.tier(TIER).for_.ms
+    held = wait <= FIRING_HORIZON_MS
+    eval_minutes = Duration.parse(STALL_WINDOW).ms // 60_000 + (wait // 60_000 if held else 0) + 5
     steps = eval_minutes + 5
     # healthy: retries long ago and none since, a queue that empties between flushes, counters that stay put;
     # broken: retries every minute, a queue that only grows, counters that climb
