@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from llmmon import buildcache, tools
+from llmmon import tools
+from llmmon.checks import passes
 from llmmon.emit.prometheus import RuleSet
 from llmmon.yamlout import dump
 
@@ -101,9 +101,9 @@ def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[st
     failure is reported with its own file and scenario. A file this promtool passed before with the same rule
     files is not run again (the build cache remembers passes, never failures)."""
     report = Report()
-    identity = _identity(promtool) if buildcache.folder() is not None else None
-    keys = {rel: _passed_key(identity, root / rel) for rel in tests}
-    remembered = {rel for rel in tests if buildcache.get(PASSED, keys[rel]) is not None}
+    checker = passes.identity(promtool, version=["--version"])
+    keys = {rel: _passed_key(checker, root / rel) for rel in tests}
+    remembered = {rel for rel in tests if passes.recalled(PASSED, keys[rel]) is not None}
     report.scenarios_passed = report.remembered = len(remembered)
     report.assertions_passed = sum(counts.get(rel, 0) for rel in remembered)
     tests = {rel: scenario for rel, scenario in tests.items() if rel not in remembered}
@@ -129,7 +129,7 @@ def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[st
         if done.returncode == 0:
             report.scenarios_passed += 1
             report.assertions_passed += counts.get(rel, 0)
-            buildcache.put(PASSED, keys[rel], tests[rel])
+            passes.remember(PASSED, keys[rel], tests[rel])
             continue
         output = (done.stdout + done.stderr).strip()
         models = sorted(set(_MODEL.findall(output)))
@@ -138,40 +138,24 @@ def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[st
     return report
 
 
-def _identity(promtool: str) -> str | None:
-    """The promtool binary (path, size, modification time) and what its `--version` says: a wrapper script that
-    runs another promtool than before says another version. None when it cannot be told."""
-    try:
-        binary = Path(shutil.which(promtool) or promtool).resolve()
-        stat = binary.stat()
-        version = _run([promtool, "--version"], timeout=10)
-    except (OSError, ToolMissing):
-        return None
-    if version.returncode != 0:
-        return None
-    return f"{binary}\0{stat.st_size}\0{stat.st_mtime_ns}\0{version.stdout}{version.stderr}"
-
-
-def _passed_key(identity: str | None, test_file: Path) -> str | None:
-    """What a pass of promtool on a test file depends on: the promtool (`_identity`), the test file and the rule
-    files it loads, byte for byte; promtool's verdict on the same bytes is the same. None (do not remember) when
-    one of them cannot be read."""
-    if identity is None:
+def _passed_key(checker: str | None, test_file: Path) -> str | None:
+    """What a pass of promtool on a test file depends on: the promtool (`passes.identity`), the test file and the
+    rule files it loads, byte for byte; promtool's verdict on the same bytes is the same. None (do not remember)
+    when one of them cannot be read."""
+    if checker is None:
         return None
     try:
-        digest = hashlib.sha256(f"{identity}\0".encode())
         text = test_file.read_bytes()
-        digest.update(text)
+        inputs: list[str | bytes] = [text]
         listed = _RULE_FILES.search(text[:65536].decode("utf-8", "replace"))
         if listed is None:
             return None
         for line in listed.group(1).splitlines():
             name = line.strip()[1:].strip().strip('"').strip("'")
-            digest.update(f"\0{name}\0".encode())
-            digest.update((test_file.parent / name).read_bytes())
+            inputs += [name, (test_file.parent / name).read_bytes()]
     except (OSError, ValueError):
         return None
-    return digest.hexdigest()
+    return passes.key(PASSED, checker, *inputs, judged=False)  # promtool's exit code is the verdict
 
 
 def _indent(text: str) -> str:

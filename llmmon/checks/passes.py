@@ -1,0 +1,66 @@
+"""Checker passes that `llmmon validate` remembers in the build cache (llmmon/buildcache.py).
+
+The slow checkers are deterministic: promtool's tests, checkov and tsc give the same verdict on the same bytes.
+Most runs of `validate` (the pre-commit hook, a CI job run again, an edit to one receiver) hand them what they
+passed last time, so a pass is kept and such a run is not repeated. A pass is keyed by everything the verdict
+depends on: the checker (`identity`: its resolved path, size and modification time, and what else tells its
+release apart), llmmon's own code where llmmon judges what the checker printed, the arguments and the bytes of
+every input. Failures are never remembered: a failing check runs every time and says what it found. Without a
+build cache (`LLMMON_CACHE=off`), or when the checker cannot be told apart for sure, nothing is remembered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from llmmon import buildcache, tools
+
+AGAIN = "passed before on the same files, not run again"
+
+
+def identity(binary: str | Path, version: list[str] | None = None, also: str | None = "") -> str | None:
+    """The checker `binary` as a key: resolved path, size, modification time, what `binary *version` prints
+    (a wrapper script running another release prints another version) and `also` (None: cannot be told)."""
+    if also is None or buildcache.folder() is None:
+        return None
+    try:
+        path = Path(shutil.which(str(binary)) or binary).resolve()
+        stat = path.stat()
+        said = ""
+        if version:
+            done = tools.run([str(binary), *version], timeout=10)
+            if done.returncode != 0:
+                return None
+            said = done.stdout + done.stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{said}\0{also}"
+
+
+def key(kind: str, checker: str | None, *inputs: str | bytes, judged: bool = True) -> str | None:
+    """The entry of a pass of `checker` (an `identity`) on `inputs` (arguments, file names and bytes, in a fixed
+    order); `judged`: llmmon's code reads the checker's output, so a change to llmmon is a new key."""
+    if checker is None:
+        return None
+    digest = hashlib.sha256(f"{kind}\0{checker}\0".encode())
+    if judged:
+        code = buildcache.code_digest("llmmon")
+        if code is None:
+            return None
+        digest.update(f"{code}\0".encode())
+    for part in inputs:
+        digest.update(b"\0" + (part if isinstance(part, bytes) else part.encode()))
+    return digest.hexdigest()
+
+
+def recalled(kind: str, entry: str | None) -> str | None:
+    """What a remembered pass said, None when there is none."""
+    return buildcache.get(kind, entry)
+
+
+def remember(kind: str, entry: str | None, said: str) -> None:
+    """Keep a pass (only ever call this for one)."""
+    buildcache.put(kind, entry, said)
