@@ -26,8 +26,11 @@ FLUENTD = "kubernetes/llm-platform-fluentd.yaml"
 
 @pytest.fixture
 def with_checkov(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The real checkov, run every time: not a scan another test of the session passed before (checks/passes.py,
+    tested in test_checker_passes.py)."""
     binary = checkov()
     monkeypatch.setenv("LLMMON_CHECKOV", binary)
+    monkeypatch.setenv("LLMMON_CACHE", "off")
     return binary
 
 

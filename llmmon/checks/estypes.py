@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from llmmon import tools
+from llmmon.checks import passes
 
 ES_CLIENT = "9.5.1"  # @elastic/elasticsearch, Elasticsearch 9.x API
 TYPESCRIPT = "5.9.3"
@@ -30,6 +31,8 @@ TIMEOUT_S = 120
 INSTALL_HINT = (f"npm install --prefix DIR @elastic/elasticsearch@{ES_CLIENT} typescript@{TYPESCRIPT}, then set "
                 "LLMMON_ES_TYPES=DIR")
 REQUESTS = {"ilm-policy": "IlmPutLifecycleRequest", "index-template": "IndicesPutIndexTemplateRequest"}
+ARGS = ["--noEmit", "--strict", "--skipLibCheck", "--module", "nodenext", "--moduleResolution", "nodenext"]
+PASSED = "tsc-passed"  # the build cache's kind for the bodies tsc passed
 _ERROR = re.compile(r"^(?P<file>[^(\s]+)\((?P<line>\d+),(?P<col>\d+)\): error (?P<code>TS\d+): (?P<message>.*)$")
 
 
@@ -50,6 +53,22 @@ def typescript(kind: str, name: str, body: dict[str, Any]) -> str:
             f"export const request: estypes.{REQUESTS[kind]} = {literal};\n")
 
 
+def remembered_as(folder: Path, bodies: dict[str, tuple[str, dict[str, Any]]]) -> str | None:
+    """The build cache's entry for a pass of tsc on `bodies` (checks/passes.py): tsc, the node that runs it and
+    the versions of the two packages, the arguments and every source it is given."""
+    try:
+        packages = [(folder / "node_modules" / name / "package.json").read_text(encoding="utf-8")
+                    for name in ("typescript", "@elastic/elasticsearch")]
+    except OSError:
+        return None
+    node = passes.identity("node", version=["--version"])
+    tsc = passes.identity(folder / "node_modules" / ".bin" / "tsc", also=None if node is None else
+                          "\0".join([node, *packages]))
+    sources = [part for kind, (name, body) in sorted(bodies.items())
+               for part in (f"{kind}.ts", typescript(kind, name, body))]
+    return passes.key(PASSED, tsc, *ARGS, *sources)
+
+
 def check(folder: Path, bodies: dict[str, tuple[str, dict[str, Any]]]) -> list[str]:
     """tsc's errors for each `kind → (name, body)`, as `<kind>.ts:line:col: TSxxxx message`; [] when all pass."""
     folder = folder.resolve()
@@ -59,8 +78,7 @@ def check(folder: Path, bodies: dict[str, tuple[str, dict[str, Any]]]) -> list[s
             path = Path(scratch) / f"{kind}.ts"
             path.write_text(typescript(kind, name, body), encoding="utf-8")
             files.append(path.name)
-        args = [str(folder / "node_modules" / ".bin" / "tsc"), "--noEmit", "--strict", "--skipLibCheck",
-                "--module", "nodenext", "--moduleResolution", "nodenext", *files]
+        args = [str(folder / "node_modules" / ".bin" / "tsc"), *ARGS, *files]
         try:
             done = tools.run(args, timeout=TIMEOUT_S, cwd=Path(scratch))
         except (OSError, subprocess.TimeoutExpired) as exc:

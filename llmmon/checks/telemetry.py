@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from llmmon.checks import alertmanager, elasticsearch, estypes, fluentd, otel, otelcol
+from llmmon.checks import alertmanager, elasticsearch, estypes, fluentd, otel, otelcol, passes
 from llmmon.checks.fluentconf import ConfigSyntaxError, Element, parse
 from llmmon.checks.result import CheckResult
 from llmmon.emit import alertmanager as alertmanager_emit
@@ -84,12 +84,18 @@ def _es_types(root: Path, result: CheckResult) -> None:
     template, _ = _load_json(root, INDEX_TEMPLATE)
     names = {kind: body["_meta"]["request"].rsplit("/", 1)[1] for kind, body in
              (("ilm-policy", policy["policy"]), ("index-template", template))}
-    problems = estypes.check(folder, {"ilm-policy": (names["ilm-policy"], policy),
-                                      "index-template": (names["index-template"], template)})
+    bodies = {"ilm-policy": (names["ilm-policy"], policy), "index-template": (names["index-template"], template)}
+    entry = estypes.remembered_as(folder, bodies)
+    said = passes.recalled(estypes.PASSED, entry)
+    if said is not None:
+        result.passed.append(f"{said} ({passes.AGAIN})")
+        return
+    problems = estypes.check(folder, bodies)
     result.findings += [f"elasticsearch/{p}" for p in problems]
     if not problems:
         result.passed.append(f"tsc --strict: ILM policy and index template are valid @elastic/elasticsearch "
                              f"{estypes.ES_CLIENT} IlmPutLifecycleRequest and IndicesPutIndexTemplateRequest")
+        passes.remember(estypes.PASSED, entry, result.passed[-1])
 
 
 def _load_json(root: Path, rel: str) -> tuple[Any, list[str]]:

@@ -1,0 +1,147 @@
+"""`llmmon validate` remembers the checkov scans and tsc checks that passed (llmmon/checks/passes.py), as it does
+promtool's tests (tests/test_buildcache.py): the same inputs and the same checker are not run again, anything else
+is, and a failure is never remembered. The checkers are the real ones behind wrappers that count their runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import EXAMPLE, generate, invoke, plan_of
+from llmmon.checks import checkov, estypes, passes, telemetry
+
+# validate with only the logs check (which runs tsc) and checkov
+ONLY_THESE = ("--skip", "promtool", "--skip", "grafana", "--skip", "traces", "--skip", "alertmanager",
+              "--skip", "kubernetes")
+AGAIN = f"({passes.AGAIN})"
+
+
+def _counting_checkov(folder: Path, calls: Path, release: str = "3.3.30") -> Path:
+    """A checkov script, as pip installs one, in a virtual environment whose site-packages lists checkov
+    `release`: it logs its run, then runs the real checkov."""
+    real = checkov.find()
+    assert real and real != "off", f"checkov is not installed: {checkov.INSTALL_HINT}"
+    (folder / "bin").mkdir(parents=True)
+    (folder / "bin" / "python").symlink_to(sys.executable)
+    site = folder / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / f"checkov-{release}.dist-info").mkdir()
+    script = folder / "bin" / "checkov"
+    script.write_text(f"#!{folder}/bin/python\nimport os, sys\nwith open({str(calls)!r}, 'a') as log:\n"
+                      f"    log.write('checkov\\n')\nos.execv({real!r}, [{real!r}, *sys.argv[1:]])\n",
+                      encoding="utf-8")
+    script.chmod(0o755)
+    return script
+
+
+def _counting_tsc(folder: Path, calls: Path) -> Path:
+    """A folder of Elasticsearch request types like `make tools` installs, whose tsc logs its run."""
+    real = estypes.find()
+    assert real is not None, f"@elastic/elasticsearch types are not installed: {estypes.INSTALL_HINT}"
+    modules = folder / "node_modules"
+    (modules / ".bin").mkdir(parents=True)
+    for name in ("typescript", "@elastic"):
+        (modules / name).symlink_to(real / "node_modules" / name)
+    tsc = modules / ".bin" / "tsc"
+    tsc.write_text(f'#!/bin/sh\necho tsc >> {calls}\nexec node {real / "node_modules" / "typescript" / "bin" / "tsc"} '
+                   '"$@"\n', encoding="utf-8")
+    tsc.chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """checkov and tsc behind counting wrappers, a build cache of the test's own; the log of their runs."""
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("LLMMON_CHECKOV", str(_counting_checkov(tmp_path / "venv", calls)))
+    monkeypatch.setenv("LLMMON_ES_TYPES", str(_counting_tsc(tmp_path / "estypes", calls)))
+    monkeypatch.setenv("LLMMON_CACHE", str(tmp_path / "cache"))
+    return calls
+
+
+def _validate(spec: Path, calls: Path) -> tuple[str, list[str]]:
+    calls.unlink(missing_ok=True)
+    result = invoke("validate", str(spec), *ONLY_THESE)
+    assert result.exit_code == 0, result.stdout
+    return result.stdout, sorted(calls.read_text(encoding="utf-8").split()) if calls.exists() else []
+
+
+def _edited(spec: Path, folder: Path, old: str, new: str) -> Path:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text
+    folder.mkdir()
+    (folder / EXAMPLE.name).write_text(text.replace(old, new), encoding="utf-8")
+    return folder / EXAMPLE.name
+
+
+def test_checkov_and_tsc_run_again_only_for_other_inputs(counted: Path, tmp_path: Path) -> None:
+    summary, ran = _validate(EXAMPLE, counted)
+    assert ran == ["checkov", "tsc"] and AGAIN not in summary
+    summary, ran = _validate(EXAMPLE, counted)
+    assert ran == []
+    lines = [line for line in summary.splitlines() if AGAIN in line]
+    assert [line.split()[0] for line in lines] == ["tsc", "checkov:"], summary  # each says it was not run
+
+    # runbook addresses are in the alerts' annotations, only in a PrometheusRule, which checkov does not scan
+    runbooks = _edited(EXAMPLE, tmp_path / "runbooks", "runbooks.example.com", "runbooks.example.org")
+    assert _validate(runbooks, counted)[1] == []
+    # the exporter's namespace is in manifests checkov scans, not in the Elasticsearch requests
+    moved = _edited(EXAMPLE, tmp_path / "namespace", "namespace: gpu-monitoring", "namespace: gpu-telemetry")
+    assert _validate(moved, counted)[1] == ["checkov"]
+    # a shorter retention is another ILM policy (and another Fluentd manifest)
+    shorter = _edited(EXAMPLE, tmp_path / "retention", "hot: 30d", "hot: 14d")
+    assert "tsc" in _validate(shorter, counted)[1]
+
+
+def test_another_checker_or_llmmon_runs_them_again(counted: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _validate(EXAMPLE, counted)
+    assert _validate(EXAMPLE, counted)[1] == []
+    # checkov upgraded in its virtual environment: the script is the same, the installed release is not
+    site = Path(os.environ["LLMMON_CHECKOV"]).parent.parent / "lib" / "python3.11" / "site-packages"
+    (site / "checkov-3.3.30.dist-info").rename(site / "checkov-3.3.31.dist-info")
+    assert _validate(EXAMPLE, counted)[1] == ["checkov"]
+    # another release of the Elasticsearch client's types
+    types = Path(os.environ["LLMMON_ES_TYPES"]) / "node_modules"
+    real = (types / "@elastic").resolve()
+    (types / "@elastic").unlink()
+    (types / "@elastic" / "elasticsearch").mkdir(parents=True)
+    for entry in (real / "elasticsearch").iterdir():
+        (types / "@elastic" / "elasticsearch" / entry.name).symlink_to(entry)
+    package = json.loads((real / "elasticsearch" / "package.json").read_text(encoding="utf-8"))
+    (types / "@elastic" / "elasticsearch" / "package.json").unlink()
+    (types / "@elastic" / "elasticsearch" / "package.json").write_text(
+        json.dumps({**package, "version": package["version"] + "-patched"}), encoding="utf-8")
+    assert _validate(EXAMPLE, counted)[1] == ["tsc"]
+    assert _validate(EXAMPLE, counted)[1] == []
+    # llmmon reads what both print: another llmmon runs them again
+    monkeypatch.setattr(passes.buildcache, "code_digest", lambda *packages: "another llmmon")
+    assert _validate(EXAMPLE, counted)[1] == ["checkov", "tsc"]
+    monkeypatch.setenv("LLMMON_CACHE", "off")
+    assert _validate(EXAMPLE, counted)[1] == ["checkov", "tsc"]
+    assert _validate(EXAMPLE, counted)[1] == ["checkov", "tsc"]
+
+
+def test_a_failed_scan_or_type_check_is_never_remembered(counted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    plan = plan_of(EXAMPLE)
+    bundle = generate(plan, out)
+    manifest = out / "kubernetes" / f"{plan.name}-gpu-exporter.yaml"  # its exceptions undocumented: checks fail
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("checkov.io/skip", "unrelated.io/skip"),
+                        encoding="utf-8")
+    # a tsc that finds an error in what the real one passes
+    tsc = Path(os.environ["LLMMON_ES_TYPES"]) / "node_modules" / ".bin" / "tsc"
+    tsc.write_text(f"#!/bin/sh\necho tsc >> {counted}\necho 'ilm-policy.ts(4,5): error TS2353: no such key'\n"
+                   "exit 2\n", encoding="utf-8")
+    for _ in range(2):
+        counted.unlink(missing_ok=True)
+        scanned, logs = checkov.check(out, bundle, plan), telemetry.logs(out, bundle, plan)
+        assert scanned.findings and not any("checkov" in line for line in scanned.passed)
+        assert logs.findings == ["elasticsearch/ilm-policy.ts:4:5: TS2353 no such key"]
+        assert sorted(counted.read_text(encoding="utf-8").split()) == ["checkov", "tsc"]
+    assert not (tmp_path / "cache" / checkov.PASSED).exists()
+    assert not (tmp_path / "cache" / estypes.PASSED).exists()
