@@ -6,8 +6,9 @@ the environment provides); the table shows its wall time, its CPU time with ever
 system of the process and its children), and the CPU time of `llmmon validate --skip promtool` on the same spec:
 the difference is promtool (`check rules` and the generated tests, the part that grows with the fleet). Each
 measurement starts from an empty build cache; "again" is the CPU time of `llmmon validate` once more on the same
-spec with the cache the first run filled (dashboards built and promtool tests passed before are not redone). The
-fleets are those of bench/generate.py (half vLLM, half OpenAI-compatible, objectives and GPU types varied).
+spec with the cache the first run filled (dashboards built, and promtool tests, checkov scans and tsc checks passed
+before, are not redone). The fleets are those of bench/generate.py (half vLLM, half OpenAI-compatible, objectives
+and GPU types varied).
 Run: .venv/bin/python -m bench.validate [--sizes 1,10,100] [--repeat 1] [--spec specs/example.yaml]
 """
 

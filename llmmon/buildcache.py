@@ -1,6 +1,6 @@
 """A cache of what is costly to build and rarely changes: the Grafana dashboards (and, in `jinja/`, jinja2's
-compiled templates, see llmmon/templates.py; in `promtool-passed/`, the promtool tests `validate` saw pass, see
-llmmon/checks/promtool.py).
+compiled templates, see llmmon/templates.py; in `promtool-passed/`, `checkov-passed/` and `tsc-passed/`, the
+checks `validate` saw pass, see llmmon/checks/passes.py).
 
 Building a dashboard imports grafanalib (~0.1 s: attrs compiles the methods of its ~100 classes) and renders it;
 most runs of `llmmon generate` (the pre-commit hook, `--check` in CI, an edit to an alert threshold) leave the
