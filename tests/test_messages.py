@@ -129,3 +129,31 @@ def test_a_write_failure_names_the_exact_path_and_the_reason(tmp_path: Path) -> 
 
     assert result.exit_code == ExitCode.USAGE
     assert result.stderr == f"llmmon: cannot write {rules / 'llm-platform.rules.yaml'}: Operation not permitted\n"
+
+
+def _warnings(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    plan, diagnostics = load(path, "spec.yaml")
+    assert plan is not None, [d.render() for d in diagnostics]
+    return [d.render() for d in diagnostics if d.severity is Severity.WARNING]
+
+
+LONG_FOR = ("an alert fires only once its condition has held without a break for {}; any evaluation without it (a "
+            "gap in the data, a Prometheus restart of more than an hour, a pod replaced) starts the wait again, so it "
+            "may never fire (wait an hour or less: slow trends are what the 6h and 3d burn-rate windows catch)")
+
+
+def test_a_for_longer_than_a_day_is_warned_about_once_where_it_is_written(tmp_path: Path) -> None:
+    text = _changed("  info:     {for: 30m,", "  info:     {for: 30d,")
+    text = text.replace("latency_p99:        {threshold: 2s,  tier: warning}",
+                        "latency_p99:        {threshold: 2s,  tier: warning, for: 36h}")  # every model inherits it
+    text = text.replace("throughput_low: {enabled: true, threshold: 5}",
+                        "throughput_low: {enabled: true, threshold: 5, for: 2d}")
+    latency, throughput = _line("latency_p99:"), _line("throughput_low: {enabled: true")
+    assert _warnings(tmp_path, text) == [  # in the order of the lines
+        f"spec.yaml:{latency}:62: warning: defaults.alerts.latency_p99.for: {LONG_FOR.format('1d12h')}",
+        f"spec.yaml:{throughput}:58: warning: models.1.alerts.throughput_low.for: model 'qwen2-7b': "
+        f"{LONG_FOR.format('2d')}",
+        f"spec.yaml:{_line('info:     {for:')}:19: warning: alert_tiers.info.for: {LONG_FOR.format('30d')}"]
+    assert _warnings(tmp_path, _changed("  info:     {for: 30m,", "  info:     {for: 1d,")) == []

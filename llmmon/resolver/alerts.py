@@ -7,6 +7,7 @@ from llmmon.diagnostics import Severity
 from llmmon.engines import Preset
 from llmmon.model import ALERTS, DCGM_ALERTS, ENGINE_SIGNALS, Alert
 from llmmon.resolver.base import SIGNAL, ResolverBase, _fmt, _threshold
+from llmmon.resolver.checks import LONG_FOR_HINT, long_for
 from llmmon.units import looks_like_ratio
 from llmmon.yamlpos import Path
 
@@ -24,7 +25,10 @@ class AlertsMixin(ResolverBase):
             raw, t_path = self.pick(index, "alerts", key, "threshold")
             written_tier, _ = self.pick(index, "alerts", key, "tier")
             tier = written_tier or default_tier
-            for_, _ = self.pick(index, "alerts", key, "for_")
+            for_, f_path = self.pick(index, "alerts", key, "for_")
+            warning = long_for(for_) if for_ is not None else None
+            if warning:
+                self.report(f_path, f"model {name!r}: {warning}", LONG_FOR_HINT, severity=Severity.WARNING)
             written = any(v is not None for v in (raw, written_tier, for_, enabled))
             if unit == "ratio" and raw is not None and looks_like_ratio(raw):
                 self.report(t_path, f"model {name!r}: {_fmt(raw)} looks like a ratio; thresholds are percentages",

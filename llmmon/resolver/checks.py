@@ -14,6 +14,20 @@ from llmmon.secret_paths import SECRETS_DIR, fallback_secret, secret_files, secr
 from llmmon.slo import BURN_WINDOWS
 from llmmon.units import Duration
 
+LONGEST_FOR = Duration.parse("1d")  # a `for` beyond it is warned about: see `long_for`
+
+
+def long_for(for_: Duration) -> str | None:
+    """The warning for an alert that must hold its condition longer than a day before it fires, None otherwise."""
+    if for_.ms <= LONGEST_FOR.ms:
+        return None
+    return (f"an alert fires only once its condition has held without a break for {for_}; any evaluation "
+            "without it (a gap in the data, a Prometheus restart of more than an hour, a pod replaced) starts the "
+            "wait again, so it may never fire")
+
+
+LONG_FOR_HINT = "wait an hour or less: slow trends are what the 6h and 3d burn-rate windows catch"
+
 
 class ChecksMixin(ResolverBase):
     """Checks across models, tiers and receivers."""
@@ -23,6 +37,9 @@ class ChecksMixin(ResolverBase):
         used: set[str] = set()
         self._check_routing(receivers, used)
         for tier in s.TIERS:
+            warning = long_for(getattr(self.spec.alert_tiers, tier).for_)
+            if warning:
+                self.report(("alert_tiers", tier, "for"), warning, LONG_FOR_HINT, severity=Severity.WARNING)
             name = getattr(self.spec.alert_tiers, tier).receiver
             used.add(name)
             if name not in self.spec.receivers:
