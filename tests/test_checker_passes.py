@@ -105,6 +105,14 @@ def test_another_checker_or_llmmon_runs_them_again(counted: Path, tmp_path: Path
     site = Path(os.environ["LLMMON_CHECKOV"]).parent.parent / "lib" / "python3.11" / "site-packages"
     (site / "checkov-3.3.30.dist-info").rename(site / "checkov-3.3.31.dist-info")
     assert _validate(EXAMPLE, counted)[1] == ["checkov"]
+    # settings checkov reads besides its arguments: a CKV_ variable, a ~/.checkov.yaml
+    monkeypatch.setenv("CKV_SKIP_CHECK", "CKV_K8S_21")
+    assert _validate(EXAMPLE, counted)[1] == ["checkov"]
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / ".checkov.yaml").write_text("compact: true\n", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _validate(EXAMPLE, counted)[1] == ["checkov"]
+    assert _validate(EXAMPLE, counted)[1] == []
     # another release of the Elasticsearch client's types
     types = Path(os.environ["LLMMON_ES_TYPES"]) / "node_modules"
     real = (types / "@elastic").resolve()
@@ -145,3 +153,11 @@ def test_a_failed_scan_or_type_check_is_never_remembered(counted: Path, tmp_path
         assert sorted(counted.read_text(encoding="utf-8").split()) == ["checkov", "tsc"]
     assert not (tmp_path / "cache" / checkov.PASSED).exists()
     assert not (tmp_path / "cache" / estypes.PASSED).exists()
+
+
+def test_the_parts_of_a_key_cannot_run_into_each_other(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LLMMON_CACHE", str(tmp_path))
+    assert passes.key("k", "checker", "ab", "c") != passes.key("k", "checker", "a", "bc")
+    assert passes.key("k", "checker", b"a\0b") != passes.key("k", "checker", "a", "b")
+    assert passes.key("k", "checker", "a") == passes.key("k", "checker", b"a")
+    assert passes.key("k", None, "a") is None

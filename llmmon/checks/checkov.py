@@ -9,6 +9,7 @@ or PATH.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -79,9 +80,10 @@ def check(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
 
 
 def installed(binary: str) -> str | None:
-    """What tells one checkov release from another: the packages installed beside the Python its script runs
-    (checkov and every dependency, by the names of their .dist-info folders; a pip upgrade renames them). None
-    when that cannot be told (not a script of a Python with checkov installed beside it)."""
+    """What else decides checkov's verdict besides the manifests: its release and those of its dependencies (the
+    names of the .dist-info folders beside the Python its script runs; a pip upgrade renames them), the settings
+    it reads from ~/.checkov.yaml or .yml and from CKV_/BC_ variables. None when the release cannot be told (not a
+    script of a Python with checkov installed beside it)."""
     try:
         path = Path(shutil.which(binary) or binary)
         with path.open("rb") as handle:
@@ -96,7 +98,11 @@ def installed(binary: str) -> str | None:
                    for p in prefix.glob(f"lib/python*/{folder}/*.dist-info"))
     if not any(name.startswith("checkov-") for name in names):
         return None
-    return "\n".join(names)
+    settings = [f"{name}={value}" for name, value in sorted(os.environ.items()) if name.startswith(("CKV_", "BC_"))]
+    for config in (Path.home() / ".checkov.yaml", Path.home() / ".checkov.yml"):
+        with contextlib.suppress(OSError):
+            settings.append(f"{config}:{config.read_text(encoding='utf-8', errors='replace')}")
+    return "\n".join([*names, *settings])
 
 
 def operator_only(text: str) -> bool:

@@ -51,8 +51,9 @@ def key(kind: str, checker: str | None, *inputs: str | bytes, judged: bool = Tru
         if code is None:
             return None
         digest.update(f"{code}\0".encode())
-    for part in inputs:
-        digest.update(b"\0" + (part if isinstance(part, bytes) else part.encode()))
+    for part in inputs:  # each with its length: no two lists of parts give the same bytes
+        data = part if isinstance(part, bytes) else part.encode()
+        digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
 
 
