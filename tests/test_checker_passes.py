@@ -161,3 +161,24 @@ def test_the_parts_of_a_key_cannot_run_into_each_other(monkeypatch: pytest.Monke
     assert passes.key("k", "checker", b"a\0b") != passes.key("k", "checker", "a", "b")
     assert passes.key("k", "checker", "a") == passes.key("k", "checker", b"a")
     assert passes.key("k", None, "a") is None
+
+
+def test_a_checkov_whose_release_cannot_be_told_is_never_remembered(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkov behind something else than a Python script of a virtual environment with checkov in it (a
+    container wrapper, a script whose Python has no checkov beside it): its release is unknown, so no key."""
+    wrapper = tmp_path / "checkov-in-a-container"
+    wrapper.write_text("#!/bin/sh\nexec docker run --rm bridgecrew/checkov \"$@\"\n", encoding="utf-8")
+    assert checkov.installed(str(wrapper)) is None
+    bare = tmp_path / "venv"
+    (bare / "bin").mkdir(parents=True)
+    (bare / "lib" / "python3.11" / "site-packages" / "pyyaml-6.0.dist-info").mkdir(parents=True)
+    script = bare / "bin" / "checkov"
+    script.write_text(f"#!{bare}/bin/python\n", encoding="utf-8")
+    assert checkov.installed(str(script)) is None
+    (bare / "lib" / "python3.11" / "site-packages" / "checkov-3.3.30.dist-info").mkdir()
+    for name in [n for n in os.environ if n.startswith(("CKV_", "BC_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.checkov.yaml
+    assert checkov.installed(str(script)) == "checkov-3.3.30.dist-info\npyyaml-6.0.dist-info"
+    assert passes.key("k", passes.identity(wrapper, also=checkov.installed(str(wrapper))), "a") is None
