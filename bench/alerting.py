@@ -35,6 +35,7 @@ from bench import scenarios, sloth
 from bench.render import promtool_series, promtool_values
 from bench.scenarios import Fleet, Incident
 from bench.traffic import series
+from llmmon import tools
 from llmmon.model import Plan
 from llmmon.units import Duration
 
@@ -179,7 +180,7 @@ def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, 
                     + _tests_text(inc, fleet, plan, lead_in), encoding="utf-8")
     began = time.perf_counter()
     done = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False,
-                          timeout=3600)
+                          timeout=3600, env=tools.go_checker_env(os.cpu_count() or 2))
     seconds = time.perf_counter() - began
     firings = parse(done.stdout + done.stderr, lead_in)
     # `steps` counts evaluations: turn it into minutes

@@ -17,6 +17,25 @@ from pathlib import Path
 
 _running: set[subprocess.Popen[str]] = set()
 _lock = threading.Lock()
+# Go's garbage collector is tuned for servers that run for days: it collects each time the heap has doubled. A
+# checker that runs for seconds (`promtool test rules`) spends a quarter to a third of its CPU there; collecting
+# when the heap has grown fivefold costs ~2x the memory (tens to hundreds of MB) and saves most of that time.
+_GO_GC_PERCENT = "400"
+
+
+def go_checker_env(processes: int) -> dict[str, str] | None:
+    """The environment for `processes` short runs of a Go checker at once: garbage collected less often (GOGC),
+    each under a soft memory limit (GOMEMLIMIT) that keeps them all within half of the machine's memory. None
+    (the environment as it is) when the user set either variable, or the machine's memory cannot be read."""
+    if "GOGC" in os.environ or "GOMEMLIMIT" in os.environ:
+        return None
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    if memory <= 0:
+        return None
+    return {**os.environ, "GOGC": _GO_GC_PERCENT, "GOMEMLIMIT": str(memory // (2 * max(1, processes)))}
 
 
 def run(args: list[str], timeout: float, cwd: Path | None = None,

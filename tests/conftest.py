@@ -20,9 +20,10 @@ for _name in ("ci", "dev", "long"):
                               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# The Go tools the tests start (promtool above all: ~1000 runs of `test rules`) collect garbage less often: their
-# runs last seconds and stay within a few hundred MB, and measured on the example's promtool tests this costs
-# ~20% less CPU. What they compute is the same; GOGC set by the caller wins.
+# Every Go tool the tests start collects garbage less often, as `llmmon validate` has its promtool tests do
+# (llmmon.tools.go_checker_env, tests/test_go_checker_env.py): the Prometheus servers, backfills and short checks
+# besides. Their runs last seconds to minutes within a few hundred MB; without this the suite costs about a
+# CPU-minute more. What they compute is the same; GOGC set by the caller wins.
 os.environ.setdefault("GOGC", "400")
 
 

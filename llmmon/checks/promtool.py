@@ -54,10 +54,11 @@ def find() -> str:
     return path
 
 
-def _run(args: list[str], cwd: Path | None = None, timeout: float = 0) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], cwd: Path | None = None, timeout: float = 0,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     timeout = timeout or TIMEOUT_S
     try:
-        return tools.run(args, timeout=timeout, cwd=cwd)
+        return tools.run(args, timeout=timeout, cwd=cwd, env=env)
     except OSError as exc:  # missing, not executable, not a program for this machine
         raise ToolMissing(f"{args[0]} could not be run ({exc.strerror or exc}): {INSTALL_HINT}") from None
     except subprocess.TimeoutExpired:
@@ -114,14 +115,15 @@ def test_rules(promtool: str, root: Path, tests: dict[str, str], counts: dict[st
     for rel in sorted(tests):
         folders.setdefault((root / rel).parent, []).append(rel)
     batches = [files[i::cores] for files in folders.values() for i in range(min(cores, len(files)))]
+    env = tools.go_checker_env(min(cores, len(batches)))
 
     def batch(rels: list[str]) -> list[tuple[str, subprocess.CompletedProcess[str]]]:
         folder = (root / rels[0]).parent
         done = _run([promtool, "test", "rules", *(Path(rel).name for rel in rels)], cwd=folder,
-                    timeout=TIMEOUT_S * len(rels))
+                    timeout=TIMEOUT_S * len(rels), env=env)
         if done.returncode in (0, 124) or len(rels) == 1:
             return [(rel, done) for rel in rels]
-        return [(rel, _run([promtool, "test", "rules", Path(rel).name], cwd=folder)) for rel in rels]
+        return [(rel, _run([promtool, "test", "rules", Path(rel).name], cwd=folder, env=env)) for rel in rels]
 
     with ThreadPoolExecutor(max_workers=cores) as pool:  # several folders (a fleet's tiers): still one per core
         results = sorted((pair for done in pool.map(batch, batches) for pair in done), key=lambda pair: pair[0])
