@@ -44,7 +44,7 @@ def _counting_tsc(folder: Path, calls: Path) -> Path:
     assert real is not None, f"@elastic/elasticsearch types are not installed: {estypes.INSTALL_HINT}"
     modules = folder / "node_modules"
     (modules / ".bin").mkdir(parents=True)
-    for name in ("typescript", "@elastic"):
+    for name in ("typescript", "@elastic", ".package-lock.json"):
         (modules / name).symlink_to(real / "node_modules" / name)
     tsc = modules / ".bin" / "tsc"
     tsc.write_text(f'#!/bin/sh\necho tsc >> {calls}\nexec node {real / "node_modules" / "typescript" / "bin" / "tsc"} '
@@ -126,6 +126,19 @@ def test_another_checker_or_llmmon_runs_them_again(counted: Path, tmp_path: Path
         json.dumps({**package, "version": package["version"] + "-patched"}), encoding="utf-8")
     assert _validate(EXAMPLE, counted)[1] == ["tsc"]
     assert _validate(EXAMPLE, counted)[1] == []
+    # `npm update` in the folder: the client's own dependencies (whose types it imports) change, it does not
+    lock = types / ".package-lock.json"
+    record = json.loads(lock.read_text(encoding="utf-8"))
+    record["packages"]["node_modules/tslib"]["version"] += "-updated"
+    lock.unlink()
+    lock.write_text(json.dumps(record), encoding="utf-8")
+    assert _validate(EXAMPLE, counted)[1] == ["tsc"]
+    assert _validate(EXAMPLE, counted)[1] == []
+    # a folder npm did not install (no record of what is in it): tsc runs every time
+    lock.unlink()
+    assert _validate(EXAMPLE, counted)[1] == ["tsc"]
+    assert _validate(EXAMPLE, counted)[1] == ["tsc"]
+    lock.write_text(json.dumps(record), encoding="utf-8")
     # llmmon reads what both print: another llmmon runs them again
     monkeypatch.setattr(passes.buildcache, "code_digest", lambda *packages: "another llmmon")
     assert _validate(EXAMPLE, counted)[1] == ["checkov", "tsc"]

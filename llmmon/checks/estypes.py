@@ -54,11 +54,16 @@ def typescript(kind: str, name: str, body: dict[str, Any]) -> str:
 
 
 def remembered_as(folder: Path, bodies: dict[str, tuple[str, dict[str, Any]]]) -> str | None:
-    """The build cache's entry for a pass of tsc on `bodies` (checks/passes.py): tsc, the node that runs it and
-    the versions of the two packages, the arguments and every source it is given."""
+    """The build cache's entry for a pass of tsc on `bodies` (checks/passes.py): tsc, the node that runs it, the
+    versions of the two packages and of every package installed beside them (npm's record of the folder,
+    `node_modules/.package-lock.json`, which every `npm install` or `npm update` there rewrites: the client's
+    types import those of its dependencies), the arguments and every source it is given. None (not remembered)
+    for a folder without that record."""
+    modules = folder / "node_modules"
     try:
-        packages = [(folder / "node_modules" / name / "package.json").read_text(encoding="utf-8")
+        packages = [(modules / name / "package.json").read_text(encoding="utf-8")
                     for name in ("typescript", "@elastic/elasticsearch")]
+        packages.append((modules / ".package-lock.json").read_text(encoding="utf-8"))
     except OSError:
         return None
     node = passes.identity("node", version=["--version"])
