@@ -1,7 +1,8 @@
 """Property-based tests: any valid spec compiles to output every checker accepts; any broken spec is refused.
 
 Example counts per property and Hypothesis profile are in tests/specgen.py (EXAMPLES); `make test` runs the
-`ci` profile (12 specs of up to 12 models checked in full); `make test-deep` (HYPOTHESIS_PROFILE=dev) and
+`ci` profile (12 specs of up to 12 models checked in full, half on each supported Prometheus and Alertmanager);
+`make test-deep` (HYPOTHESIS_PROFILE=dev) and
 HYPOTHESIS_PROFILE=long run many more. Every example is generated into a temporary folder.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import specgen
 import specmutate
+import versions
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -46,6 +48,18 @@ def _written(text: str) -> Iterator[Path]:
         yield path
 
 
+# Random specs are checked on both supported stacks, half each: the oldest (Prometheus 2.42, Alertmanager 0.25,
+# Debian's) and the current (tests/versions.py). A shape only one version refuses is found either way.
+STACKS = {f"{p}+{a}": (p, a) for p, a in zip(versions.PROMETHEUS_IDS, versions.ALERTMANAGER_IDS, strict=True)}
+
+
+def _on_stack(stack: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`llmmon validate` runs the promtool and amtool of `stack`."""
+    prometheus, alertmanager = STACKS[stack]
+    monkeypatch.setenv("LLMMON_PROMTOOL", versions.prometheus(prometheus).promtool)
+    monkeypatch.setenv("LLMMON_AMTOOL", versions.alertmanager(alertmanager).amtool)
+
+
 def _no_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
     """checkov (3-10 s a run) and tsc on the Elasticsearch documents (3-5 s of CPU a run) each have a property
     of their own below that checks ten specs' output in one go; per example they would be most of the time."""
@@ -60,16 +74,18 @@ def _no_checkov(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # The specs checked in full are split over shards: one test of 12 specs ran ~2 minutes on one worker, the last to
 # finish `make test`; shards are separate tests the parallel workers share. Each draws its own random specs.
-SHARDS = 3
+SHARDS = 2  # per stack
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
-@settings(max_examples=-(-specgen.EXAMPLES["checked"] // SHARDS), phases=specgen.PHASES,
+@pytest.mark.parametrize("stack", STACKS)
+@settings(max_examples=-(-specgen.EXAMPLES["checked"] // (SHARDS * len(STACKS))), phases=specgen.PHASES,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=specgen.valid_specs())
-def test_any_valid_spec_generates_output_that_passes_every_checker(shard: int, spec: dict[str, Any],
+def test_any_valid_spec_generates_output_that_passes_every_checker(stack: str, shard: int, spec: dict[str, Any],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     _no_checkov(monkeypatch)
+    _on_stack(stack, monkeypatch)
     with _written(specgen.dump(spec)) as path:
         plan, diagnostics = load(path, "spec.yaml")
         assert plan is not None, "\n".join(d.render() for d in diagnostics)
@@ -208,13 +224,15 @@ def test_mangled_yaml_text_is_refused_with_diagnostics_or_generates_checked_outp
     _assert_checked_or_refused(text)
 
 
-@settings(max_examples=specgen.EXAMPLES["accepted"], phases=specgen.PHASES,
+@pytest.mark.parametrize("stack", STACKS)
+@settings(max_examples=-(-specgen.EXAMPLES["accepted"] // len(STACKS)), phases=specgen.PHASES,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
 @given(data=st.data())
-def test_a_mutated_spec_that_is_accepted_passes_every_checker(data: st.DataObject,
+def test_a_mutated_spec_that_is_accepted_passes_every_checker(stack: str, data: st.DataObject,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Exit 0 is a promise: mutants llmmon accepts are run through `llmmon validate`'s checkers in full."""
     _no_checkov(monkeypatch)
+    _on_stack(stack, monkeypatch)
     base = data.draw(specgen.valid_specs(max_models=4), label="base")
     with _written(specgen.dump(data.draw(specmutate.mutated(base), label="mutated"))) as path:
         plan, diagnostics = load(path, "spec.yaml")
