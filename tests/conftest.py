@@ -22,8 +22,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Every Go tool the tests start collects garbage less often, as `llmmon validate` has its promtool tests do
 # (llmmon.tools.go_checker_env, tests/test_go_checker_env.py): the Prometheus servers, backfills and short checks
-# besides. Their runs last seconds to minutes within a few hundred MB; without this the suite costs about a
-# CPU-minute more. What they compute is the same; GOGC set by the caller wins.
+# besides. Their runs last seconds to minutes within a few hundred MB; without this the suite cost about a
+# CPU-minute more (one pair of full runs: 15.5 against 14.4 CPU-minutes). What they compute is the same; GOGC set
+# by the caller wins.
 os.environ.setdefault("GOGC", "400")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXAMPLE, invoke
+from helpers import EXAMPLE, ROOT, invoke
 from llmmon import tools
 
 ONLY_PROMTOOL = ("--skip", "grafana", "--skip", "traces", "--skip", "alertmanager", "--skip", "kubernetes",
@@ -43,7 +43,7 @@ def _runs(log: Path) -> list[str]:
 def test_promtool_tests_run_with_less_garbage_collection_within_half_the_memory(logged: Path) -> None:
     runs = _runs(logged)
     tests = [line for line in runs if line.startswith("test rules ")]
-    files = len(list((Path(__file__).parent.parent / "out" / "prometheus" / "tests").glob("*.test.yaml")))
+    files = len(list((ROOT / "out" / "prometheus" / "tests").glob("*.test.yaml")))
     at_once = min(os.cpu_count() or 1, files)  # one promtool per core, each with a share of the files
     memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert tests == [f"test rules GOGC=400 GOMEMLIMIT={memory // (2 * at_once)}"] * at_once
