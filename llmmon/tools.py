@@ -25,17 +25,40 @@ _GO_GC_PERCENT = "400"
 
 def go_checker_env(processes: int) -> dict[str, str] | None:
     """The environment for `processes` short runs of a Go checker at once: garbage collected less often (GOGC),
-    each under a soft memory limit (GOMEMLIMIT) that keeps them all within half of the machine's memory. None
-    (the environment as it is) when the user set either variable, or the machine's memory cannot be read."""
+    each under a soft memory limit (GOMEMLIMIT) that keeps them all within half of the memory llmmon may use. None
+    (the environment as it is) when the user set either variable, or that memory cannot be read."""
     if "GOGC" in os.environ or "GOMEMLIMIT" in os.environ:
         return None
+    memory = usable_memory()
+    if memory is None:
+        return None
+    return {**os.environ, "GOGC": _GO_GC_PERCENT, "GOMEMLIMIT": str(memory // (2 * max(1, processes)))}
+
+
+def usable_memory(cgroups: Path = Path("/sys/fs/cgroup"), own: Path = Path("/proc/self/cgroup")) -> int | None:
+    """Bytes of memory this process may use: the machine's, or its container's limit where that is lower (a CI job
+    in a Kubernetes pod sees the node's memory, and Go does not read the limit itself). The limit is that of the
+    process's own cgroup, v2 (`memory.max`) or v1 (`memory.limit_in_bytes`), as /proc/self/cgroup names it, or of
+    the root of the container's cgroup namespace."""
     try:
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
-    if memory <= 0:
-        return None
-    return {**os.environ, "GOGC": _GO_GC_PERCENT, "GOMEMLIMIT": str(memory // (2 * max(1, processes)))}
+    places = [cgroups / "memory.max", cgroups / "memory" / "memory.limit_in_bytes"]
+    with contextlib.suppress(OSError):
+        for line in own.read_text(encoding="utf-8").splitlines():
+            parts = line.split(":", 2)
+            if len(parts) != 3:
+                continue
+            _, controllers, path = parts
+            if controllers == "":
+                places.append(cgroups / path.lstrip("/") / "memory.max")
+            elif "memory" in controllers.split(","):
+                places.append(cgroups / "memory" / path.lstrip("/") / "memory.limit_in_bytes")
+    for place in places:
+        with contextlib.suppress(OSError, ValueError):
+            memory = min(memory, int(place.read_text(encoding="utf-8").strip()))  # "max": no limit (ValueError)
+    return memory if memory > 0 else None
 
 
 def run(args: list[str], timeout: float, cwd: Path | None = None,
