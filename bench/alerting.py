@@ -173,14 +173,15 @@ def parse(output: str, start: float) -> list[Firing]:
 
 
 def run_one(inc: Incident, ruleset: str, fleet: Fleet, plan: Plan, rules: Path, lead_in: float,
-            folder: Path, promtool: str = "promtool") -> Outcome:
-    """Replay one incident against one rule set with promtool."""
+            folder: Path, promtool: str = "promtool", at_once: int = 1) -> Outcome:
+    """Replay one incident against one rule set with promtool (`at_once` replays running beside each other share
+    the memory bound of llmmon.tools.go_checker_env)."""
     path = folder / f"{inc.name}.{ruleset}.test.yaml"
     path.write_text(yaml.safe_dump(_header(rules, fleet), sort_keys=False, width=1 << 20)
                     + _tests_text(inc, fleet, plan, lead_in), encoding="utf-8")
     began = time.perf_counter()
     done = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False,
-                          timeout=3600, env=tools.go_checker_env(os.cpu_count() or 2))
+                          timeout=3600, env=tools.go_checker_env(at_once))
     seconds = time.perf_counter() - began
     firings = parse(done.stdout + done.stderr, lead_in)
     # `steps` counts evaluations: turn it into minutes
@@ -231,7 +232,7 @@ def run(names: list[str], lead_in: float | None = None, jobs: int = 2, spec: Pat
         lock = threading.Lock()
 
         def one(inc: Incident, rs: str) -> Outcome:
-            o = run_one(inc, rs, fleet, plan, rules[rs], lead(inc), folder, promtool)
+            o = run_one(inc, rs, fleet, plan, rules[rs], lead(inc), folder, promtool, max(1, jobs))
             if log:
                 with lock, log.open("a", encoding="utf-8") as out:
                     out.write(json.dumps(_record(o)) + "\n")
