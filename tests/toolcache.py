@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from llmmon import toolchain
+from llmmon.checks import estypes
 
 Run = Callable[..., "subprocess.CompletedProcess[str]"]
 _HERE = "\x00cwd\x00"
@@ -45,7 +46,7 @@ def real_checkers() -> set[str]:
     found = [shutil.which("promtool"), toolchain.find("promtool"), os.environ.get("LLMMON_CHECKOV")]
     es_types = os.environ.get("LLMMON_ES_TYPES")
     if es_types and es_types != "off":
-        found.append(str(Path(es_types) / "node_modules" / ".bin" / "tsc"))
+        found.append(str(estypes.tsc(Path(es_types))))
     return {os.path.realpath(str(p)) for p in found if p and Path(str(p)).is_file()}
 
 

@@ -43,7 +43,12 @@ def find() -> Path | None:
     if not folder or folder == "off" or not shutil.which("node"):
         return None
     path = Path(folder)
-    return path if (path / "node_modules" / ".bin" / "tsc").exists() else None
+    return path if tsc(path).exists() else None
+
+
+def tsc(folder: Path) -> Path:
+    """The TypeScript compiler npm installed in `folder`."""
+    return folder / "node_modules" / ".bin" / "tsc"
 
 
 def typescript(kind: str, name: str, body: dict[str, Any]) -> str:
@@ -67,11 +72,10 @@ def remembered_as(folder: Path, bodies: dict[str, tuple[str, dict[str, Any]]]) -
     except OSError:
         return None
     node = passes.identity("node", version=["--version"])
-    tsc = passes.identity(folder / "node_modules" / ".bin" / "tsc", also=None if node is None else
-                          "\0".join([node, *packages]))
+    checker = passes.identity(tsc(folder), also=None if node is None else "\0".join([node, *packages]))
     sources = [part for kind, (name, body) in sorted(bodies.items())
                for part in (f"{kind}.ts", typescript(kind, name, body))]
-    return passes.key(PASSED, tsc, *ARGS, *sources)
+    return passes.key(PASSED, checker, *ARGS, *sources)
 
 
 def check(folder: Path, bodies: dict[str, tuple[str, dict[str, Any]]]) -> list[str]:
@@ -83,7 +87,7 @@ def check(folder: Path, bodies: dict[str, tuple[str, dict[str, Any]]]) -> list[s
             path = Path(scratch) / f"{kind}.ts"
             path.write_text(typescript(kind, name, body), encoding="utf-8")
             files.append(path.name)
-        args = [str(folder / "node_modules" / ".bin" / "tsc"), *ARGS, *files]
+        args = [str(tsc(folder)), *ARGS, *files]
         try:
             done = tools.run(args, timeout=TIMEOUT_S, cwd=Path(scratch))
         except (OSError, subprocess.TimeoutExpired) as exc:
