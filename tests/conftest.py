@@ -46,9 +46,10 @@ def _one_checker_run_per_input(tmp_path_factory: pytest.TempPathFactory) -> Iter
     folder = _session_root(tmp_path_factory) / "checker-cache"
     folder.mkdir(exist_ok=True)
     original = tools.run
-    tools.run = toolcache.cached(original, folder, toolcache.real_checkers())
+    tools.run = toolcache.cached(original, folder, toolcache.start(folder))
     yield
     tools.run = original
+    os.environ.pop(toolcache.FOLDER, None)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import toolcache
 import versions
 
 from helpers import EXAMPLE, ROOT, generate, invoke, plan_of
@@ -147,12 +148,14 @@ OTHER_CHECKS = ("--skip", "grafana", "--skip", "logs", "--skip", "traces", "--sk
 
 def _counting_promtool(folder: Path) -> tuple[Path, Path]:
     """A promtool that logs the files of each `test rules` run, then runs the real one: $REAL_PROMTOOL, else the
-    oldest supported."""
+    oldest supported (through the session's checker cache: a run on files promtool was given before is answered
+    from it, tests/toolcache.py)."""
     real = versions.prometheus(versions.PROMETHEUS_IDS[0]).promtool
     calls, script = folder / "calls", folder / "promtool"
     folder.mkdir(parents=True, exist_ok=True)
-    script.write_text(f'#!/bin/sh\n[ "$1 $2" = "test rules" ] && echo "$*" >> {calls}\n'
-                      f'exec "${{REAL_PROMTOOL:-{real}}}" "$@"\n', encoding="utf-8")
+    run_real = toolcache.command(f'"${{REAL_PROMTOOL:-{real}}}"')
+    script.write_text(f'#!/bin/sh\n[ "$1 $2" = "test rules" ] && echo "$*" >> {calls}\n{run_real} "$@"\n',
+                      encoding="utf-8")
     script.chmod(0o755)
     return script, calls
 

@@ -1,6 +1,8 @@
 """`llmmon validate` remembers the checkov scans and tsc checks that passed (llmmon/checks/passes.py), as it does
 promtool's tests (tests/test_buildcache.py): the same inputs and the same checker are not run again, anything else
-is, and a failure is never remembered. The checkers are the real ones behind wrappers that count their runs."""
+is, and a failure is never remembered. The checkers are the real ones behind wrappers that count their runs; a
+wrapper's run on inputs the checker was given before in the session is answered from the session's checker cache
+(tests/toolcache.py), as any test's is: what is counted is that llmmon started the checker."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import toolcache
 
 from helpers import EXAMPLE, generate, invoke, plan_of
 from llmmon.checks import checkov, estypes, passes, telemetry
@@ -31,8 +34,9 @@ def _counting_checkov(folder: Path, calls: Path, release: str = "3.3.30") -> Pat
     site.mkdir(parents=True)
     (site / f"checkov-{release}.dist-info").mkdir()
     script = folder / "bin" / "checkov"
+    cache = [sys.executable, str(Path(toolcache.__file__).resolve()), real]
     script.write_text(f"#!{folder}/bin/python\nimport os, sys\nwith open({str(calls)!r}, 'a') as log:\n"
-                      f"    log.write('checkov\\n')\nos.execv({real!r}, [{real!r}, *sys.argv[1:]])\n",
+                      f"    log.write('checkov\\n')\nos.execv({cache[0]!r}, [*{cache!r}, *sys.argv[1:]])\n",
                       encoding="utf-8")
     script.chmod(0o755)
     return script
@@ -47,8 +51,8 @@ def _counting_tsc(folder: Path, calls: Path) -> Path:
     for name in ("typescript", "@elastic", ".package-lock.json"):
         (modules / name).symlink_to(real / "node_modules" / name)
     tsc = modules / ".bin" / "tsc"
-    tsc.write_text(f'#!/bin/sh\necho tsc >> {calls}\nexec node {real / "node_modules" / "typescript" / "bin" / "tsc"} '
-                   '"$@"\n', encoding="utf-8")
+    tsc.write_text(f'#!/bin/sh\necho tsc >> {calls}\n{toolcache.command(str(estypes.tsc(real)))} "$@"\n',
+                   encoding="utf-8")
     tsc.chmod(0o755)
     return folder
 

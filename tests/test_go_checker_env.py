@@ -1,6 +1,7 @@
 """`promtool test rules` runs for seconds, not days: llmmon runs it with Go's garbage collector set for that
 (llmmon.tools.go_checker_env), unless the user tuned the collector. The real promtool runs behind a wrapper that
-logs the settings each run got."""
+logs the settings each run got (and goes through the session's checker cache, tests/toolcache.py: what is logged is
+what llmmon started the wrapper with, whatever answers it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import toolcache
 
 from helpers import EXAMPLE, ROOT, invoke
 from llmmon import tools
@@ -25,8 +27,8 @@ def logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     assert real, "promtool is not installed (make tools)"
     log = tmp_path / "runs"
     wrapper = tmp_path / "promtool"
-    wrapper.write_text(f'#!/bin/sh\necho "$1 $2 GOGC=$GOGC GOMEMLIMIT=$GOMEMLIMIT" >> {log}\nexec {real} "$@"\n',
-                       encoding="utf-8")
+    wrapper.write_text(f'#!/bin/sh\necho "$1 $2 GOGC=$GOGC GOMEMLIMIT=$GOMEMLIMIT" >> {log}\n'
+                       f'{toolcache.command(real)} "$@"\n', encoding="utf-8")
     wrapper.chmod(0o755)
     monkeypatch.setenv("LLMMON_PROMTOOL", str(wrapper))
     monkeypatch.setenv("LLMMON_CACHE", "off")

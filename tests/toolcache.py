@@ -14,6 +14,11 @@ The cache is a folder of files under the session's temporary root, shared by the
 the session; each entry has a lock, so a worker wanting a run another is doing waits for its result.
 Paths of the folder a tool ran in are stored as a placeholder and put back for the folder of the run that reads
 them.
+
+A test that puts a wrapper of its own around a checker (to count its runs or log what it was given) has the wrapper
+end in `python tests/toolcache.py REAL-CHECKER ARGS...` (`command()`) rather than in the checker: the run is then
+answered from the same cache, so the test pays for the inputs no other test gave that checker, not for every run
+it counts.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,6 +42,8 @@ from llmmon.checks import estypes
 
 Run = Callable[..., "subprocess.CompletedProcess[str]"]
 _HERE = "\x00cwd\x00"
+FOLDER = "LLMMON_TEST_CHECKER_CACHE_DIR"  # the session's cache, for the wrappers' processes (tests/conftest.py)
+CHECKERS = "checkers.json"  # in it: the real checkers, as the session found them before any test replaced one
 
 
 class Uncacheable(Exception):
@@ -120,3 +129,39 @@ def cached(run: Run, folder: Path, checkers: set[str]) -> Run:
             return done
 
     return wrapper
+
+
+def start(folder: Path) -> set[str]:
+    """Make `folder` the session's cache, for this process and the wrappers' (via the environment); the real
+    checkers whose runs it keeps."""
+    checkers = real_checkers()
+    written = folder / f"{CHECKERS}.{os.getpid()}"  # every worker writes the same list: each replaces it whole
+    written.write_text(json.dumps(sorted(checkers)), encoding="utf-8")
+    written.replace(folder / CHECKERS)
+    os.environ[FOLDER] = str(folder)
+    return checkers
+
+
+def command(checker: str) -> str:
+    """The shell words a test's wrapper ends with (before `"$@"`) to run `checker` (a shell word: quoted by the
+    caller) through the session's cache."""
+    return f"exec {shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).resolve()))} {checker}"
+
+
+def main(argv: list[str]) -> int:
+    """Run `argv` (a checker and its arguments) in the current folder, answered from the session's cache when the
+    same run was made before; without a session cache, run it."""
+    folder = os.environ.get(FOLDER)
+    if not folder:
+        os.execv(argv[0], argv)
+    from llmmon import tools
+
+    checkers = set(json.loads((Path(folder) / CHECKERS).read_text(encoding="utf-8")))
+    done = cached(tools.run, Path(folder), checkers)(argv, timeout=600, cwd=Path.cwd())
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
