@@ -12,14 +12,13 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench.promserver import free_port, stop_process
+from bench.promserver import free_port, stop_process, wait_ready
 
 ENV = "LLMMON_ALERTMANAGER"
 
@@ -63,24 +62,18 @@ class Alertmanager:
             raise RuntimeError("Alertmanager is not installed (Debian: apt-get install prometheus-alertmanager; or set "
                                f"{ENV})")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [self.exe, f"--config.file={self.config}", f"--storage.path={self.folder / 'data'}",
-                 f"--web.listen-address={self.address}", "--cluster.listen-address=", "--log.level=debug"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        for attempt in range(3):  # another process can take the free port before Alertmanager binds it
+            self.port = free_port()
+            with self.log.open("wb") as log:
+                self.process = subprocess.Popen(
+                    [self.exe, f"--config.file={self.config}", f"--storage.path={self.folder / 'data'}",
+                     f"--web.listen-address={self.address}", "--cluster.listen-address=", "--log.level=debug"],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if wait_ready(self.process, self.url, timeout=30, pause=0.05):
+                return
+            self.stop()
+            if "address already in use" not in self.log.read_text(errors="replace") or attempt == 2:
                 break
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.05)
-        self.stop()
         raise RuntimeError(f"alertmanager did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -63,11 +64,47 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+_PORTS = random.SystemRandom()  # not the `random` module's generator, which a test may seed alike in every worker
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the kernel's range of ephemeral ports. A port
+    the kernel picks (bind to 0) comes from that range, from which it also gives every outgoing connection its local
+    port: between this call and the server binding the port, a client elsewhere on the machine could take it
+    ("address already in use"). Below the range only another listener can."""
+    low = _ephemeral_low()
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", _PORTS.randrange(10_000, low) if low > 11_000 else 0))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError(f"no free TCP port on 127.0.0.1 between 10000 and {low}")
+
+
+def _ephemeral_low(setting: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> int:
+    """The first port of the kernel's ephemeral range (32768 when it cannot be read: Linux's default)."""
+    try:
+        return int(setting.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def wait_ready(process: subprocess.Popen[bytes] | None, url: str, timeout: float, pause: float = 0.1) -> bool:
+    """True once the server at `url` answers /-/ready; False when `process` exits or `timeout` s pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is None or process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(pause)
+    return False
 
 
 def backfill(openmetrics: Path, data_dir: Path, max_block: str = "2h", promtool: str = "promtool") -> str:
@@ -216,18 +253,7 @@ class Prometheus:
         raise RuntimeError(f"prometheus did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
 
     def _wait_ready(self, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return True
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        return False
+        return wait_ready(self.process, self.url, timeout)
 
     def stop(self) -> None:
         """Stop the process this object started, by its PID: SIGTERM, then SIGKILL after 20 s."""

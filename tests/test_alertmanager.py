@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,6 +18,7 @@ import versions
 import yaml
 from specvariants import diagnostics_with, files_with, plan_with
 
+from bench.promserver import free_port
 from helpers import ROOT, generate
 from llmmon.checks import alertmanager, telemetry
 from llmmon.emit.alertmanager import template_literal
@@ -266,19 +266,12 @@ def test_validate_reports_an_inline_secret_and_a_missing_inhibit_rule(tmp_path: 
 # --- the real Alertmanager ---------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running(config: Path, tmp: Path, server: str | None = None) -> Iterator[str]:
     """A real Alertmanager on 127.0.0.1 with the config (Debian's, or `server`: an alertmanager_release's);
     stopped (by its own PID) when the block ends."""
     assert server or SERVER
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     log = (tmp / "alertmanager.log").open("w")
     process = subprocess.Popen([server or SERVER or "", f"--config.file={config}", f"--storage.path={tmp / 'data'}",
                                 f"--web.listen-address={url.removeprefix('http://')}", "--cluster.listen-address=",
