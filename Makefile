@@ -49,7 +49,8 @@ lint: install
 # Tests run in parallel workers (pytest-xdist). Four on two cores: a test waiting on a real server's `for:`, a
 # group wait or a hanging checker's timeout leaves its core to another worker. TEST_WORKERS=0: one process.
 # worksteal: each worker starts with a quarter of the tests in order (module fixtures stay with their tests) and a
-# worker that runs dry takes half of the busiest one's queue, so no long test is left to run alone at the end.
+# worker that runs dry takes half of the busiest one's queue, so no long test is left to run alone at the end. Tests
+# marked `waits` (minutes on real servers' clocks) are put at the heads of the shares (tests/scheduling.py).
 TEST_WORKERS ?= 4
 unit: install tools
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal

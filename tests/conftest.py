@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import scheduling
 import toolcache
 import versions
 
@@ -101,3 +102,18 @@ def with_amtool(alertmanager_release: versions.AlertmanagerRelease,
     """`llmmon validate` runs this Alertmanager version's amtool."""
     monkeypatch.setenv("LLMMON_AMTOOL", alertmanager_release.amtool)
     return alertmanager_release
+
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the tests marked `waits(seconds)` start first, spread over the workers (tests/scheduling.py);
+    a module marked as a whole is one group, kept on one worker, which starts its servers once."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    waits: list[tuple[str, float] | None] = []
+    for item in items:
+        marker = item.get_closest_marker("waits")
+        module = item.getparent(pytest.Module)
+        whole = module is not None and any(m.name == "waits" for m in module.own_markers)
+        waits.append(None if marker is None else
+                     (module.nodeid if whole and module is not None else item.nodeid, float(marker.args[0])))
+    items[:] = [items[i] for i in scheduling.order(waits, workers)]

@@ -35,6 +35,8 @@ from llmmon import fleet
 from llmmon.emit import fleet_rules
 from llmmon.model import Plan
 
+pytestmark = pytest.mark.waits(70)  # clusters, remote write and a central outage, in real time
+
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec

@@ -231,6 +231,7 @@ def test_arrivals_are_whole_requests_with_every_tenth_failing() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.waits(75)  # a Prometheus evaluates both rule sets for a dozen cycles
 def test_a_rule_change_is_measured_side_by_side_with_the_revision_it_changes(tmp_path: Path) -> None:
     """`--against REV`: this tree's rules and those REV generates, in one server (here REV is HEAD itself, which
     every clone has: the same groups on both sides, each measured)."""
@@ -245,6 +246,7 @@ def test_a_rule_change_is_measured_side_by_side_with_the_revision_it_changes(tmp
     shutil.rmtree(tmp_path / "compare-3", ignore_errors=True)
 
 
+@pytest.mark.waits(80)  # each rule set its own Prometheus, a dozen cycles each
 def test_a_small_rule_cost_run_measures_both_rule_sets(tmp_path: Path) -> None:
     settings = rule_cost.Settings(replicas=2, history=3600.0, scrape="2s", evaluation="1s", cycles=2, warmup=1,
                                   settle=0.0)  # no wait for 5m ranges to leave the backfilled blocks

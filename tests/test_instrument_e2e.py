@@ -33,6 +33,8 @@ from helpers import ROOT, generate, invoke, plan_from_text
 from llmmon import logrecord
 from llmmon.instrument import buckets
 
+pytestmark = pytest.mark.waits(20)  # a served model under load, scraped by a real Prometheus
+
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec

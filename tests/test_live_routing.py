@@ -41,6 +41,8 @@ from bench.traffic import Behaviour, Target, Timeline, series
 from helpers import generate, plan_from_text
 from llmmon.model import Plan
 
+pytestmark = pytest.mark.waits(110)  # every version pair's incident, side by side, on real `for:` durations
+
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec

@@ -32,6 +32,8 @@ from llmmon.model import Model, Plan
 from llmmon.promql import regex_of
 from llmmon.slo import BURN_WINDOWS
 
+pytestmark = pytest.mark.waits(40)  # a backfilled Prometheus per version, then live scrapes
+
 SPEC = """\
 apiVersion: llmmon/v1
 kind: MonitoringSpec
