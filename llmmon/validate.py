@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmmon import output
-from llmmon.checks import promtool, registry
+from llmmon.checks import passes, promtool, registry
 from llmmon.generate import Bundle
 from llmmon.model import Plan
 
@@ -78,7 +78,9 @@ class Session:
     def finish(self, bundle: Bundle) -> Validation:
         """Write the rest of the bundle, run every other check, wait for promtool."""
         output.write(self.root, self.plan.name, bundle.files, durable=False)
-        pending = {name: self._pool.submit(check, self.root, bundle, self.plan)
+        remembered = registry.remembered()
+        pending = {name: self._pool.submit(passes.remembering(f"{name}-passed", check, remembered[name])
+                                           if name in remembered else check, self.root, bundle, self.plan)
                    for name, check in registry.named().items() if name not in self.skip}
         result = Validation()
         for name in [*registry.named(), "promtool"]:  # promtool last: it runs longest

@@ -16,6 +16,8 @@ import toolcache
 
 from helpers import EXAMPLE, generate, invoke, plan_of
 from llmmon.checks import checkov, estypes, passes, telemetry
+from llmmon.checks import kubernetes as kubernetes_checks
+from llmmon.checks.result import CheckResult
 
 # validate with only the logs check (which runs tsc) and checkov
 ONLY_THESE = ("--skip", "promtool", "--skip", "grafana", "--skip", "traces", "--skip", "alertmanager",
@@ -199,3 +201,89 @@ def test_a_checkov_whose_release_cannot_be_told_is_never_remembered(tmp_path: Pa
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.checkov.yaml
     assert checkov.installed(str(script)) == "checkov-3.3.30.dist-info\npyyaml-6.0.dist-info"
     assert passes.key("k", passes.identity(wrapper, also=checkov.installed(str(wrapper))), "a") is None
+
+
+# --- llmmon's own checks of the dashboards and the Kubernetes objects -------------------------------------------
+
+ONLY_OWN = ("--skip", "promtool", "--skip", "logs", "--skip", "traces", "--skip", "alertmanager", "--skip", "checkov")
+
+
+@pytest.fixture
+def own_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The grafana and kubernetes checks behind wrappers that log their runs (the real checks run), a build
+    cache of the test's own; the log."""
+    from llmmon.checks import grafana, kubernetes
+
+    ran: list[str] = []
+    for module in (grafana, kubernetes):
+        def logged(root: Path, bundle: object, plan: object, _real: object = module.check,
+                   _name: str = module.__name__.rsplit(".", 1)[1]) -> object:
+            ran.append(_name)
+            return _real(root, bundle, plan)  # type: ignore[operator]
+        monkeypatch.setattr(module, "check", logged)
+    monkeypatch.setenv("LLMMON_CACHE", str(tmp_path / "cache"))
+    return ran
+
+
+def _own(spec: Path, ran: list[str]) -> tuple[str, list[str]]:
+    ran.clear()
+    result = invoke("validate", str(spec), *ONLY_OWN)
+    assert result.exit_code == 0, result.stdout
+    return result.stdout, sorted(ran)
+
+
+def test_the_dashboard_and_kubernetes_checks_run_again_only_for_other_output(own_checks: list[str],
+                                                                           tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    first, ran = _own(EXAMPLE, own_checks)
+    assert ran == ["grafana", "kubernetes"] and AGAIN not in first
+    again, ran = _own(EXAMPLE, own_checks)
+    assert ran == []
+    lines = [line.strip() for line in first.splitlines() if line.startswith("  ")][:-1]  # not "valid (... s)"
+    repeated = [line.strip() for line in again.splitlines() if line.startswith("  ")][:-1]
+    assert len(lines) > 9 and repeated == [line if line.startswith("skipped:") else f"{line} ({passes.AGAIN})"
+                                           for line in lines]  # every line of both, each saying it was not run
+    # another runbook address: the PrometheusRule (a Kubernetes object) changes, and so does every key
+    edited = _edited(EXAMPLE, tmp_path / "runbooks", "runbooks.example.com", "runbooks.example.org")
+    assert _own(edited, own_checks)[1] == ["grafana", "kubernetes"]
+    assert _own(edited, own_checks)[1] == []
+    # another kubectl (the same one behind a wrapper at another path): only the Kubernetes check runs again
+    real = kubernetes_checks.kubectl()
+    assert real, "kubectl is not installed (make tools)"
+    wrapper = tmp_path / "kubectl"
+    wrapper.write_text(f'#!/bin/sh\nexec {real} "$@"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("LLMMON_KUBECTL", str(wrapper))
+    assert _own(EXAMPLE, own_checks)[1] == ["kubernetes"]
+    # no cache: both every time
+    monkeypatch.setenv("LLMMON_CACHE", "off")
+    assert _own(EXAMPLE, own_checks)[1] == _own(EXAMPLE, own_checks)[1] == ["grafana", "kubernetes"]
+
+
+def test_a_finding_of_llmmons_own_checks_is_never_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmmon.checks import grafana
+
+    runs: list[int] = []
+
+    def found(root: Path, bundle: object, plan: object) -> CheckResult:
+        runs.append(1)
+        return CheckResult(findings=["grafana/llm-platform-sre.json: a planted finding"], passed=["grafana: ok"])
+
+    monkeypatch.setattr(grafana, "check", found)
+    monkeypatch.setenv("LLMMON_CACHE", str(tmp_path / "cache"))
+    for _ in range(2):
+        result = invoke("validate", str(EXAMPLE), *ONLY_OWN, "--skip", "kubernetes")
+        assert result.exit_code == 1 and "a planted finding" in result.stdout + result.stderr
+    assert len(runs) == 2
+    assert not (tmp_path / "cache" / "grafana-passed").exists()
+
+
+def test_a_changed_schema_or_crd_model_is_another_key(tmp_path: Path) -> None:
+    (tmp_path / "crd_schemas").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n", encoding="utf-8")
+    (tmp_path / "crd_schemas" / "a.json").write_text("{}", encoding="utf-8")
+    before = passes.data_digest(tmp_path)
+    (tmp_path / "code.py").write_text("x = 2\n", encoding="utf-8")  # code is code_digest's
+    assert passes.data_digest.__wrapped__(tmp_path) == before
+    (tmp_path / "crd_schemas" / "a.json").write_text('{"type": "object"}', encoding="utf-8")
+    assert passes.data_digest.__wrapped__(tmp_path) != before

@@ -229,6 +229,7 @@ def test_generate_validate_writes_nothing_when_a_check_fails(tmp_path: Path,
         return registry.CheckResult(findings=["grafana/llm-platform-sre.json: a planted finding"])
 
     monkeypatch.setattr(registry, "named", lambda: {"grafana": broken})
+    monkeypatch.setattr(registry, "remembered", dict)  # not a pass of the real check another test left
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("previous output\n", encoding="utf-8")

@@ -30,6 +30,20 @@ LEGACY_PANELS = {"graph": "timeseries", "singlestat": "stat", "table-old": "tabl
 CONFIG_MAP_LIMIT = 1_000_000  # bytes of data: etcd refuses objects over 1.5 MiB, kubectl apply annotations 256 KiB
 
 
+def checker() -> str:
+    """What the check runs on besides llmmon: the releases of jsonschema and promql-parser."""
+    return "\0".join(f"{name} {_release(name)}" for name in ("jsonschema", "promql-parser"))
+
+
+def _release(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def check(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
     """Schema, PromQL and no-dead-panel checks of every generated dashboard, and of their ConfigMaps."""
     paths = sorted(p for p in bundle.files if p.startswith("grafana/") and p.endswith(".json"))

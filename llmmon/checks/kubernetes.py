@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from llmmon import tools
-from llmmon.checks import crds
+from llmmon.checks import crds, passes
 from llmmon.checks.result import CheckResult
 from llmmon.emit import gpu_exporter, kustomize
 from llmmon.model import Plan
@@ -67,6 +67,20 @@ class Document:
         ns = f"{meta['namespace']}/" if isinstance(meta, dict) and meta.get("namespace") else ""
         name = meta.get("name", "?") if isinstance(meta, dict) else "?"
         return f"{self.file}: {self.body.get('kind', '?')} {ns}{name}"
+
+
+def checker() -> str | None:
+    """What the check runs on besides llmmon: kubernetes-validate's release (its API schemas) and kubectl (None:
+    it cannot be told apart)."""
+    from importlib import metadata
+
+    try:
+        release = metadata.version("kubernetes-validate")
+    except metadata.PackageNotFoundError:
+        release = "not installed"
+    binary = kubectl()
+    tool = passes.identity(binary) if binary else "no kubectl"
+    return None if tool is None else f"kubernetes-validate {release}\0{tool}"
 
 
 def check(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:

@@ -1,6 +1,8 @@
 """Checker passes that `llmmon validate` remembers in the build cache (llmmon/buildcache.py).
 
-The slow checkers are deterministic: promtool's tests, checkov and tsc give the same verdict on the same bytes.
+The slow checkers are deterministic: promtool's tests, checkov and tsc give the same verdict on the same bytes, and
+so do llmmon's own checks of the dashboards and the Kubernetes objects (`remembering`: a few tenths of a second of
+Python each, a third of what a `validate` of unchanged output costs).
 Most runs of `validate` (the pre-commit hook, a CI job run again, an edit to one receiver) hand them what they
 passed last time, so a pass is kept and such a run is not repeated. A pass is keyed by everything the verdict
 depends on: the checker (`identity`: its resolved path, size and modification time, and what else tells its
@@ -11,12 +13,20 @@ build cache (`LLMMON_CACHE=off`), or when the checker cannot be told apart for s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmmon import buildcache, tools
+from llmmon.checks.result import Check, CheckResult
+from llmmon.model import Plan
+
+if TYPE_CHECKING:
+    from llmmon.generate import Bundle
 
 AGAIN = "passed before on the same files, not run again"
 
@@ -65,3 +75,34 @@ def recalled(kind: str, entry: str | None) -> str | None:
 def remember(kind: str, entry: str | None, said: str) -> None:
     """Keep a pass (only ever call this for one)."""
     buildcache.put(kind, entry, said)
+
+
+def remembering(kind: str, check: Check, checker: Callable[[], str | None]) -> Check:
+    """`check`, one of llmmon's own (it judges the output in Python, with tools `checker` tells apart), with its
+    passes remembered: keyed on `checker()`, llmmon's code and data files, the spec and every file of the bundle,
+    so any change to the output runs it again. A result with a finding, or a part skipped or not installed, is
+    not kept."""
+
+    def remembered(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
+        tool = checker()
+        entry = key(kind, None if tool is None else f"{tool}\0{data_digest()}", plan.spec.model_dump_json(),
+                    *[part for rel in sorted(bundle.files) for part in (rel, bundle.files[rel])])
+        said = recalled(kind, entry)
+        if said is not None:
+            return CheckResult(passed=[f"{line} ({AGAIN})" for line in said.splitlines()])
+        result = check(root, bundle, plan)
+        if result.passed and not (result.findings or result.skipped or result.missing):
+            remember(kind, entry, "\n".join(result.passed))
+        return result
+
+    return remembered
+
+
+@functools.cache
+def data_digest(folder: Path = Path(__file__).parent) -> str:
+    """sha256 of the data files llmmon's checks read beside their code (JSON Schemas, CRD models): code_digest
+    reads only the Python source."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")):
+        digest.update(f"{path.relative_to(folder)}\0".encode() + path.read_bytes())
+    return digest.hexdigest()

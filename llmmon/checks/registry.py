@@ -9,6 +9,8 @@ A check whose external tool is missing says so in `missing` (with how to install
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from llmmon.checks.result import Check, CheckResult
 
 
@@ -19,6 +21,14 @@ def named() -> dict[str, Check]:
 
     return {"grafana": grafana.check, "logs": telemetry.logs, "traces": telemetry.traces,
             "alertmanager": telemetry.routing, "kubernetes": kubernetes.check, "checkov": checkov.check}
+
+
+def remembered() -> dict[str, Callable[[], str | None]]:
+    """The checks of llmmon's own whose passes `validate` remembers (checks/passes.py `remembering`), with what
+    tells apart the tools they run on; the slow external checkers remember theirs themselves."""
+    from llmmon.checks import grafana, kubernetes
+
+    return {"grafana": grafana.checker, "kubernetes": kubernetes.checker}
 
 
 # What each name of `llmmon validate --skip` leaves out, for --help and the summary.
