@@ -78,8 +78,10 @@ class Session:
     def finish(self, bundle: Bundle) -> Validation:
         """Write the rest of the bundle, run every other check, wait for promtool."""
         output.write(self.root, self.plan.name, bundle.files, durable=False)
-        remembered = registry.remembered()
-        pending = {name: self._pool.submit(passes.remembering(f"{name}-passed", check, remembered[name])
+        remembered = {name: checker for name, checker in registry.remembered().items() if name not in self.skip}
+        output_digest = passes.output_digest(bundle, self.plan) if remembered else ""
+        pending = {name: self._pool.submit(passes.remembering(f"{name}-passed", check, remembered[name],
+                                                              output_digest)
                                            if name in remembered else check, self.root, bundle, self.plan)
                    for name, check in registry.named().items() if name not in self.skip}
         result = Validation()

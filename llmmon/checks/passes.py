@@ -77,16 +77,14 @@ def remember(kind: str, entry: str | None, said: str) -> None:
     buildcache.put(kind, entry, said)
 
 
-def remembering(kind: str, check: Check, checker: Callable[[], str | None]) -> Check:
+def remembering(kind: str, check: Check, checker: Callable[[], str | None], output: str) -> Check:
     """`check`, one of llmmon's own (it judges the output in Python, with tools `checker` tells apart), with its
-    passes remembered: keyed on `checker()`, llmmon's code and data files, the spec and every file of the bundle,
-    so any change to the output runs it again. A result with a finding, or a part skipped or not installed, is
-    not kept."""
+    passes remembered: keyed on `checker()`, llmmon's code and data files and `output` (`output_digest`), so any
+    change to the output runs it again. A result with a finding, or a part skipped or not installed, is not kept."""
 
     def remembered(root: Path, bundle: Bundle, plan: Plan) -> CheckResult:
         tool = checker()
-        entry = key(kind, None if tool is None else f"{tool}\0{data_digest()}", plan.spec.model_dump_json(),
-                    *[part for rel in sorted(bundle.files) for part in (rel, bundle.files[rel])])
+        entry = key(kind, None if tool is None else f"{tool}\0{data_digest()}", output)
         said = recalled(kind, entry)
         if said is not None:
             return CheckResult(passed=[f"{line} ({AGAIN})" for line in said.splitlines()])
@@ -96,6 +94,15 @@ def remembering(kind: str, check: Check, checker: Callable[[], str | None]) -> C
         return result
 
     return remembered
+
+
+def output_digest(bundle: Bundle, plan: Plan) -> str:
+    """sha256 of what llmmon's own checks judge: the spec and every file of the output (once for all of them)."""
+    digest = hashlib.sha256(plan.spec.model_dump_json().encode())
+    for rel in sorted(bundle.files):
+        for part in (rel.encode(), bundle.files[rel].encode()):
+            digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
 
 
 @functools.cache
