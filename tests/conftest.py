@@ -104,7 +104,6 @@ def with_amtool(alertmanager_release: versions.AlertmanagerRelease,
     return alertmanager_release
 
 
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under xdist, the tests marked `waits(seconds)` start first, spread over the workers (tests/scheduling.py);
     a module marked as a whole is one group, kept on one worker, which starts its servers once."""
