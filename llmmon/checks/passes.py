@@ -2,7 +2,7 @@
 
 The slow checkers are deterministic: promtool's tests, checkov and tsc give the same verdict on the same bytes, and
 so do llmmon's own checks of the dashboards and the Kubernetes objects (`remembering`: a few tenths of a second of
-Python each, a third of what a `validate` of unchanged output costs).
+Python each, about half of what a `validate` of unchanged output cost).
 Most runs of `validate` (the pre-commit hook, a CI job run again, an edit to one receiver) hand them what they
 passed last time, so a pass is kept and such a run is not repeated. A pass is keyed by everything the verdict
 depends on: the checker (`identity`: its resolved path, size and modification time, and what else tells its
