@@ -43,19 +43,25 @@ class FleetPrometheus(Prometheus):
                                "LLMMON_PROMETHEUS)")
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_config(with_rules)
-        self.port = self.port or free_port()
         # a server whose remote-write receiver is gone (stopped by the test, or before it at teardown) would keep
         # trying to flush its queue on SIGTERM for a minute (the default deadline): give up after a second
         storage = ["--storage.remote.flush-deadline=1s"]
         storage += [f"--storage.agent.path={self.data_dir}"] if self.agent else [
             f"--storage.tsdb.path={self.data_dir}", f"--storage.tsdb.retention.time={self.retention}"]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [exe, f"--config.file={config}", *storage, f"--web.listen-address=127.0.0.1:{self.port}",
-                 *self.flags], stdout=log, stderr=subprocess.STDOUT)
-        if not self._wait_ready():
+        fresh = not self.port  # a port picked now, not the one it ran on, can be taken before the server binds it
+        for _ in range(3 if fresh else 1):
+            self.port = free_port() if fresh else self.port
+            logged = self.log.stat().st_size if self.log.exists() else 0  # the log is kept across restarts
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [exe, f"--config.file={config}", *storage, f"--web.listen-address=127.0.0.1:{self.port}",
+                     *self.flags], stdout=log, stderr=subprocess.STDOUT)
+            if self._wait_ready():
+                return
             self.stop()
-            raise RuntimeError(f"prometheus did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+            if b"address already in use" not in self.log.read_bytes()[logged:]:
+                break
+        raise RuntimeError(f"prometheus did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
 
     def load_rules(self) -> None:
         """Load the rule files now (the central server scrapes nothing, so there is no first scrape to wait for)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import versions
 
-from bench import amserver, promserver
+from bench import amserver, fleetserver, promserver
 
 
 def test_a_free_port_is_below_the_ephemeral_range_and_can_be_bound() -> None:
@@ -51,6 +51,7 @@ def taken_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[int]
 
     monkeypatch.setattr(promserver, "free_port", first_taken)
     monkeypatch.setattr(amserver, "free_port", first_taken)
+    monkeypatch.setattr(fleetserver, "free_port", first_taken)
     yield taken, given
     listener.close()
 
@@ -73,3 +74,17 @@ def test_a_prometheus_whose_port_was_taken_starts_on_another(tmp_path: Path,
     with promserver.Prometheus(tmp_path / "prom", rule_files=[], targets=[], exe=release.prometheus) as prom:
         assert len(given) == 2 and prom.port == given[1] != taken
         assert prom.query("vector(1)")[0]["value"][1] == "1"
+
+
+def test_a_fleet_prometheus_whose_port_was_taken_starts_on_another_then_restarts_on_its_own(
+        tmp_path: Path, taken_port: tuple[int, list[int]]) -> None:
+    taken, given = taken_port
+    release = versions.prometheus(versions.PROMETHEUS_IDS[0])
+    prom = fleetserver.FleetPrometheus(tmp_path / "central", rule_files=[], targets=[], exe=release.prometheus)
+    with prom:
+        assert len(given) == 2 and prom.port == given[1] != taken
+    prom.start()  # a restarted central server: the same port, no new pick
+    try:
+        assert len(given) == 2 and prom.query("vector(1)")[0]["value"][1] == "1"
+    finally:
+        prom.stop()
