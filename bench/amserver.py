@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench.promserver import free_port, stop_process, wait_ready
+from bench.promserver import serve, stop_process
 
 ENV = "LLMMON_ALERTMANAGER"
 
@@ -58,23 +58,20 @@ class Alertmanager:
 
     def start(self) -> None:
         """Start the server and wait until it is ready (raises with its log when it is not)."""
-        if self.exe is None:
+        exe = self.exe
+        if exe is None:
             raise RuntimeError("Alertmanager is not installed (Debian: apt-get install prometheus-alertmanager; or set "
                                f"{ENV})")
         self.folder.mkdir(parents=True, exist_ok=True)
-        for attempt in range(3):  # another process can take the free port before Alertmanager binds it
-            self.port = free_port()
+
+        def launch(port: int) -> subprocess.Popen[bytes]:
             with self.log.open("wb") as log:
-                self.process = subprocess.Popen(
-                    [self.exe, f"--config.file={self.config}", f"--storage.path={self.folder / 'data'}",
-                     f"--web.listen-address={self.address}", "--cluster.listen-address=", "--log.level=debug"],
+                return subprocess.Popen(
+                    [exe, f"--config.file={self.config}", f"--storage.path={self.folder / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=debug"],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            if wait_ready(self.process, self.url, timeout=30, pause=0.05):
-                return
-            self.stop()
-            if "address already in use" not in self.log.read_text(errors="replace") or attempt == 2:
-                break
-        raise RuntimeError(f"alertmanager did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+        self.port, self.process = serve("alertmanager", launch, self.log, timeout=30, pause=0.05)
 
     def stop(self) -> None:
         """Stop the process this object started, by its PID: SIGTERM, then SIGKILL after 20 s."""

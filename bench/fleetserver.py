@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.promserver import Prometheus, binary, free_port
+from bench.promserver import Prometheus, binary, serve
 
 
 class FleetPrometheus(Prometheus):
@@ -48,20 +48,15 @@ class FleetPrometheus(Prometheus):
         storage = ["--storage.remote.flush-deadline=1s"]
         storage += [f"--storage.agent.path={self.data_dir}"] if self.agent else [
             f"--storage.tsdb.path={self.data_dir}", f"--storage.tsdb.retention.time={self.retention}"]
-        fresh = not self.port  # a port picked now, not the one it ran on, can be taken before the server binds it
-        for _ in range(3 if fresh else 1):
-            self.port = free_port() if fresh else self.port
-            logged = self.log.stat().st_size if self.log.exists() else 0  # the log is kept across restarts
-            with self.log.open("ab") as log:
-                self.process = subprocess.Popen(
-                    [exe, f"--config.file={config}", *storage, f"--web.listen-address=127.0.0.1:{self.port}",
+
+        def launch(port: int) -> subprocess.Popen[bytes]:
+            with self.log.open("ab") as log:  # kept across restarts
+                return subprocess.Popen(
+                    [exe, f"--config.file={config}", *storage, f"--web.listen-address=127.0.0.1:{port}",
                      *self.flags], stdout=log, stderr=subprocess.STDOUT)
-            if self._wait_ready():
-                return
-            self.stop()
-            if b"address already in use" not in self.log.read_bytes()[logged:]:
-                break
-        raise RuntimeError(f"prometheus did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+        # a restarted server keeps its port (the address its clusters remote-write to)
+        self.port, self.process = serve("prometheus", launch, self.log, self.port)
 
     def load_rules(self) -> None:
         """Load the rule files now (the central server scrapes nothing, so there is no first scrape to wait for)."""

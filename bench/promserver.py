@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -105,6 +106,23 @@ def wait_ready(process: subprocess.Popen[bytes] | None, url: str, timeout: float
             pass
         time.sleep(pause)
     return False
+
+
+def serve(name: str, start: Callable[[int], subprocess.Popen[bytes]], log: Path, port: int = 0,
+          timeout: float = 60.0, pause: float = 0.1) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start a server with `start(port)` (it writes to `log`) and wait until it answers /-/ready on 127.0.0.1; its
+    port and process. `port` 0 picks a free one, and picks again (up to three tries) when another process took it
+    first; a given port is tried once. Raises with the end of the log when the server does not come up."""
+    for _ in range(1 if port else 3):
+        chosen = port or free_port()
+        logged = log.stat().st_size if log.exists() else 0  # a log kept across restarts: read this start's part
+        process = start(chosen)
+        if wait_ready(process, f"http://127.0.0.1:{chosen}", timeout, pause):
+            return chosen, process
+        stop_process(process)
+        if b"address already in use" not in log.read_bytes()[logged:]:
+            break
+    raise RuntimeError(f"{name} did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def backfill(openmetrics: Path, data_dir: Path, max_block: str = "2h", promtool: str = "promtool") -> str:
@@ -238,22 +256,14 @@ class Prometheus:
                                "LLMMON_PROMETHEUS)")
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_config(with_rules)
-        for attempt in range(3):
-            self.port = free_port()
+        def launch(port: int) -> subprocess.Popen[bytes]:
             with self.log.open("wb") as log:
-                self.process = subprocess.Popen(
+                return subprocess.Popen(
                     [exe, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
-                     f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.retention.time={self.retention}"],
+                     f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.retention.time={self.retention}"],
                     stdout=log, stderr=subprocess.STDOUT)
-            if self._wait_ready():
-                return
-            self.stop()
-            if "address already in use" not in self.log.read_text(errors="replace") or attempt == 2:
-                break
-        raise RuntimeError(f"prometheus did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
 
-    def _wait_ready(self, timeout: float = 60.0) -> bool:
-        return wait_ready(self.process, self.url, timeout)
+        self.port, self.process = serve("prometheus", launch, self.log)
 
     def stop(self) -> None:
         """Stop the process this object started, by its PID: SIGTERM, then SIGKILL after 20 s."""

@@ -43,15 +43,13 @@ def taken_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[int]
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     taken = listener.getsockname()[1]
-    real, given = promserver.free_port, []  # the one of this module: the servers' modules import it by name
+    real, given = promserver.free_port, []
 
     def first_taken() -> int:
         given.append(taken if not given else real())
         return given[-1]
 
-    monkeypatch.setattr(promserver, "free_port", first_taken)
-    monkeypatch.setattr(amserver, "free_port", first_taken)
-    monkeypatch.setattr(fleetserver, "free_port", first_taken)
+    monkeypatch.setattr(promserver, "free_port", first_taken)  # what every server's start (promserver.serve) calls
     yield taken, given
     listener.close()
 
